@@ -1,0 +1,94 @@
+/* Fibers: the assembly context switch (engine/arch/) plus the stack bounds that
+ * AddressSanitizer must be told about on every switch. Everything above this file
+ * (tasks, tests, benchmarks) switches through corio_fiber_switch and never calls the
+ * assembly directly, so the sanitizer annotations cannot be forgotten. */
+#ifndef CORIO_FIBER_H
+#define CORIO_FIBER_H
+
+#include <stddef.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CORIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORIO_ASAN 1
+#endif
+#endif
+
+#ifdef CORIO_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+/* From engine/arch/switch_<arch>_<abi>.S; see the frame drawn there. */
+void *corio_ctx_switch(void **save_sp, void *to_sp, void *arg);
+void *corio_ctx_make(void *stack_top, void (*entry)(void *arg));
+
+/* One side of a switch. A thread's own stack is a fiber too: zero-initialise it and it
+ * is filled in by its first switch. */
+struct corio_fiber {
+    void *sp;             /* saved stack pointer while switched out */
+    const void *stack_lo; /* lowest usable stack address (for ASan) */
+    size_t stack_size;
+#ifdef CORIO_ASAN
+    void *fake_stack; /* ASan's fake frames of this fiber while it is switched out */
+#endif
+};
+
+/* Prepares f to run entry(arg) on [stack_lo, stack_lo + size) at its first switch-in;
+ * arg is the value passed to that first corio_fiber_switch. entry must never return: it
+ * ends by corio_fiber_exit. */
+static inline void corio_fiber_init(struct corio_fiber *f, void *stack_lo, size_t size,
+                                    void (*entry)(void *arg))
+{
+    f->stack_lo = stack_lo;
+    f->stack_size = size;
+    f->sp = corio_ctx_make((char *)stack_lo + size, entry);
+#ifdef CORIO_ASAN
+    f->fake_stack = NULL;
+#endif
+}
+
+/* Suspends `from` and resumes `to`; returns the arg given by whoever resumes `from`. */
+static inline void *corio_fiber_switch(struct corio_fiber *from, struct corio_fiber *to, void *arg)
+{
+#ifdef CORIO_ASAN
+    __sanitizer_start_switch_fiber(&from->fake_stack, to->stack_lo, to->stack_size);
+    arg = corio_ctx_switch(&from->sp, to->sp, arg);
+    __sanitizer_finish_switch_fiber(from->fake_stack, NULL, NULL);
+    return arg;
+#else
+    return corio_ctx_switch(&from->sp, to->sp, arg);
+#endif
+}
+
+/* Leaves `from` for good (its stack may be reused once `to` runs) and resumes `to`. */
+__attribute__((noreturn)) static inline void corio_fiber_exit(struct corio_fiber *from,
+                                                              struct corio_fiber *to, void *arg)
+{
+#ifdef CORIO_ASAN
+    /* NULL fake-stack slot: ASan frees this fiber's fake frames now. */
+    __sanitizer_start_switch_fiber(NULL, to->stack_lo, to->stack_size);
+#endif
+    corio_ctx_switch(&from->sp, to->sp, arg);
+    __builtin_unreachable();
+}
+
+/* First call in a fiber's entry function: completes the switch that started it and
+ * records the bounds of the fiber it came from (a thread stack has none until now). */
+static inline void corio_fiber_started(struct corio_fiber *came_from)
+{
+#ifdef CORIO_ASAN
+    const void *lo;
+    size_t size;
+    __sanitizer_finish_switch_fiber(NULL, &lo, &size);
+    if (came_from->stack_lo == NULL) {
+        came_from->stack_lo = lo;
+        came_from->stack_size = size;
+    }
+#else
+    (void)came_from;
+#endif
+}
+
+#endif

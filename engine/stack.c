@@ -1,0 +1,232 @@
+/* Coroutine stacks: guarded mmap regions, a per-loop pool, valgrind registration, and
+ * the stack-overflow reporter (a SIGSEGV handler on an alternate signal stack). */
+#include "stack.h"
+
+#include "fiber.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef CORIO_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
+static size_t page_size(void)
+{
+    static size_t cached;
+    if (cached == 0)
+        cached = (size_t)sysconf(_SC_PAGESIZE);
+    return cached;
+}
+
+static size_t round_up(size_t n, size_t to)
+{
+    return (n + to - 1) / to * to;
+}
+
+size_t corio_stack_default_size(void)
+{
+#ifdef CORIO_ASAN
+    return CORIO_STACK_ASAN_DEFAULT_SIZE;
+#else
+    return CORIO_STACK_DEFAULT_SIZE;
+#endif
+}
+
+int corio_stack_pool_init(struct corio_stack_pool *pool, size_t size, size_t max_free)
+{
+    if (size == 0)
+        size = corio_stack_default_size();
+    if (size < CORIO_STACK_MIN_SIZE || size > CORIO_STACK_MAX_SIZE)
+        return -EINVAL;
+    pool->free = NULL;
+    pool->nfree = 0;
+    pool->max_free = max_free;
+    pool->size = round_up(size, page_size());
+    return 0;
+}
+
+static int stack_map(size_t size, struct corio_stack **out)
+{
+    size_t page = page_size();
+    /* guard page | usable stack | header page(s) holding struct corio_stack */
+    size_t header = round_up(sizeof(struct corio_stack), page);
+    size_t map_size = page + size + header;
+    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED)
+        return -ENOMEM;
+    if (mprotect(map, page, PROT_NONE) != 0) {
+        munmap(map, map_size);
+        return -ENOMEM;
+    }
+    /* A forked child must build its own loop; it should not inherit our stacks. */
+    (void)madvise(map, map_size, MADV_DONTFORK);
+
+    struct corio_stack *s = (struct corio_stack *)(map + page + size);
+    s->lo = map + page;
+    s->size = size;
+    s->map_size = map_size;
+    s->next = NULL;
+#ifdef CORIO_HAVE_VALGRIND
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + size);
+#else
+    s->valgrind_id = 0;
+#endif
+    *out = s;
+    return 0;
+}
+
+static void stack_unmap(struct corio_stack *s)
+{
+#ifdef CORIO_HAVE_VALGRIND
+    VALGRIND_STACK_DEREGISTER(s->valgrind_id);
+#endif
+    munmap((char *)s->lo - page_size(), s->map_size);
+}
+
+int corio_stack_get(struct corio_stack_pool *pool, struct corio_stack **out)
+{
+    struct corio_stack *s = pool->free;
+    if (s != NULL) {
+        pool->free = s->next;
+        pool->nfree--;
+        s->next = NULL;
+        *out = s;
+        return 0;
+    }
+    return stack_map(pool->size, out);
+}
+
+void corio_stack_put(struct corio_stack_pool *pool, struct corio_stack *s)
+{
+    if (pool->nfree >= pool->max_free) {
+        stack_unmap(s);
+        return;
+    }
+    s->next = pool->free;
+    pool->free = s;
+    pool->nfree++;
+}
+
+void corio_stack_pool_destroy(struct corio_stack_pool *pool)
+{
+    while (pool->free != NULL) {
+        struct corio_stack *s = pool->free;
+        pool->free = s->next;
+        stack_unmap(s);
+    }
+    pool->nfree = 0;
+}
+
+/* ---- overflow reporter ------------------------------------------------------------ */
+
+/* initial-exec: the signal handler must reach these without calling into the dynamic
+ * linker, which is not async-signal-safe. */
+static __thread struct corio_stack *current_stack __attribute__((tls_model("initial-exec")));
+static __thread const void *current_owner __attribute__((tls_model("initial-exec")));
+static __thread void *altstack __attribute__((tls_model("initial-exec")));
+
+static struct sigaction previous_segv, previous_bus;
+
+void corio_stack_set_current(struct corio_stack *stack, const void *owner)
+{
+    current_stack = stack;
+    current_owner = owner;
+}
+
+/* Async-signal-safe formatting: the handler may use write(2) only. */
+static size_t put_str(char *buf, size_t at, size_t cap, const char *s)
+{
+    while (*s != '\0' && at < cap)
+        buf[at++] = *s++;
+    return at;
+}
+
+static size_t put_num(char *buf, size_t at, size_t cap, uintmax_t n, unsigned base)
+{
+    char digits[32];
+    size_t len = 0;
+    do {
+        digits[len++] = "0123456789abcdef"[n % base];
+        n /= base;
+    } while (n != 0);
+    if (base == 16)
+        at = put_str(buf, at, cap, "0x");
+    while (len > 0 && at < cap)
+        buf[at++] = digits[--len];
+    return at;
+}
+
+static void report_overflow(const struct corio_stack *s, const void *owner)
+{
+    char msg[256];
+    size_t cap = sizeof msg, n = 0;
+    n = put_str(msg, n, cap, "corio: stack overflow in task ");
+    n = put_num(msg, n, cap, (uintptr_t)owner, 16);
+    n = put_str(msg, n, cap, ": its ");
+    n = put_num(msg, n, cap, s->size, 10);
+    n = put_str(msg, n, cap, "-byte stack is exhausted; raise corio_loop_opts_t.stack_size\n");
+    ssize_t ignored = write(STDERR_FILENO, msg, n);
+    (void)ignored;
+}
+
+static void on_fault(int sig, siginfo_t *info, void *uctx)
+{
+    const struct corio_stack *s = current_stack;
+    uintptr_t addr = (uintptr_t)info->si_addr;
+    if (s != NULL) {
+        uintptr_t guard_hi = (uintptr_t)s->lo;
+        uintptr_t guard_lo = guard_hi - page_size();
+        if (addr >= guard_lo && addr < guard_hi) {
+            report_overflow(s, current_owner);
+            signal(SIGABRT, SIG_DFL);
+            abort();
+        }
+    }
+    /* Not ours: hand the fault to whoever handled it before, or die as usual. */
+    const struct sigaction *prev = sig == SIGSEGV ? &previous_segv : &previous_bus;
+    if (prev->sa_flags & SA_SIGINFO) {
+        prev->sa_sigaction(sig, info, uctx);
+    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
+    } else {
+        /* Return with the default action restored: the faulting instruction runs again
+         * and the signal now kills the process with its usual status. */
+        signal(sig, SIG_DFL);
+    }
+}
+
+int corio_stack_overflow_report_install(void)
+{
+    static int installed; /* process-wide handler, installed once */
+    if (altstack == NULL) {
+        size_t size = round_up(SIGSTKSZ > 65536 ? SIGSTKSZ : 65536, page_size());
+        void *mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (mem == MAP_FAILED)
+            return -ENOMEM;
+        stack_t ss = {.ss_sp = mem, .ss_size = size, .ss_flags = 0};
+        if (sigaltstack(&ss, NULL) != 0) {
+            int err = -errno;
+            munmap(mem, size);
+            return err;
+        }
+        altstack = mem;
+    }
+    if (!__atomic_exchange_n(&installed, 1, __ATOMIC_ACQ_REL)) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_fault;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGSEGV, &sa, &previous_segv) != 0 ||
+            sigaction(SIGBUS, &sa, &previous_bus) != 0)
+            return -errno;
+    }
+    return 0;
+}

@@ -1,0 +1,60 @@
+/* Coroutine stacks: mmap'ed regions with a PROT_NONE guard page below them, pooled per
+ * loop, registered with valgrind, and an optional SIGSEGV reporter that names a stack
+ * overflow instead of dying with a bare segfault. */
+#ifndef CORIO_STACK_H
+#define CORIO_STACK_H
+
+#include <stddef.h>
+
+#define CORIO_STACK_DEFAULT_SIZE      ((size_t)64 * 1024)
+#define CORIO_STACK_ASAN_DEFAULT_SIZE ((size_t)256 * 1024)
+#define CORIO_STACK_MIN_SIZE          ((size_t)16 * 1024)
+#define CORIO_STACK_MAX_SIZE          ((size_t)1024 * 1024 * 1024)
+
+/* One stack. The struct itself lives at the very top of its own mapping, so a stack
+ * costs no allocation besides the mapping. Usable stack: [lo, lo + size). */
+struct corio_stack {
+    void *lo;
+    size_t size;
+    size_t map_size;          /* guard + size + this header, page-rounded */
+    struct corio_stack *next; /* free-list link while pooled */
+    unsigned valgrind_id;
+};
+
+struct corio_stack_pool {
+    struct corio_stack *free;
+    size_t nfree;
+    size_t max_free; /* stacks kept for reuse; beyond this, freed stacks are unmapped */
+    size_t size;     /* usable size of every stack from this pool */
+};
+
+/* Default usable stack size for this build: larger under ASan, whose frames are bigger. */
+size_t corio_stack_default_size(void);
+
+/* Sets up a pool of stacks of `size` usable bytes (0: the default), rounded up to whole
+ * pages. Returns 0, or -EINVAL when size is below CORIO_STACK_MIN_SIZE or above
+ * CORIO_STACK_MAX_SIZE. Allocates nothing. */
+int corio_stack_pool_init(struct corio_stack_pool *pool, size_t size, size_t max_free);
+
+/* Takes a stack from the pool, or maps a new one. Returns 0 and sets *out, or -ENOMEM
+ * when mapping fails (nothing is leaked). */
+int corio_stack_get(struct corio_stack_pool *pool, struct corio_stack **out);
+
+/* Returns a stack to the pool (or unmaps it when the pool is full). The caller must not
+ * be running on it. */
+void corio_stack_put(struct corio_stack_pool *pool, struct corio_stack *stack);
+
+/* Unmaps every pooled stack. */
+void corio_stack_pool_destroy(struct corio_stack_pool *pool);
+
+/* Tells the overflow reporter which stack (and owner, for the message) this thread runs
+ * on now; NULL when on the thread's own stack. */
+void corio_stack_set_current(struct corio_stack *stack, const void *owner);
+
+/* Installs, for the calling thread, a SIGSEGV/SIGBUS handler on an alternate signal stack
+ * that reports "stack overflow in task ..." and aborts when a fault hits the guard page
+ * of the current stack; other faults go to the handler that was installed before.
+ * Idempotent per thread. Returns 0 or -errno. */
+int corio_stack_overflow_report_install(void);
+
+#endif
