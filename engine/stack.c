@@ -55,7 +55,7 @@ static int stack_map(size_t size, struct corio_stack **out)
 {
     size_t page = page_size();
     /* guard page | usable stack | header page(s) holding struct corio_stack */
-    size_t header = round_up(sizeof(struct corio_stack), page);
+    size_t header = round_up(64 + sizeof(struct corio_stack) + CORIO_STACK_USER_BYTES, page);
     size_t map_size = page + size + header;
     char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
@@ -68,7 +68,9 @@ static int stack_map(size_t size, struct corio_stack **out)
     /* A forked child must build its own loop; it should not inherit our stacks. */
     (void)madvise(map, map_size, MADV_DONTFORK);
 
+    /* The header starts 64-byte aligned right above the usable stack. */
     struct corio_stack *s = (struct corio_stack *)(map + page + size);
+    _Static_assert(sizeof(struct corio_stack) <= 64, "stack header grew");
     s->lo = map + page;
     s->size = size;
     s->map_size = map_size;

@@ -10,6 +10,9 @@
 #define CORIO_STACK_ASAN_DEFAULT_SIZE ((size_t)256 * 1024)
 #define CORIO_STACK_MIN_SIZE          ((size_t)16 * 1024)
 #define CORIO_STACK_MAX_SIZE          ((size_t)1024 * 1024 * 1024)
+/* Bytes kept beside the stack header for its owner (a task keeps its control block
+ * there), outside the usable stack. */
+#define CORIO_STACK_USER_BYTES 1024
 
 /* One stack. The struct itself lives at the very top of its own mapping, so a stack
  * costs no allocation besides the mapping. Usable stack: [lo, lo + size). */
@@ -20,6 +23,12 @@ struct corio_stack {
     struct corio_stack *next; /* free-list link while pooled */
     unsigned valgrind_id;
 };
+
+/* The owner's CORIO_STACK_USER_BYTES, 64-byte aligned, zeroed when the stack is new. */
+static inline void *corio_stack_user_area(struct corio_stack *s)
+{
+    return (char *)s + ((sizeof *s + 63) & ~(size_t)63);
+}
 
 struct corio_stack_pool {
     struct corio_stack *free;

@@ -1,0 +1,81 @@
+/* Error names and explanations: corio_strerror for any result, corio_loop_setup_hint
+ * for why io_uring could not be set up and what to do, and corio_panic for misuse that
+ * cannot be reported as an error. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *corio_strerror(int err)
+{
+    if (err == 0)
+        return "Success";
+    if (err < 0)
+        err = -err;
+    const char *s = strerrordesc_np(err);
+    return s != NULL ? s : "Unknown error";
+}
+
+/* 0, 1 or 2 from /proc/sys/kernel/io_uring_disabled; -1 when the kernel has no such
+ * sysctl (before 6.6). */
+static int io_uring_disabled_sysctl(void)
+{
+    FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+    if (f == NULL)
+        return -1;
+    int v = -1;
+    if (fscanf(f, "%d", &v) != 1)
+        v = -1;
+    fclose(f);
+    return v;
+}
+
+const char *corio_loop_setup_hint(int err)
+{
+    switch (err) {
+    case 0:
+        return "Success";
+    case -EPERM:
+        switch (io_uring_disabled_sysctl()) {
+        case 2:
+            return "io_uring is disabled on this machine (sysctl kernel.io_uring_disabled=2): "
+                   "run 'sysctl -w kernel.io_uring_disabled=0' as root";
+        case 1:
+            return "io_uring is limited to one group (sysctl kernel.io_uring_disabled=1): "
+                   "add this user to the group in kernel.io_uring_group, or set "
+                   "kernel.io_uring_disabled=0";
+        default:
+            return "io_uring_setup was refused, most likely by a seccomp profile (Docker's and "
+                   "containerd's default profiles block io_uring): run with a profile that "
+                   "allows io_uring_setup, io_uring_enter and io_uring_register";
+        }
+    case -ENOSYS:
+        return "this kernel has no io_uring, or a seccomp filter hides it: corio needs "
+               "Linux 5.19 or later (6.1+ recommended) and a profile that allows io_uring";
+    case -ENOMEM:
+        return "not enough memory for the rings: on kernels before 5.12 they count against "
+               "the locked-memory limit, so raise 'ulimit -l' (LimitMEMLOCK= under systemd) "
+               "or lower corio_loop_opts_t.entries";
+    case -EMFILE:
+    case -ENFILE:
+        return "out of file descriptors: raise 'ulimit -n'";
+    case -EINVAL:
+        return "an option is out of range: entries at most 32768, cq_entries between entries "
+               "and 65536, stack_size from 16 KiB to 1 GiB";
+    default:
+        return corio_strerror(err);
+    }
+}
+
+void corio_panic(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    abort();
+}

@@ -1,0 +1,224 @@
+/* Engine-internal structures shared by loop.c, op.c, task.c and future.c: the loop, the
+ * ready queue, tasks and op kinds. Nothing here is visible to users of corio.h. */
+#ifndef CORIO_INTERNAL_H
+#define CORIO_INTERNAL_H
+
+#include "corio/corio.h"
+#include "fiber.h"
+#include "stack.h"
+#include "timer.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct corio_ring;
+
+/* ---- ready queue ------------------------------------------------------------------- */
+
+/* Something the loop runs at its next iteration: a task to resume or a callback. */
+struct corio_runnable {
+    struct corio_runnable *next;
+    void (*run)(corio_loop_t *loop, struct corio_runnable *self);
+};
+
+struct corio_runq {
+    struct corio_runnable *head, *tail;
+    size_t n;
+};
+
+static inline void corio_runq_push(struct corio_runq *q, struct corio_runnable *r)
+{
+    r->next = NULL;
+    if (q->tail != NULL)
+        q->tail->next = r;
+    else
+        q->head = r;
+    q->tail = r;
+    q->n++;
+}
+
+static inline struct corio_runnable *corio_runq_pop(struct corio_runq *q)
+{
+    struct corio_runnable *r = q->head;
+    if (r != NULL) {
+        q->head = r->next;
+        if (q->head == NULL)
+            q->tail = NULL;
+        q->n--;
+    }
+    return r;
+}
+
+/* ---- ops --------------------------------------------------------------------------- */
+
+enum corio_op_kind {
+    CORIO_OP_NONE,
+    CORIO_OP_NOP,
+    CORIO_OP_READ,
+    CORIO_OP_WRITE,
+    CORIO_OP_READV,
+    CORIO_OP_WRITEV,
+    CORIO_OP_FSYNC,
+    CORIO_OP_OPENAT,
+    CORIO_OP_CLOSE,
+    CORIO_OP_STATX,
+    CORIO_OP_SOCKET,
+    CORIO_OP_ACCEPT,
+    CORIO_OP_ACCEPT_MULTI,
+    CORIO_OP_CONNECT,
+    CORIO_OP_RECV,
+    CORIO_OP_SEND,
+    CORIO_OP_RECVMSG,
+    CORIO_OP_SENDMSG,
+    CORIO_OP_SHUTDOWN,
+    CORIO_OP_TIMEOUT,
+    CORIO_OP_POLL,
+    CORIO_OP_KIND_COUNT
+};
+
+enum corio_op_state {
+    CORIO_OP_IDLE = 0,
+    CORIO_OP_INFLIGHT = 0x5a, /* a distinct value: catches ops that were never started */
+};
+
+/* priv_bits */
+#define CORIO_OPB_INTERNAL 0x1u /* the loop's own op: does not keep the loop alive */
+
+/* Starts a described op (priv_kind and arguments set) with callback cb. */
+int corio_op_start(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb);
+
+/* Delivers one completion to its op (loop.c's reap calls this). */
+void corio_op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsigned flags);
+
+/* ---- tasks ------------------------------------------------------------------------- */
+
+#define CORIO_MAX_DEADLINES 16
+
+enum corio_task_state {
+    CORIO_TASK_NEW,     /* spawned, not yet run */
+    CORIO_TASK_READY,   /* in the ready queue */
+    CORIO_TASK_RUNNING, /* the current task */
+    CORIO_TASK_PARKED,  /* waiting for a wake-up */
+    CORIO_TASK_DONE,    /* fn returned (or never ran, after a cancel) */
+};
+
+/* A task lives at the top of its own stack mapping (just below struct corio_stack), so
+ * spawning allocates nothing beyond a pooled stack. */
+struct corio_task {
+    struct corio_runnable run; /* ready-queue link */
+    struct corio_fiber fiber;
+    struct corio_stack *stack;
+    corio_loop_t *loop;
+    void *(*fn)(void *);
+    void *arg;
+    void *result;
+    uint32_t magic;
+    uint8_t state;
+    bool detached;
+    bool cancelled;
+    bool joined;
+    int wake_res; /* what the parked task's wait returns */
+    /* While parked: how to abort the wait on cancellation (NULL: it cannot be aborted
+     * early, e.g. an op whose cancel is already on its way). */
+    void (*abort_wait)(struct corio_task *task, int res);
+    void *wait_obj;
+    struct corio_task *joiner;
+    struct corio_task *next_waiter;   /* link in a future's waiter list */
+    struct corio_task *lprev, *lnext; /* the loop's list of unreleased tasks */
+    unsigned ndeadlines;
+    uint64_t deadlines[CORIO_MAX_DEADLINES]; /* absolute ns; [ndeadlines-1] is the earliest */
+};
+
+#define CORIO_TASK_MAGIC 0xc0210a5bu
+
+/* The running task of this thread (NULL on the loop's own stack). */
+extern __thread struct corio_task *corio_tls_task;
+
+/* Parks the current task until corio_task_wake; returns the wake result. abort_wait is
+ * called by corio_cancel or a deadline while parked. When deadline is non-zero and
+ * earlier than any wake-up, the wait is aborted with -ETIMEDOUT through abort_wait. */
+int corio_task_park(struct corio_task *t, void (*abort_wait)(struct corio_task *, int),
+                    void *wait_obj, uint64_t deadline);
+
+/* Makes a parked task ready; its park returns res. */
+void corio_task_wake(struct corio_task *t, int res);
+
+/* The current task's deadline (0: none). */
+static inline uint64_t corio_task_deadline(const struct corio_task *t)
+{
+    return t->ndeadlines ? t->deadlines[t->ndeadlines - 1] : 0;
+}
+
+/* For await-style calls: returns the current task, or NULL with *err set to -EPERM
+ * (outside a task), -ECANCELED or -ETIMEDOUT (deadline already passed). */
+struct corio_task *corio_task_enter_await(int *err);
+
+/* ---- timers ------------------------------------------------------------------------ */
+
+struct corio_timer {
+    struct corio_heap_node node;
+    void (*fn)(void *arg);
+    void *arg;
+    corio_loop_t *loop;
+    bool pending;
+    bool owned; /* allocated by corio_call_later: freed by the loop */
+};
+
+void corio_timer_start(corio_loop_t *loop, struct corio_timer *t, uint64_t when);
+void corio_timer_stop(corio_loop_t *loop, struct corio_timer *t);
+
+/* ---- the loop ---------------------------------------------------------------------- */
+
+struct corio_call; /* a call_soon node */
+
+struct corio_loop {
+    struct corio_ring *ring;
+    struct corio_runq ready;
+    struct corio_heap timers;
+    struct corio_fiber sched; /* the loop's own context: the thread stack that runs it */
+    struct corio_stack_pool stacks;
+    uint64_t now;             /* CLOCK_MONOTONIC ns, refreshed every iteration */
+    size_t ntasks;            /* live tasks (not yet finished) */
+    struct corio_task *tasks; /* every task not yet released: live, and finished unjoined */
+    size_t inflight;          /* user ops awaiting their last completion */
+    size_t ntimers;           /* pending call_later timers and timed waits */
+    struct corio_call *free_calls;
+    bool running;
+    bool closing; /* corio_loop_free is draining: no new ops */
+    atomic_bool stop;
+    bool report_overflow;
+    pthread_t owner;
+    bool has_owner;
+    uint64_t iterations;
+
+    /* call_soon_threadsafe: a locked list, and an eventfd read kept in flight so that a
+     * sleeping loop wakes up. */
+    pthread_mutex_t ts_lock;
+    struct corio_call *ts_head, *ts_tail;
+    atomic_bool ts_signalled;
+    int wake_fd;
+    uint64_t wake_buf;
+    corio_op_t wake_op;
+};
+
+/* Refreshes loop->now from the clock and returns it. */
+uint64_t corio_loop_update_time(corio_loop_t *loop);
+
+/* Prints a message naming the misuse and aborts: for what cannot be an error code. */
+__attribute__((noreturn, format(printf, 1, 2))) void corio_panic(const char *fmt, ...);
+
+/* Monotonic clock in ns. */
+uint64_t corio_clock_ns(void);
+
+/* Loop-side task hooks (task.c). */
+/* Releases finished tasks nobody joined (at loop free: their handles become invalid). */
+void corio_task_release_all(corio_loop_t *loop);
+/* Cancels every live task (corio_run after a stop). */
+void corio_task_cancel_all(corio_loop_t *loop);
+/* For corio_run: hands out a finished task's result and releases it. Returns err, or
+ * -ECANCELED if the task was cancelled. */
+int corio_task_take_result(corio_task_t *task, void **result, int err);
+
+#endif

@@ -1,0 +1,473 @@
+/* The run loop and its callback-mode scheduling: creation and teardown, the iteration
+ * (run ready work, submit + wait, reap, fire timers), call_soon, call_later and
+ * call_soon_threadsafe. Tasks (task.c) and ops (op.c) plug into the ready queue and the
+ * completion dispatch here. */
+#include "internal.h"
+#include "ring.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_ENTRIES       256u
+#define MAX_ENTRIES           32768u
+#define MAX_CQ_ENTRIES        65536u
+#define DEFAULT_POOLED_STACKS 1024u
+#define MAX_FREE_CALLS        1024u
+#define REAP_BATCH            64u
+
+/* The loop this thread is running (callbacks and tasks see it). */
+static __thread corio_loop_t *tls_loop;
+
+/* A call_soon / call_soon_threadsafe node. */
+struct corio_call {
+    struct corio_runnable run;
+    void (*fn)(void *);
+    void *arg;
+};
+
+uint64_t corio_clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t corio_loop_update_time(corio_loop_t *loop)
+{
+    return loop->now = corio_clock_ns();
+}
+
+/* ---- call_soon ------------------------------------------------------------------- */
+
+static void call_run(corio_loop_t *loop, struct corio_runnable *r)
+{
+    struct corio_call *c = (struct corio_call *)r;
+    void (*fn)(void *) = c->fn;
+    void *arg = c->arg;
+    /* Recycle before calling: fn may schedule more calls. */
+    c->run.next = (struct corio_runnable *)loop->free_calls;
+    loop->free_calls = c;
+    fn(arg);
+}
+
+static struct corio_call *call_alloc(corio_loop_t *loop)
+{
+    struct corio_call *c = loop->free_calls;
+    if (c != NULL) {
+        loop->free_calls = (struct corio_call *)c->run.next;
+        return c;
+    }
+    return malloc(sizeof *c);
+}
+
+int corio_call_soon(corio_loop_t *loop, void (*fn)(void *), void *arg)
+{
+    if (loop == NULL || fn == NULL)
+        return -EINVAL;
+    struct corio_call *c = call_alloc(loop);
+    if (c == NULL)
+        return -ENOMEM;
+    c->run.run = call_run;
+    c->fn = fn;
+    c->arg = arg;
+    corio_runq_push(&loop->ready, &c->run);
+    return 0;
+}
+
+/* ---- call_later ------------------------------------------------------------------ */
+
+void corio_timer_start(corio_loop_t *loop, struct corio_timer *t, uint64_t when)
+{
+    t->loop = loop;
+    t->pending = true;
+    corio_heap_insert(&loop->timers, &t->node, when);
+    loop->ntimers++;
+}
+
+void corio_timer_stop(corio_loop_t *loop, struct corio_timer *t)
+{
+    if (!t->pending)
+        return;
+    corio_heap_remove(&loop->timers, &t->node);
+    t->pending = false;
+    loop->ntimers--;
+}
+
+int corio_call_later(corio_loop_t *loop, uint64_t delay_ns, void (*fn)(void *), void *arg,
+                     corio_timer_t **out)
+{
+    if (loop == NULL || fn == NULL)
+        return -EINVAL;
+    struct corio_timer *t = malloc(sizeof *t);
+    if (t == NULL)
+        return -ENOMEM;
+    t->fn = fn;
+    t->arg = arg;
+    t->owned = true;
+    uint64_t now = corio_clock_ns();
+    uint64_t when = delay_ns > UINT64_MAX - now ? UINT64_MAX : now + delay_ns;
+    corio_timer_start(loop, t, when);
+    if (out != NULL)
+        *out = t;
+    return 0;
+}
+
+int corio_timer_cancel(corio_timer_t *t)
+{
+    if (t == NULL || !t->owned)
+        return -EINVAL;
+    corio_timer_stop(t->loop, t);
+    free(t);
+    return 0;
+}
+
+/* Fires the timers due by loop->now. Timers set while firing wait for the next
+ * iteration even with a zero delay, so a timer that re-arms itself cannot starve I/O. */
+static void fire_timers(corio_loop_t *loop)
+{
+    uint64_t seq_limit = loop->timers.next_seq;
+    struct corio_heap_node *n;
+    while ((n = corio_heap_min(&loop->timers)) != NULL && n->when <= loop->now &&
+           n->seq < seq_limit) {
+        struct corio_timer *t = (struct corio_timer *)n;
+        corio_timer_stop(loop, t);
+        void (*fn)(void *) = t->fn;
+        void *arg = t->arg;
+        if (t->owned)
+            free(t); /* the handle is documented as invalid once fn starts */
+        fn(arg);
+    }
+}
+
+/* ---- call_soon_threadsafe -------------------------------------------------------- */
+
+static int arm_wakeup(corio_loop_t *loop);
+
+static void wake_loop(corio_loop_t *loop)
+{
+    if (!atomic_exchange(&loop->ts_signalled, true)) {
+        uint64_t one = 1;
+        ssize_t ignored = write(loop->wake_fd, &one, sizeof one);
+        (void)ignored; /* an eventfd write only fails on counter overflow: already awake */
+    }
+}
+
+/* The eventfd read completed: move every call made from other threads into the ready
+ * queue and read again. */
+static void on_wakeup(corio_op_t *op, int res)
+{
+    corio_loop_t *loop = op->data;
+    /* Clear first: a thread that queues after the grab below writes the eventfd again. */
+    atomic_store(&loop->ts_signalled, false);
+    pthread_mutex_lock(&loop->ts_lock);
+    struct corio_call *c = loop->ts_head;
+    loop->ts_head = loop->ts_tail = NULL;
+    pthread_mutex_unlock(&loop->ts_lock);
+    while (c != NULL) {
+        struct corio_call *next = (struct corio_call *)c->run.next;
+        corio_runq_push(&loop->ready, &c->run);
+        c = next;
+    }
+    if (res >= 0 || res == -EINTR || res == -EAGAIN)
+        (void)arm_wakeup(loop);
+}
+
+static int arm_wakeup(corio_loop_t *loop)
+{
+    corio_op_t *op = &loop->wake_op;
+    op->priv_kind = CORIO_OP_READ;
+    op->priv_fd = loop->wake_fd;
+    op->priv_addr = &loop->wake_buf;
+    op->priv_len = sizeof loop->wake_buf;
+    op->priv_off = 0;
+    op->priv_deadline = 0;
+    op->priv_bits = CORIO_OPB_INTERNAL;
+    op->data = loop;
+    return corio_op_start(loop, op, on_wakeup);
+}
+
+int corio_call_soon_threadsafe(corio_loop_t *loop, void (*fn)(void *), void *arg)
+{
+    if (loop == NULL || fn == NULL)
+        return -EINVAL;
+    /* Other threads cannot touch the loop's free list: a fresh node each time. */
+    struct corio_call *c = malloc(sizeof *c);
+    if (c == NULL)
+        return -ENOMEM;
+    c->run.run = call_run;
+    c->run.next = NULL;
+    c->fn = fn;
+    c->arg = arg;
+    pthread_mutex_lock(&loop->ts_lock);
+    if (loop->ts_tail != NULL)
+        loop->ts_tail->run.next = &c->run;
+    else
+        loop->ts_head = c;
+    loop->ts_tail = c;
+    pthread_mutex_unlock(&loop->ts_lock);
+    wake_loop(loop);
+    return 0;
+}
+
+/* ---- the loop -------------------------------------------------------------------- */
+
+static int apply_defaults(corio_loop_opts_t *o)
+{
+    if (o->entries == 0)
+        o->entries = DEFAULT_ENTRIES;
+    if (o->entries > MAX_ENTRIES)
+        return -EINVAL;
+    if (o->cq_entries == 0)
+        o->cq_entries = o->entries * 4 < MAX_CQ_ENTRIES ? o->entries * 4 : MAX_CQ_ENTRIES;
+    if (o->cq_entries < o->entries || o->cq_entries > MAX_CQ_ENTRIES)
+        return -EINVAL;
+    if (o->max_pooled_stacks == 0)
+        o->max_pooled_stacks = DEFAULT_POOLED_STACKS;
+    return 0;
+}
+
+int corio_loop_new(corio_loop_t **out, const corio_loop_opts_t *opts_in)
+{
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    corio_loop_opts_t opts = opts_in != NULL ? *opts_in : (corio_loop_opts_t){0};
+    int err = apply_defaults(&opts);
+    if (err < 0)
+        return err;
+
+    corio_loop_t *loop = calloc(1, sizeof *loop);
+    if (loop == NULL)
+        return -ENOMEM;
+    loop->wake_fd = -1;
+    err = corio_stack_pool_init(&loop->stacks, opts.stack_size, opts.max_pooled_stacks);
+    if (err < 0)
+        goto fail;
+    err = corio_ring_init(&loop->ring, &opts);
+    if (err < 0)
+        goto fail;
+    /* Blocking on purpose: io_uring returns -EAGAIN for reads on O_NONBLOCK files instead
+     * of waiting for them. */
+    loop->wake_fd = eventfd(0, EFD_CLOEXEC);
+    if (loop->wake_fd < 0) {
+        err = -errno;
+        goto fail;
+    }
+    pthread_mutex_init(&loop->ts_lock, NULL);
+    corio_heap_init(&loop->timers);
+    loop->report_overflow = !(opts.flags & CORIO_LOOP_NO_OVERFLOW_REPORT);
+    corio_loop_update_time(loop);
+    err = arm_wakeup(loop);
+    if (err < 0) {
+        pthread_mutex_destroy(&loop->ts_lock);
+        goto fail;
+    }
+    *out = loop;
+    return 0;
+
+fail:
+    if (loop->wake_fd >= 0)
+        close(loop->wake_fd);
+    corio_ring_exit(loop->ring);
+    free(loop);
+    return err;
+}
+
+static bool loop_alive(const corio_loop_t *loop)
+{
+    return loop->ntasks > 0 || loop->inflight > 0 || loop->ntimers > 0 || loop->ready.n > 0;
+}
+
+/* Runs what was ready when the batch started; what becomes ready meanwhile (a task that
+ * yields, a callback that schedules another) waits for the next iteration, so I/O is
+ * never starved. */
+static void run_ready(corio_loop_t *loop)
+{
+    for (size_t n = loop->ready.n; n > 0; n--) {
+        struct corio_runnable *r = corio_runq_pop(&loop->ready);
+        r->run(loop, r);
+    }
+}
+
+static uint64_t wait_timeout(const corio_loop_t *loop)
+{
+    /* Do not sleep with work ready, a stop requested, or nothing left that could wake us
+     * (the last task may have just finished). */
+    if (loop->ready.n > 0 || atomic_load_explicit(&loop->stop, memory_order_relaxed) ||
+        !loop_alive(loop))
+        return 0;
+    const struct corio_heap_node *n = corio_heap_min(&loop->timers);
+    if (n == NULL)
+        return UINT64_MAX;
+    return n->when > loop->now ? n->when - loop->now : 0;
+}
+
+static void reap(corio_loop_t *loop)
+{
+    struct corio_cqe batch[REAP_BATCH];
+    unsigned n;
+    while ((n = corio_ring_reap(loop->ring, batch, REAP_BATCH)) > 0) {
+        for (unsigned i = 0; i < n; i++) {
+            if (batch[i].user_data < CORIO_UD_MIN_OP)
+                continue; /* a linked timeout or a cancel request: nothing to deliver */
+            corio_op_complete(loop, (corio_op_t *)(uintptr_t)batch[i].user_data, batch[i].res,
+                              batch[i].flags);
+        }
+    }
+}
+
+int corio_loop_run(corio_loop_t *loop)
+{
+    if (loop == NULL)
+        return -EINVAL;
+    if (loop->running)
+        return -EBUSY;
+    pthread_t self = pthread_self();
+    if (loop->has_owner && !pthread_equal(loop->owner, self))
+        return -EEXIST;
+    loop->owner = self;
+    loop->has_owner = true;
+    loop->running = true;
+    corio_loop_t *outer = tls_loop;
+    tls_loop = loop;
+    if (loop->report_overflow)
+        (void)corio_stack_overflow_report_install();
+
+    int err = 0;
+    while (loop_alive(loop)) {
+        corio_loop_update_time(loop);
+        run_ready(loop);
+        err = corio_ring_submit_wait(loop->ring, wait_timeout(loop));
+        if (err < 0)
+            break;
+        reap(loop);
+        corio_loop_update_time(loop);
+        fire_timers(loop);
+        loop->iterations++;
+        if (atomic_exchange(&loop->stop, false))
+            break;
+    }
+    tls_loop = outer;
+    loop->running = false;
+    return err;
+}
+
+void corio_loop_stop(corio_loop_t *loop)
+{
+    if (loop == NULL)
+        return;
+    atomic_store(&loop->stop, true);
+    if (!loop->has_owner || !pthread_equal(loop->owner, pthread_self()))
+        wake_loop(loop);
+}
+
+static void free_call_list(struct corio_call *c)
+{
+    while (c != NULL) {
+        struct corio_call *next = (struct corio_call *)c->run.next;
+        free(c);
+        c = next;
+    }
+}
+
+void corio_loop_free(corio_loop_t *loop)
+{
+    if (loop == NULL)
+        return;
+    if (loop->running) {
+        fprintf(stderr, "corio_loop_free: the loop is running; stop it and let "
+                        "corio_loop_run return first\n");
+        abort();
+    }
+    if (loop->ntasks > 0) {
+        fprintf(stderr,
+                "corio_loop_free: %zu task(s) still alive; cancel them and run the loop "
+                "until they finish before freeing it\n",
+                loop->ntasks);
+        abort();
+    }
+    corio_task_release_all(loop);
+
+    /* The kernel may write into in-flight ops' buffers until their completions: cancel
+     * them and deliver those completions before the memory can go away. */
+    loop->closing = true;
+    if (loop->inflight > 0)
+        (void)corio_ring_queue_cancel(loop->ring, NULL);
+    while (loop->inflight > 0) {
+        if (corio_ring_submit_wait(loop->ring, UINT64_MAX) < 0)
+            break;
+        reap(loop);
+    }
+
+    /* Pending callbacks and timers are dropped without running. */
+    struct corio_runnable *r;
+    while ((r = corio_runq_pop(&loop->ready)) != NULL) {
+        assert(r->run == call_run);
+        free(r);
+    }
+    struct corio_heap_node *n;
+    while ((n = corio_heap_min(&loop->timers)) != NULL) {
+        struct corio_timer *t = (struct corio_timer *)n;
+        corio_timer_stop(loop, t);
+        if (t->owned)
+            free(t);
+    }
+    free_call_list(loop->free_calls);
+    free_call_list(loop->ts_head);
+
+    corio_ring_exit(loop->ring); /* also ends the eventfd read */
+    close(loop->wake_fd);
+    corio_stack_pool_destroy(&loop->stacks);
+    pthread_mutex_destroy(&loop->ts_lock);
+    free(loop);
+}
+
+int corio_run(void *(*main)(void *), void *arg, void **result)
+{
+    if (main == NULL)
+        return -EINVAL;
+    corio_loop_t *loop;
+    int err = corio_loop_new(&loop, NULL);
+    if (err < 0)
+        return err;
+    corio_task_t *task;
+    err = corio_spawn(loop, main, arg, &task);
+    if (err == 0) {
+        err = corio_loop_run(loop);
+        /* Stopped early: cancel what is left and let it unwind. */
+        while (err == 0 && loop->ntasks > 0) {
+            corio_task_cancel_all(loop);
+            err = corio_loop_run(loop);
+        }
+        err = corio_task_take_result(task, result, err);
+    }
+    corio_loop_free(loop);
+    return err;
+}
+
+const char *corio_loop_backend(const corio_loop_t *loop)
+{
+    (void)loop;
+    return "io_uring";
+}
+
+void corio_loop_stats(const corio_loop_t *loop, corio_loop_stats_t *stats)
+{
+    corio_ring_stats(loop->ring, stats);
+    stats->iterations = loop->iterations;
+}
+
+uint64_t corio_loop_now(const corio_loop_t *loop)
+{
+    return loop->now;
+}
+
+corio_loop_t *corio_current_loop(void)
+{
+    return corio_tls_task != NULL ? corio_tls_task->loop : tls_loop;
+}

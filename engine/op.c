@@ -1,0 +1,539 @@
+/* Operations, one small describe function each, shared by both modes: the _cb form
+ * starts the described op with the caller's callback; the await form starts it on the
+ * task's stack with a callback that wakes the task, and parks. The kernel side (SQE
+ * preparation) is ring.c's. */
+#include "internal.h"
+#include "ring.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+/* read(2)'s MAX_RW_COUNT: longer transfers are clamped, as the kernel would. */
+#define MAX_RW 0x7ffff000u
+/* The kernel's UIO_MAXIOV. */
+#define MAX_IOV 1024
+
+/* ---- start and complete ---------------------------------------------------------- */
+
+int corio_op_start(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb)
+{
+    if (loop->closing)
+        return -ESHUTDOWN;
+    op->priv_cb = cb;
+    op->priv_loop = loop;
+    op->flags = 0;
+    int err = corio_ring_queue(loop->ring, op);
+    if (err < 0)
+        return err;
+    op->priv_state = CORIO_OP_INFLIGHT;
+    if (!(op->priv_bits & CORIO_OPB_INTERNAL))
+        loop->inflight++;
+    return 0;
+}
+
+void corio_op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsigned flags)
+{
+    if (op->priv_state != CORIO_OP_INFLIGHT)
+        corio_panic("completion for an op that is not in flight (op %p reused or freed "
+                    "before its callback ran?)",
+                    (void *)op);
+    if (!(flags & CORIO_CQE_F_MORE)) {
+        op->priv_state = CORIO_OP_IDLE;
+        if (!(op->priv_bits & CORIO_OPB_INTERNAL))
+            loop->inflight--;
+    }
+    op->flags = flags;
+    /* A linked timeout that fired cancels its op: say why. */
+    if ((res == -ECANCELED || res == -EINTR) && op->priv_deadline != 0 &&
+        corio_clock_ns() >= op->priv_deadline)
+        res = -ETIMEDOUT;
+    if (op->priv_kind == CORIO_OP_TIMEOUT && res == -ETIME)
+        res = 0;
+    op->priv_cb(op, res);
+}
+
+int corio_op_cancel(corio_loop_t *loop, corio_op_t *op)
+{
+    if (loop == NULL || op == NULL)
+        return -EINVAL;
+    if (op->priv_state != CORIO_OP_INFLIGHT)
+        return -ENOENT;
+    return corio_ring_queue_cancel(loop->ring, op);
+}
+
+/* ---- describing ------------------------------------------------------------------ */
+
+static void describe(corio_op_t *op, enum corio_op_kind kind, int fd)
+{
+    op->priv_kind = (uint8_t)kind;
+    op->priv_fd = fd;
+    op->priv_addr = NULL;
+    op->priv_addr2 = NULL;
+    op->priv_off = 0;
+    op->priv_len = 0;
+    op->priv_op_flags = 0;
+    op->priv_deadline = 0;
+    op->priv_bits = 0;
+}
+
+static uint32_t clamp_len(size_t len)
+{
+    return len > MAX_RW ? MAX_RW : (uint32_t)len;
+}
+
+static int describe_buf(corio_op_t *op, enum corio_op_kind kind, int fd, const void *buf,
+                        size_t len, uint64_t off, unsigned flags)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (buf == NULL && len > 0)
+        return -EFAULT;
+    describe(op, kind, fd);
+    op->priv_addr = (void *)buf;
+    op->priv_len = clamp_len(len);
+    op->priv_off = off;
+    op->priv_op_flags = flags;
+    return 0;
+}
+
+static int describe_iov(corio_op_t *op, enum corio_op_kind kind, int fd, const struct iovec *iov,
+                        int iovcnt, int64_t off)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (iovcnt < 0 || iovcnt > MAX_IOV)
+        return -EINVAL;
+    if (iov == NULL && iovcnt > 0)
+        return -EFAULT;
+    describe(op, kind, fd);
+    op->priv_addr = (void *)iov;
+    op->priv_len = (uint32_t)iovcnt;
+    op->priv_off = (uint64_t)off;
+    return 0;
+}
+
+static int describe_msg(corio_op_t *op, enum corio_op_kind kind, int fd, const struct msghdr *msg,
+                        unsigned flags)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (msg == NULL)
+        return -EFAULT;
+    describe(op, kind, fd);
+    op->priv_addr = (void *)msg;
+    op->priv_op_flags = flags;
+    return 0;
+}
+
+static int describe_path(corio_op_t *op, enum corio_op_kind kind, int dirfd, const char *path)
+{
+    if (path == NULL)
+        return -EFAULT;
+    describe(op, kind, dirfd);
+    op->priv_addr = (void *)path;
+    return 0;
+}
+
+static int describe_fd(corio_op_t *op, enum corio_op_kind kind, int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    describe(op, kind, fd);
+    return 0;
+}
+
+static int d_nop(corio_op_t *op)
+{
+    describe(op, CORIO_OP_NOP, -1);
+    return 0;
+}
+
+static int d_read(corio_op_t *op, int fd, void *buf, size_t len, int64_t off)
+{
+    return describe_buf(op, CORIO_OP_READ, fd, buf, len, (uint64_t)off, 0);
+}
+
+static int d_write(corio_op_t *op, int fd, const void *buf, size_t len, int64_t off)
+{
+    return describe_buf(op, CORIO_OP_WRITE, fd, buf, len, (uint64_t)off, 0);
+}
+
+static int d_fsync(corio_op_t *op, int fd, bool datasync)
+{
+    int err = describe_fd(op, CORIO_OP_FSYNC, fd);
+    op->priv_op_flags = datasync ? 1u /* IORING_FSYNC_DATASYNC */ : 0;
+    return err;
+}
+
+static int d_openat(corio_op_t *op, int dirfd, const char *path, int flags, mode_t mode)
+{
+    int err = describe_path(op, CORIO_OP_OPENAT, dirfd, path);
+    op->priv_op_flags = (unsigned)flags;
+    op->priv_off = mode;
+    return err;
+}
+
+static int d_statx(corio_op_t *op, int dirfd, const char *path, int flags, unsigned mask,
+                   struct statx *out)
+{
+    if (out == NULL)
+        return -EFAULT;
+    int err = describe_path(op, CORIO_OP_STATX, dirfd, path);
+    op->priv_op_flags = (unsigned)flags;
+    op->priv_len = mask;
+    op->priv_addr2 = out;
+    return err;
+}
+
+static int d_socket(corio_op_t *op, int domain, int type, int protocol)
+{
+    if (domain < 0 || type < 0 || protocol < 0)
+        return -EINVAL;
+    describe(op, CORIO_OP_SOCKET, domain);
+    op->priv_off = (uint64_t)type;
+    op->priv_len = (uint32_t)protocol;
+    return 0;
+}
+
+static int d_accept(corio_op_t *op, int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
+{
+    if ((addr == NULL) != (addrlen == NULL))
+        return -EFAULT;
+    int err = describe_fd(op, CORIO_OP_ACCEPT, fd);
+    op->priv_addr = addr;
+    op->priv_addr2 = addrlen;
+    op->priv_op_flags = (unsigned)flags;
+    return err;
+}
+
+static int d_connect(corio_op_t *op, int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (addr == NULL)
+        return -EFAULT;
+    int err = describe_fd(op, CORIO_OP_CONNECT, fd);
+    op->priv_addr = (void *)addr;
+    op->priv_len = addrlen;
+    return err;
+}
+
+static int d_recv(corio_op_t *op, int fd, void *buf, size_t len, int flags)
+{
+    return describe_buf(op, CORIO_OP_RECV, fd, buf, len, 0, (unsigned)flags);
+}
+
+/* MSG_NOSIGNAL always: a peer that went away must be an -EPIPE, not a SIGPIPE that
+ * kills a server. */
+static int d_send(corio_op_t *op, int fd, const void *buf, size_t len, int flags)
+{
+    return describe_buf(op, CORIO_OP_SEND, fd, buf, len, 0, (unsigned)flags | MSG_NOSIGNAL);
+}
+
+static int d_shutdown(corio_op_t *op, int fd, int how)
+{
+    if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+        return -EINVAL;
+    int err = describe_fd(op, CORIO_OP_SHUTDOWN, fd);
+    op->priv_op_flags = (unsigned)how;
+    return err;
+}
+
+static int d_poll(corio_op_t *op, int fd, unsigned events)
+{
+    int err = describe_fd(op, CORIO_OP_POLL, fd);
+    op->priv_op_flags = events;
+    return err;
+}
+
+/* ---- callback mode --------------------------------------------------------------- */
+
+static int cb_check(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb)
+{
+    if (loop == NULL || op == NULL || cb == NULL)
+        return -EINVAL;
+    if (op->priv_state == CORIO_OP_INFLIGHT)
+        return -EBUSY;
+    return 0;
+}
+
+/* Checks the common arguments, describes the op (an expression yielding 0 or -errno)
+ * and starts it. */
+#define START_CB(loop, op, cb, describe_expr)                                                      \
+    do {                                                                                           \
+        int err_ = cb_check(loop, op, cb);                                                         \
+        if (err_ == 0)                                                                             \
+            err_ = (describe_expr);                                                                \
+        if (err_ == 0)                                                                             \
+            err_ = corio_op_start(loop, op, cb);                                                   \
+        return err_;                                                                               \
+    } while (0)
+
+int corio_nop_cb(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_nop(op));
+}
+
+int corio_read_cb(corio_loop_t *loop, corio_op_t *op, int fd, void *buf, size_t len, int64_t off,
+                  corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_read(op, fd, buf, len, off));
+}
+
+int corio_write_cb(corio_loop_t *loop, corio_op_t *op, int fd, const void *buf, size_t len,
+                   int64_t off, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_write(op, fd, buf, len, off));
+}
+
+int corio_readv_cb(corio_loop_t *loop, corio_op_t *op, int fd, const struct iovec *iov, int iovcnt,
+                   int64_t off, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, describe_iov(op, CORIO_OP_READV, fd, iov, iovcnt, off));
+}
+
+int corio_writev_cb(corio_loop_t *loop, corio_op_t *op, int fd, const struct iovec *iov, int iovcnt,
+                    int64_t off, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, describe_iov(op, CORIO_OP_WRITEV, fd, iov, iovcnt, off));
+}
+
+int corio_fsync_cb(corio_loop_t *loop, corio_op_t *op, int fd, bool datasync, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_fsync(op, fd, datasync));
+}
+
+int corio_openat_cb(corio_loop_t *loop, corio_op_t *op, int dirfd, const char *path, int flags,
+                    mode_t mode, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_openat(op, dirfd, path, flags, mode));
+}
+
+int corio_close_cb(corio_loop_t *loop, corio_op_t *op, int fd, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, describe_fd(op, CORIO_OP_CLOSE, fd));
+}
+
+int corio_statx_cb(corio_loop_t *loop, corio_op_t *op, int dirfd, const char *path, int flags,
+                   unsigned mask, struct statx *out, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_statx(op, dirfd, path, flags, mask, out));
+}
+
+int corio_socket_cb(corio_loop_t *loop, corio_op_t *op, int domain, int type, int protocol,
+                    corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_socket(op, domain, type, protocol));
+}
+
+int corio_accept_cb(corio_loop_t *loop, corio_op_t *op, int fd, struct sockaddr *addr,
+                    socklen_t *addrlen, int flags, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_accept(op, fd, addr, addrlen, flags));
+}
+
+static int d_accept_multi(corio_loop_t *loop, corio_op_t *op, int fd, int flags)
+{
+    if (!corio_ring_has_multishot_accept(loop->ring))
+        return -EOPNOTSUPP;
+    int err = d_accept(op, fd, NULL, NULL, flags);
+    op->priv_kind = CORIO_OP_ACCEPT_MULTI;
+    return err;
+}
+
+int corio_accept_multishot_cb(corio_loop_t *loop, corio_op_t *op, int fd, int flags, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_accept_multi(loop, op, fd, flags));
+}
+
+int corio_connect_cb(corio_loop_t *loop, corio_op_t *op, int fd, const struct sockaddr *addr,
+                     socklen_t addrlen, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_connect(op, fd, addr, addrlen));
+}
+
+int corio_recv_cb(corio_loop_t *loop, corio_op_t *op, int fd, void *buf, size_t len, int flags,
+                  corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_recv(op, fd, buf, len, flags));
+}
+
+int corio_send_cb(corio_loop_t *loop, corio_op_t *op, int fd, const void *buf, size_t len,
+                  int flags, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_send(op, fd, buf, len, flags));
+}
+
+int corio_recvmsg_cb(corio_loop_t *loop, corio_op_t *op, int fd, struct msghdr *msg, int flags,
+                     corio_cb_t cb)
+{
+    START_CB(loop, op, cb, describe_msg(op, CORIO_OP_RECVMSG, fd, msg, (unsigned)flags));
+}
+
+int corio_sendmsg_cb(corio_loop_t *loop, corio_op_t *op, int fd, const struct msghdr *msg,
+                     int flags, corio_cb_t cb)
+{
+    START_CB(loop, op, cb,
+             describe_msg(op, CORIO_OP_SENDMSG, fd, msg, (unsigned)flags | MSG_NOSIGNAL));
+}
+
+int corio_shutdown_cb(corio_loop_t *loop, corio_op_t *op, int fd, int how, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_shutdown(op, fd, how));
+}
+
+static int d_timeout(corio_op_t *op, uint64_t ns)
+{
+    describe(op, CORIO_OP_TIMEOUT, -1);
+    op->priv_ts[0] = (int64_t)(ns / 1000000000u);
+    op->priv_ts[1] = (int64_t)(ns % 1000000000u);
+    return 0;
+}
+
+int corio_timeout_cb(corio_loop_t *loop, corio_op_t *op, uint64_t ns, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_timeout(op, ns));
+}
+
+int corio_poll_cb(corio_loop_t *loop, corio_op_t *op, int fd, unsigned events, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_poll(op, fd, events));
+}
+
+/* ---- await mode ------------------------------------------------------------------ */
+
+static void wake_task(corio_op_t *op, int res)
+{
+    corio_task_wake(op->data, res);
+}
+
+/* Cancelling a task parked on I/O: ask the kernel to cancel, then keep waiting for the
+ * op's own completion, which still points into this task's stack. */
+static void abort_op_wait(struct corio_task *t, int res)
+{
+    (void)res;
+    corio_op_t *op = t->wait_obj;
+    (void)corio_ring_queue_cancel(t->loop->ring, op);
+}
+
+/* Starts a described op for the current task and parks until it completes. */
+static int await_op(corio_op_t *op)
+{
+    int err;
+    struct corio_task *t = corio_task_enter_await(&err);
+    if (t == NULL)
+        return err;
+    op->priv_state = CORIO_OP_IDLE;
+    op->priv_deadline = corio_task_deadline(t);
+    op->data = t;
+    err = corio_op_start(t->loop, op, wake_task);
+    if (err < 0)
+        return err;
+    int res = corio_task_park(t, abort_op_wait, op, 0 /* the kernel enforces deadlines */);
+    if (res < 0 && t->cancelled && res != -ETIMEDOUT)
+        res = -ECANCELED;
+    return res;
+}
+
+/* Describes into a stack op (an expression yielding 0 or -errno) and awaits it. */
+#define AWAIT(describe_expr)                                                                       \
+    do {                                                                                           \
+        corio_op_t op_;                                                                            \
+        corio_op_t *op = &op_;                                                                     \
+        int err_ = (describe_expr);                                                                \
+        return err_ < 0 ? err_ : await_op(op);                                                     \
+    } while (0)
+
+int corio_nop(void)
+{
+    AWAIT(d_nop(op));
+}
+
+ssize_t corio_read(int fd, void *buf, size_t len, int64_t off)
+{
+    AWAIT(d_read(op, fd, buf, len, off));
+}
+
+ssize_t corio_write(int fd, const void *buf, size_t len, int64_t off)
+{
+    AWAIT(d_write(op, fd, buf, len, off));
+}
+
+ssize_t corio_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
+{
+    AWAIT(describe_iov(op, CORIO_OP_READV, fd, iov, iovcnt, off));
+}
+
+ssize_t corio_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off)
+{
+    AWAIT(describe_iov(op, CORIO_OP_WRITEV, fd, iov, iovcnt, off));
+}
+
+int corio_fsync(int fd)
+{
+    AWAIT(d_fsync(op, fd, false));
+}
+
+int corio_fdatasync(int fd)
+{
+    AWAIT(d_fsync(op, fd, true));
+}
+
+int corio_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+    AWAIT(d_openat(op, dirfd, path, flags, mode));
+}
+
+int corio_close(int fd)
+{
+    AWAIT(describe_fd(op, CORIO_OP_CLOSE, fd));
+}
+
+int corio_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *out)
+{
+    AWAIT(d_statx(op, dirfd, path, flags, mask, out));
+}
+
+int corio_socket(int domain, int type, int protocol)
+{
+    AWAIT(d_socket(op, domain, type, protocol));
+}
+
+int corio_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+{
+    AWAIT(d_accept(op, fd, addr, addrlen, 0));
+}
+
+int corio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
+{
+    AWAIT(d_connect(op, fd, addr, addrlen));
+}
+
+ssize_t corio_recv(int fd, void *buf, size_t len, int flags)
+{
+    AWAIT(d_recv(op, fd, buf, len, flags));
+}
+
+ssize_t corio_send(int fd, const void *buf, size_t len, int flags)
+{
+    AWAIT(d_send(op, fd, buf, len, flags));
+}
+
+ssize_t corio_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    AWAIT(describe_msg(op, CORIO_OP_RECVMSG, fd, msg, (unsigned)flags));
+}
+
+ssize_t corio_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+    AWAIT(describe_msg(op, CORIO_OP_SENDMSG, fd, msg, (unsigned)flags | MSG_NOSIGNAL));
+}
+
+int corio_shutdown(int fd, int how)
+{
+    AWAIT(d_shutdown(op, fd, how));
+}
+
+int corio_poll(int fd, unsigned events)
+{
+    AWAIT(d_poll(op, fd, events));
+}

@@ -1,0 +1,376 @@
+/* The io_uring backend, and the only file that includes liburing.h: ring set-up with
+ * flag-by-flag fallback, SQE preparation for each op kind, flush-and-retry when the SQ
+ * is full, one-syscall submit-and-wait, and batch reaping that survives CQ overflow. */
+#include "ring.h"
+
+#include "internal.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(CORIO_CQE_F_MORE == IORING_CQE_F_MORE, "CQE flag mirror is wrong");
+
+struct corio_ring {
+    struct io_uring uring;
+    unsigned setup_flags;
+    unsigned features;
+    bool enabled; /* created disabled (R_DISABLED): enabled by the first submit */
+    bool multishot_accept;
+    /* Completions drained out of the CQ while the SQ was being flushed: they are
+     * delivered by the next reap, never from inside an op's start call. */
+    struct corio_cqe *backlog;
+    unsigned backlog_head, backlog_len, backlog_cap;
+    uint64_t enters, submitted, completions, sq_full, cq_overflow;
+};
+
+/* Richest set first. DEFER_TASKRUN needs SINGLE_ISSUER (6.1); SINGLE_ISSUER 6.0;
+ * COOP_TASKRUN 5.19; SUBMIT_ALL 5.18. R_DISABLED lets the thread that runs the loop,
+ * not the one that created it, become the single issuer. */
+static const unsigned setup_tiers[] = {
+    IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
+        IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
+    IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
+        IORING_SETUP_R_DISABLED,
+    IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN,
+    IORING_SETUP_SUBMIT_ALL,
+    0,
+};
+
+/* SQPOLL does its own task running; DEFER/COOP_TASKRUN do not apply. */
+static const unsigned sqpoll_tiers[] = {
+    IORING_SETUP_SQPOLL | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+        IORING_SETUP_R_DISABLED,
+    IORING_SETUP_SQPOLL | IORING_SETUP_SUBMIT_ALL,
+    IORING_SETUP_SQPOLL,
+};
+
+static bool probe_multishot_accept(struct io_uring *uring)
+{
+    /* Multishot accept (5.19) has no probe bit of its own; IORING_OP_SOCKET arrived in
+     * the same release. */
+    struct io_uring_probe *probe = io_uring_get_probe_ring(uring);
+    if (probe == NULL)
+        return false;
+    bool ok = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+    io_uring_free_probe(probe);
+    return ok;
+}
+
+int corio_ring_init(struct corio_ring **out, const corio_loop_opts_t *opts)
+{
+    struct corio_ring *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return -ENOMEM;
+    bool sqpoll = opts->flags & CORIO_LOOP_SQPOLL;
+    const unsigned *tiers = sqpoll ? sqpoll_tiers : setup_tiers;
+    size_t ntiers = sqpoll ? sizeof sqpoll_tiers / sizeof *sqpoll_tiers
+                           : sizeof setup_tiers / sizeof *setup_tiers;
+    struct io_uring_params p;
+    int rc = -EINVAL;
+    for (size_t i = 0; i < ntiers; i++) {
+        memset(&p, 0, sizeof p);
+        p.flags = tiers[i] | IORING_SETUP_CQSIZE;
+        p.cq_entries = opts->cq_entries;
+        p.sq_thread_idle = opts->sqpoll_idle_ms;
+        rc = io_uring_queue_init_params(opts->entries, &r->uring, &p);
+        if (rc != -EINVAL) /* anything but "unknown flag" is final */
+            break;
+    }
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    r->setup_flags = p.flags;
+    r->features = p.features;
+    r->enabled = !(p.flags & IORING_SETUP_R_DISABLED);
+    if (r->enabled)
+        (void)io_uring_register_ring_fd(&r->uring); /* an optimisation only */
+    /* A forked child must build its own loop: keep the rings out of it. */
+    (void)io_uring_ring_dontfork(&r->uring);
+    r->multishot_accept = probe_multishot_accept(&r->uring);
+    *out = r;
+    return 0;
+}
+
+void corio_ring_exit(struct corio_ring *r)
+{
+    if (r == NULL)
+        return;
+    io_uring_queue_exit(&r->uring);
+    free(r->backlog);
+    free(r);
+}
+
+/* The first submission enables the ring from the thread that will own it (the single
+ * issuer) and registers the ring fd there: registered fds are per thread. */
+static int ensure_enabled(struct corio_ring *r)
+{
+    if (r->enabled)
+        return 0;
+    /* liburing 2.3 declares io_uring_enable_rings but does not export it. */
+    int rc = io_uring_register(r->uring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+    if (rc < 0)
+        return rc;
+    r->enabled = true;
+    (void)io_uring_register_ring_fd(&r->uring);
+    return 0;
+}
+
+/* Copies every CQE now in the ring into the backlog, so that the kernel can post more. */
+static int drain_to_backlog(struct corio_ring *r)
+{
+    unsigned ready = io_uring_cq_ready(&r->uring);
+    if (ready == 0)
+        return 0;
+    if (r->backlog_len + ready > r->backlog_cap) {
+        unsigned cap = r->backlog_cap ? r->backlog_cap : 64;
+        while (cap < r->backlog_len + ready)
+            cap *= 2;
+        struct corio_cqe *b = realloc(r->backlog, cap * sizeof *b);
+        if (b == NULL)
+            return -ENOMEM;
+        r->backlog = b;
+        r->backlog_cap = cap;
+    }
+    unsigned head, n = 0;
+    struct io_uring_cqe *cqe;
+    io_uring_for_each_cqe(&r->uring, head, cqe)
+    {
+        r->backlog[r->backlog_len++] =
+            (struct corio_cqe){.user_data = cqe->user_data, .res = cqe->res, .flags = cqe->flags};
+        n++;
+    }
+    io_uring_cq_advance(&r->uring, n);
+    return (int)n;
+}
+
+/* Pushes queued SQEs to the kernel without waiting. A busy CQ (-EBUSY/-EAGAIN) is made
+ * room for by draining it into the backlog; interrupted calls are retried. */
+static int flush(struct corio_ring *r)
+{
+    int rc = ensure_enabled(r);
+    if (rc < 0)
+        return rc;
+    for (int tries = 0; tries < 64; tries++) {
+        rc = io_uring_submit(&r->uring);
+        r->enters++;
+        if (rc >= 0)
+            return 0;
+        if (rc == -EINTR)
+            continue;
+        if (rc != -EAGAIN && rc != -EBUSY)
+            return rc;
+        int drained = drain_to_backlog(r);
+        if (drained < 0)
+            return drained;
+        if (drained == 0) {
+            (void)io_uring_get_events(&r->uring); /* flush the kernel's overflow list */
+            r->enters++;
+            if ((drained = drain_to_backlog(r)) < 0)
+                return drained;
+        }
+    }
+    return rc;
+}
+
+/* n free SQEs in a row, flushing a full SQ first: an op and its linked timeout must
+ * never be split across two submissions. */
+static struct io_uring_sqe *get_sqes(struct corio_ring *r, unsigned n, int *err)
+{
+    while (io_uring_sq_space_left(&r->uring) < n) {
+        r->sq_full++;
+        int rc = flush(r);
+        if (rc < 0) {
+            *err = rc;
+            return NULL;
+        }
+        if (r->setup_flags & IORING_SETUP_SQPOLL)
+            (void)io_uring_sqring_wait(&r->uring);
+    }
+    return io_uring_get_sqe(&r->uring);
+}
+
+static void prep(struct io_uring_sqe *sqe, corio_op_t *op)
+{
+    int fd = op->priv_fd;
+    void *addr = op->priv_addr;
+    unsigned len = op->priv_len;
+    uint64_t off = op->priv_off;
+    switch ((enum corio_op_kind)op->priv_kind) {
+    case CORIO_OP_NOP:
+        io_uring_prep_nop(sqe);
+        break;
+    case CORIO_OP_READ:
+        io_uring_prep_read(sqe, fd, addr, len, off);
+        break;
+    case CORIO_OP_WRITE:
+        io_uring_prep_write(sqe, fd, addr, len, off);
+        break;
+    case CORIO_OP_READV:
+        io_uring_prep_readv(sqe, fd, addr, len, off);
+        break;
+    case CORIO_OP_WRITEV:
+        io_uring_prep_writev(sqe, fd, addr, len, off);
+        break;
+    case CORIO_OP_FSYNC:
+        io_uring_prep_fsync(sqe, fd, op->priv_op_flags);
+        break;
+    case CORIO_OP_OPENAT:
+        io_uring_prep_openat(sqe, fd, addr, (int)op->priv_op_flags, (mode_t)off);
+        break;
+    case CORIO_OP_CLOSE:
+        io_uring_prep_close(sqe, fd);
+        break;
+    case CORIO_OP_STATX:
+        io_uring_prep_statx(sqe, fd, addr, (int)op->priv_op_flags, len, op->priv_addr2);
+        break;
+    case CORIO_OP_SOCKET:
+        io_uring_prep_socket(sqe, fd, (int)off, (int)len, 0);
+        break;
+    case CORIO_OP_ACCEPT:
+        io_uring_prep_accept(sqe, fd, addr, op->priv_addr2, (int)op->priv_op_flags);
+        break;
+    case CORIO_OP_ACCEPT_MULTI:
+        io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, (int)op->priv_op_flags);
+        break;
+    case CORIO_OP_CONNECT:
+        io_uring_prep_connect(sqe, fd, addr, len);
+        break;
+    case CORIO_OP_RECV:
+        io_uring_prep_recv(sqe, fd, addr, len, (int)op->priv_op_flags);
+        break;
+    case CORIO_OP_SEND:
+        io_uring_prep_send(sqe, fd, addr, len, (int)op->priv_op_flags);
+        break;
+    case CORIO_OP_RECVMSG:
+        io_uring_prep_recvmsg(sqe, fd, addr, op->priv_op_flags);
+        break;
+    case CORIO_OP_SENDMSG:
+        io_uring_prep_sendmsg(sqe, fd, addr, op->priv_op_flags);
+        break;
+    case CORIO_OP_SHUTDOWN:
+        io_uring_prep_shutdown(sqe, fd, (int)op->priv_op_flags);
+        break;
+    case CORIO_OP_TIMEOUT:
+        io_uring_prep_timeout(sqe, (struct __kernel_timespec *)op->priv_ts, 0, 0);
+        break;
+    case CORIO_OP_POLL:
+        io_uring_prep_poll_add(sqe, fd, op->priv_op_flags);
+        break;
+    case CORIO_OP_NONE:
+    case CORIO_OP_KIND_COUNT:
+        abort(); /* op.c describes every op before it reaches the ring */
+    }
+}
+
+int corio_ring_queue(struct corio_ring *r, corio_op_t *op)
+{
+    bool linked = op->priv_deadline != 0;
+    int err = 0;
+    struct io_uring_sqe *sqe = get_sqes(r, linked ? 2 : 1, &err);
+    if (sqe == NULL)
+        return err;
+    prep(sqe, op);
+    io_uring_sqe_set_data(sqe, op);
+    r->submitted++;
+    if (linked) {
+        /* The kernel reads the timespec when it takes the SQE; op (and so priv_ts) lives
+         * until its own completion, which comes after that. */
+        sqe->flags |= IOSQE_IO_LINK;
+        op->priv_ts[0] = (int64_t)(op->priv_deadline / 1000000000u);
+        op->priv_ts[1] = (int64_t)(op->priv_deadline % 1000000000u);
+        struct io_uring_sqe *lt = io_uring_get_sqe(&r->uring);
+        io_uring_prep_link_timeout(lt, (struct __kernel_timespec *)op->priv_ts, IORING_TIMEOUT_ABS);
+        io_uring_sqe_set_data64(lt, CORIO_UD_IGNORE);
+        r->submitted++;
+    }
+    return 0;
+}
+
+int corio_ring_queue_cancel(struct corio_ring *r, corio_op_t *op)
+{
+    int err = 0;
+    struct io_uring_sqe *sqe = get_sqes(r, 1, &err);
+    if (sqe == NULL)
+        return err;
+    if (op != NULL)
+        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+    else
+        io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, CORIO_UD_IGNORE);
+    r->submitted++;
+    return 0;
+}
+
+int corio_ring_submit_wait(struct corio_ring *r, uint64_t timeout_ns)
+{
+    int rc = ensure_enabled(r);
+    if (rc < 0)
+        return rc;
+    if (r->backlog_head < r->backlog_len)
+        timeout_ns = 0; /* completions are already waiting to be delivered */
+    struct io_uring_cqe *cqe;
+    if (timeout_ns == 0) {
+        rc = io_uring_submit_and_get_events(&r->uring);
+    } else if (timeout_ns == UINT64_MAX) {
+        rc = io_uring_submit_and_wait(&r->uring, 1);
+    } else {
+        struct __kernel_timespec ts = {.tv_sec = (long long)(timeout_ns / 1000000000u),
+                                       .tv_nsec = (long long)(timeout_ns % 1000000000u)};
+        rc = io_uring_submit_and_wait_timeout(&r->uring, &cqe, 1, &ts, NULL);
+    }
+    r->enters++;
+    if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY)
+        return 0; /* the reap that follows makes room when the CQ was the reason */
+    return rc;
+}
+
+unsigned corio_ring_reap(struct corio_ring *r, struct corio_cqe *out, unsigned max)
+{
+    unsigned n = 0;
+    while (n < max && r->backlog_head < r->backlog_len)
+        out[n++] = r->backlog[r->backlog_head++];
+    if (r->backlog_head == r->backlog_len)
+        r->backlog_head = r->backlog_len = 0;
+
+    unsigned head, seen = 0;
+    struct io_uring_cqe *cqe;
+    io_uring_for_each_cqe(&r->uring, head, cqe)
+    {
+        if (n == max)
+            break;
+        /* Copy before advancing: the slot may be reused as soon as it is released. */
+        out[n++] =
+            (struct corio_cqe){.user_data = cqe->user_data, .res = cqe->res, .flags = cqe->flags};
+        seen++;
+    }
+    io_uring_cq_advance(&r->uring, seen);
+    r->completions += n;
+
+    /* liburing 2.3's for_each never flushes the kernel's overflow list: ask for it once
+     * the ring is empty, and the caller's next reap picks the entries up. */
+    if (n < max && io_uring_cq_has_overflow(&r->uring)) {
+        r->cq_overflow++;
+        (void)io_uring_get_events(&r->uring);
+        r->enters++;
+    }
+    return n;
+}
+
+void corio_ring_stats(const struct corio_ring *r, corio_loop_stats_t *stats)
+{
+    stats->enters = r->enters;
+    stats->submitted = r->submitted;
+    stats->completions = r->completions;
+    stats->sq_full = r->sq_full;
+    stats->cq_overflow = r->cq_overflow;
+    stats->setup_flags = r->setup_flags;
+    stats->features = r->features;
+}
+
+bool corio_ring_has_multishot_accept(const struct corio_ring *r)
+{
+    return r->multishot_accept;
+}

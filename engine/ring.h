@@ -1,0 +1,59 @@
+/* The kernel seam: everything the loop asks of io_uring goes through these calls, and
+ * ring.c is the only file that includes liburing.h. A different backend (epoll, for
+ * machines where io_uring is blocked) would implement this header and nothing else. */
+#ifndef CORIO_RING_H
+#define CORIO_RING_H
+
+#include "corio/corio.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* user_data of SQEs whose completions the loop drops: linked timeouts and cancel
+ * requests. Their results are never needed (the target op's own CQE says what happened),
+ * and they point at nothing, so a late one can never touch freed memory. */
+#define CORIO_UD_IGNORE ((uint64_t)1)
+/* Lowest user_data that is an op pointer. */
+#define CORIO_UD_MIN_OP ((uint64_t)4096)
+
+/* IORING_CQE_F_MORE, for code that must not include liburing (checked in ring.c). */
+#define CORIO_CQE_F_MORE (1u << 1)
+
+/* A completion copied out of the CQ ring before the ring slot is released. */
+struct corio_cqe {
+    uint64_t user_data;
+    int32_t res;
+    uint32_t flags;
+};
+
+struct corio_ring;
+
+/* Sets up the ring for opts (defaults already applied). Returns 0 or -errno. */
+int corio_ring_init(struct corio_ring **ring, const corio_loop_opts_t *opts);
+void corio_ring_exit(struct corio_ring *ring);
+
+/* Queues op's SQE (and, when op has a deadline, its linked timeout right behind it,
+ * in the same submission). A full SQ is flushed to the kernel first, never reported.
+ * Returns 0 or a negative errno the kernel gave while flushing. */
+int corio_ring_queue(struct corio_ring *ring, corio_op_t *op);
+
+/* Queues a cancel request for op (user_data CORIO_UD_IGNORE), or for every op in flight
+ * when op is NULL. */
+int corio_ring_queue_cancel(struct corio_ring *ring, corio_op_t *op);
+
+/* Submits everything queued and waits for a completion for at most timeout_ns
+ * (0: do not wait, UINT64_MAX: no limit), in one io_uring_enter. Returns 0 or a fatal
+ * negative errno; interruptions and timeouts are not errors. */
+int corio_ring_submit_wait(struct corio_ring *ring, uint64_t timeout_ns);
+
+/* Copies up to max completions into out and releases their ring slots (completions set
+ * aside while the SQ was being flushed come first). Returns how many. */
+unsigned corio_ring_reap(struct corio_ring *ring, struct corio_cqe *out, unsigned max);
+
+/* Counters and accepted setup for corio_loop_stats. */
+void corio_ring_stats(const struct corio_ring *ring, corio_loop_stats_t *stats);
+
+/* True when the kernel supports the multishot form of accept. */
+bool corio_ring_has_multishot_accept(const struct corio_ring *ring);
+
+#endif

@@ -1,0 +1,350 @@
+/* Tasks: spawn on a pooled stack, run from the ready queue, park and wake, join, cancel,
+ * yield, sleep and deadlines. A task's control block lives in its stack mapping's header,
+ * so spawning allocates nothing but (rarely) a new stack. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+__thread struct corio_task *corio_tls_task;
+
+_Static_assert(sizeof(struct corio_task) <= CORIO_STACK_USER_BYTES,
+               "task control block must fit beside its stack header");
+
+static struct corio_task *task_of(corio_task_t *handle)
+{
+    struct corio_task *t = (struct corio_task *)handle;
+    return t != NULL && t->magic == CORIO_TASK_MAGIC ? t : NULL;
+}
+
+/* ---- the task list --------------------------------------------------------------- */
+
+static void list_add(corio_loop_t *loop, struct corio_task *t)
+{
+    t->lprev = NULL;
+    t->lnext = loop->tasks;
+    if (loop->tasks != NULL)
+        loop->tasks->lprev = t;
+    loop->tasks = t;
+}
+
+static void list_remove(corio_loop_t *loop, struct corio_task *t)
+{
+    if (t->lprev != NULL)
+        t->lprev->lnext = t->lnext;
+    else
+        loop->tasks = t->lnext;
+    if (t->lnext != NULL)
+        t->lnext->lprev = t->lprev;
+}
+
+/* Gives the stack (and the control block on it) back to the pool. */
+static void task_release(struct corio_task *t)
+{
+    corio_loop_t *loop = t->loop;
+    list_remove(loop, t);
+    t->magic = 0; /* a stale handle is caught until the stack is reused */
+    corio_stack_put(&loop->stacks, t->stack);
+}
+
+/* ---- running --------------------------------------------------------------------- */
+
+static void task_entry(void *arg)
+{
+    struct corio_task *t = arg;
+    corio_fiber_started(&t->loop->sched);
+    t->result = t->fn(t->arg);
+    t->state = CORIO_TASK_DONE;
+    corio_fiber_exit(&t->fiber, &t->loop->sched, NULL);
+}
+
+static void task_finished(corio_loop_t *loop, struct corio_task *t)
+{
+    loop->ntasks--;
+    if (t->joiner != NULL) {
+        struct corio_task *j = t->joiner;
+        t->joiner = NULL;
+        corio_task_wake(j, 0);
+    }
+    if (t->detached)
+        task_release(t);
+}
+
+/* Ready-queue entry point: switch into the task until it parks, yields or finishes. */
+static void task_run(corio_loop_t *loop, struct corio_runnable *r)
+{
+    struct corio_task *t = (struct corio_task *)((char *)r - offsetof(struct corio_task, run));
+    if (t->state == CORIO_TASK_NEW && t->cancelled) {
+        t->state = CORIO_TASK_DONE; /* cancelled before it started: fn never runs */
+        task_finished(loop, t);
+        return;
+    }
+    t->state = CORIO_TASK_RUNNING;
+    corio_tls_task = t;
+    corio_stack_set_current(t->stack, t);
+    corio_fiber_switch(&loop->sched, &t->fiber, t);
+    corio_stack_set_current(NULL, NULL);
+    corio_tls_task = NULL;
+    if (t->state == CORIO_TASK_DONE)
+        task_finished(loop, t);
+}
+
+int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t **out)
+{
+    if (loop == NULL)
+        loop = corio_current_loop();
+    if (loop == NULL || fn == NULL)
+        return -EINVAL;
+    if (loop->closing)
+        return -ESHUTDOWN;
+    struct corio_stack *s;
+    int err = corio_stack_get(&loop->stacks, &s);
+    if (err < 0)
+        return err;
+    struct corio_task *t = corio_stack_user_area(s);
+    memset(t, 0, sizeof *t);
+    t->magic = CORIO_TASK_MAGIC;
+    t->stack = s;
+    t->loop = loop;
+    t->fn = fn;
+    t->arg = arg;
+    t->detached = out == NULL;
+    t->run.run = task_run;
+    t->state = CORIO_TASK_NEW;
+    corio_fiber_init(&t->fiber, s->lo, s->size, task_entry);
+    list_add(loop, t);
+    loop->ntasks++;
+    corio_runq_push(&loop->ready, &t->run);
+    if (out != NULL)
+        *out = (corio_task_t *)t;
+    return 0;
+}
+
+corio_task_t *corio_current(void)
+{
+    return (corio_task_t *)corio_tls_task;
+}
+
+/* ---- parking --------------------------------------------------------------------- */
+
+static void switch_to_loop(struct corio_task *t)
+{
+    corio_fiber_switch(&t->fiber, &t->loop->sched, NULL);
+}
+
+static void deadline_fired(void *arg)
+{
+    struct corio_task *t = arg;
+    void (*abort_wait)(struct corio_task *, int) = t->abort_wait;
+    if (abort_wait != NULL) {
+        t->abort_wait = NULL;
+        abort_wait(t, -ETIMEDOUT);
+    }
+}
+
+int corio_task_park(struct corio_task *t, void (*abort_wait)(struct corio_task *, int),
+                    void *wait_obj, uint64_t deadline)
+{
+    struct corio_timer timer = {.fn = deadline_fired, .arg = t, .owned = false};
+    if (deadline != 0)
+        corio_timer_start(t->loop, &timer, deadline);
+    t->abort_wait = abort_wait;
+    t->wait_obj = wait_obj;
+    t->state = CORIO_TASK_PARKED;
+    switch_to_loop(t);
+    if (deadline != 0)
+        corio_timer_stop(t->loop, &timer);
+    return t->wake_res;
+}
+
+void corio_task_wake(struct corio_task *t, int res)
+{
+    if (t->state != CORIO_TASK_PARKED)
+        corio_panic("corio: waking task %p that is not waiting (state %d)", (void *)t, t->state);
+    t->wake_res = res;
+    t->abort_wait = NULL;
+    t->wait_obj = NULL;
+    t->state = CORIO_TASK_READY;
+    corio_runq_push(&t->loop->ready, &t->run);
+}
+
+struct corio_task *corio_task_enter_await(int *err)
+{
+    struct corio_task *t = corio_tls_task;
+    if (t == NULL) {
+        *err = -EPERM;
+        return NULL;
+    }
+    if (t->cancelled) {
+        *err = -ECANCELED;
+        return NULL;
+    }
+    uint64_t deadline = corio_task_deadline(t);
+    if (deadline != 0 && corio_clock_ns() >= deadline) {
+        *err = -ETIMEDOUT;
+        return NULL;
+    }
+    return t;
+}
+
+/* ---- join / gather / cancel ------------------------------------------------------ */
+
+static void abort_join(struct corio_task *self, int res)
+{
+    struct corio_task *target = self->wait_obj;
+    target->joiner = NULL;
+    corio_task_wake(self, res);
+}
+
+int corio_join(corio_task_t *handle, void **result)
+{
+    struct corio_task *self = corio_tls_task;
+    if (self == NULL)
+        return -EPERM;
+    struct corio_task *t = task_of(handle);
+    if (t == NULL || t->detached || t->joined || (t->joiner != NULL && t->joiner != self))
+        return -EINVAL;
+    if (t == self)
+        return -EDEADLK;
+    if (t->state != CORIO_TASK_DONE) {
+        int err;
+        if (corio_task_enter_await(&err) == NULL)
+            return err;
+        t->joiner = self;
+        int res = corio_task_park(self, abort_join, t, corio_task_deadline(self));
+        if (res < 0)
+            return res; /* the caller was cancelled or timed out: t stays joinable */
+    }
+    if (result != NULL)
+        *result = t->result;
+    int ret = t->cancelled ? -ECANCELED : 0;
+    t->joined = true;
+    task_release(t);
+    return ret;
+}
+
+int corio_gather(corio_task_t **tasks, size_t n, void **results)
+{
+    if (tasks == NULL && n > 0)
+        return -EINVAL;
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        void *r = NULL;
+        int err = corio_join(tasks[i], &r);
+        if (results != NULL)
+            results[i] = r;
+        if (err < 0 && first == 0)
+            first = err;
+        /* The caller itself was cancelled or ran out of time: leave the rest joinable. */
+        if (err == -ETIMEDOUT || (err == -ECANCELED && corio_tls_task->cancelled) || err == -EPERM)
+            break;
+    }
+    return first;
+}
+
+int corio_cancel(corio_task_t *handle)
+{
+    struct corio_task *t = task_of(handle);
+    if (t == NULL)
+        return -EINVAL;
+    if (t->state == CORIO_TASK_DONE || t->cancelled)
+        return 0;
+    t->cancelled = true;
+    void (*abort_wait)(struct corio_task *, int) = t->abort_wait;
+    if (t->state == CORIO_TASK_PARKED && abort_wait != NULL) {
+        t->abort_wait = NULL; /* abort once: a second cancel finds nothing to do */
+        abort_wait(t, -ECANCELED);
+    }
+    return 0;
+}
+
+void corio_task_cancel_all(corio_loop_t *loop)
+{
+    for (struct corio_task *t = loop->tasks; t != NULL; t = t->lnext)
+        (void)corio_cancel((corio_task_t *)t);
+}
+
+void corio_task_release_all(corio_loop_t *loop)
+{
+    while (loop->tasks != NULL)
+        task_release(loop->tasks); /* only finished, unjoined tasks remain here */
+}
+
+int corio_task_take_result(corio_task_t *handle, void **result, int err)
+{
+    struct corio_task *t = task_of(handle);
+    if (t == NULL || t->state != CORIO_TASK_DONE)
+        return err < 0 ? err : -EINVAL;
+    if (result != NULL)
+        *result = t->result;
+    if (err == 0 && t->cancelled)
+        err = -ECANCELED;
+    task_release(t);
+    return err;
+}
+
+/* ---- yield, sleep, deadlines ----------------------------------------------------- */
+
+void corio_yield(void)
+{
+    struct corio_task *t = corio_tls_task;
+    if (t == NULL)
+        return;
+    t->state = CORIO_TASK_READY;
+    corio_runq_push(&t->loop->ready, &t->run);
+    switch_to_loop(t);
+}
+
+static void sleep_done(void *arg)
+{
+    corio_task_wake(arg, 0);
+}
+
+static void abort_sleep(struct corio_task *t, int res)
+{
+    corio_timer_stop(t->loop, t->wait_obj);
+    corio_task_wake(t, res);
+}
+
+int corio_sleep(uint64_t ns)
+{
+    int err;
+    struct corio_task *t = corio_task_enter_await(&err);
+    if (t == NULL)
+        return err;
+    if (ns == 0) {
+        corio_yield();
+        return t->cancelled ? -ECANCELED : 0;
+    }
+    uint64_t now = corio_clock_ns();
+    uint64_t when = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+    uint64_t deadline = corio_task_deadline(t);
+    bool cut_short = deadline != 0 && deadline < when;
+    struct corio_timer timer = {.fn = sleep_done, .arg = t, .owned = false};
+    corio_timer_start(t->loop, &timer, cut_short ? deadline : when);
+    int res = corio_task_park(t, abort_sleep, &timer, 0);
+    return res == 0 && cut_short ? -ETIMEDOUT : res;
+}
+
+int corio_timeout_begin(uint64_t ns)
+{
+    struct corio_task *t = corio_tls_task;
+    if (t == NULL)
+        return -EPERM;
+    if (t->ndeadlines == CORIO_MAX_DEADLINES)
+        return -E2BIG;
+    uint64_t now = corio_clock_ns();
+    uint64_t deadline = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
+    uint64_t outer = corio_task_deadline(t);
+    if (outer != 0 && outer < deadline)
+        deadline = outer;
+    t->deadlines[t->ndeadlines++] = deadline;
+    return 0;
+}
+
+void corio_timeout_end(void)
+{
+    struct corio_task *t = corio_tls_task;
+    if (t != NULL && t->ndeadlines > 0)
+        t->ndeadlines--;
+}

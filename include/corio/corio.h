@@ -1,0 +1,386 @@
+/* corio: an io_uring-based async I/O engine for Linux.
+ *
+ * This header is the manual. Read it top to bottom:
+ *   1. conventions (errors, ownership, threads)
+ *   2. the loop
+ *   3. callback mode: call_soon / call_later / call_soon_threadsafe and operations on a
+ *      caller-owned corio_op_t
+ *   4. coroutine mode: tasks, joining, cancellation, deadlines, futures
+ *   5. await-style I/O, the same operations as blocking-looking calls inside a task
+ *
+ * Conventions
+ * - Every call that can fail returns a value >= 0 on success or a negative errno
+ *   (-EBADF, -ECANCELED, -ETIMEDOUT, ...), the convention of the kernel and liburing.
+ *   corio_strerror() names it. Bad arguments return an error; they never crash.
+ * - Nothing here allocates on the hot path of an operation: an operation lives in the
+ *   caller's corio_op_t (callback mode) or on the waiting task's stack (await mode).
+ * - A loop and everything attached to it belong to one thread, the one that runs the loop.
+ *   The only calls other threads may make are corio_call_soon_threadsafe() and
+ *   corio_loop_stop().
+ * - "Inside a task" means called from a function started by corio_spawn() or corio_run().
+ *   Await-style calls made outside a task return -EPERM.
+ */
+#ifndef CORIO_CORIO_H
+#define CORIO_CORIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(CORIO_BUILDING)
+#define CORIO_API __attribute__((visibility("default")))
+#else
+#define CORIO_API
+#endif
+
+#define CORIO_VERSION_MAJOR 0
+#define CORIO_VERSION_MINOR 1
+#define CORIO_VERSION_PATCH 0
+
+struct statx;
+
+typedef struct corio_loop corio_loop_t;   /* opaque; one per thread */
+typedef struct corio_task corio_task_t;   /* opaque; a coroutine with its own stack */
+typedef struct corio_timer corio_timer_t; /* opaque; a pending corio_call_later */
+typedef struct corio_op corio_op_t;       /* caller-owned storage for one operation */
+
+/* Completion callback of an operation: res is the operation's result, >= 0 or -errno,
+ * as the kernel gave it (see each operation for its meaning). */
+typedef void (*corio_cb_t)(corio_op_t *op, int res);
+
+/* ---- 1. errors -------------------------------------------------------------------- */
+
+/* Names an error: err is a negative errno as returned by any corio call (a positive
+ * value is accepted too). Returns a static string; never NULL. */
+CORIO_API const char *corio_strerror(int err);
+
+/* ---- 2. the loop ------------------------------------------------------------------- */
+
+enum {
+    /* Use a kernel submission-polling thread (IORING_SETUP_SQPOLL): fewer syscalls under
+     * constant load, one core spinning. Off by default. */
+    CORIO_LOOP_SQPOLL = 1u << 0,
+    /* Do not install the SIGSEGV handler that reports task stack overflows. */
+    CORIO_LOOP_NO_OVERFLOW_REPORT = 1u << 1,
+};
+
+/* Zero means "default" for every field; a NULL opts pointer means all defaults. */
+typedef struct corio_loop_opts {
+    unsigned entries;           /* submission queue size; default 256, at most 32768 */
+    unsigned cq_entries;        /* completion queue size; default 4 x entries */
+    size_t stack_size;          /* task stack size; default 64 KiB (256 KiB under ASan) */
+    unsigned flags;             /* CORIO_LOOP_* */
+    unsigned sqpoll_idle_ms;    /* with CORIO_LOOP_SQPOLL: idle time before it sleeps */
+    unsigned max_pooled_stacks; /* finished tasks' stacks kept for reuse; default 1024 */
+} corio_loop_opts_t;
+
+/* Creates a loop with its io_uring. Returns 0 and sets *loop, or:
+ *   -EINVAL  bad option (entries > 32768, stack_size outside 16 KiB .. 1 GiB)
+ *   -ENOSYS  the kernel has no io_uring, or a seccomp filter hides it
+ *   -EPERM   io_uring is disabled (sysctl kernel.io_uring_disabled) or blocked by a
+ *            seccomp profile (the default Docker/containerd one blocks it)
+ *   -ENOMEM  out of memory, or the locked-memory limit (ulimit -l) is too low on an old
+ *            kernel
+ * corio_loop_setup_hint() turns any of these into a sentence with the cause and the
+ * remedy. The calling thread's fd table gets the ring fd (close-on-exec). */
+CORIO_API int corio_loop_new(corio_loop_t **loop, const corio_loop_opts_t *opts);
+
+/* Explains an error returned by corio_loop_new: cause and remedy, one sentence. Static
+ * string; never NULL. */
+CORIO_API const char *corio_loop_setup_hint(int err);
+
+/* Runs the loop until nothing is left to do (no live task, operation in flight, pending
+ * timer or ready callback) or corio_loop_stop() is called. Each iteration runs the ready
+ * callbacks and tasks, submits and waits in one io_uring_enter, dispatches completions,
+ * then fires expired timers. May be called again after it returns. Returns 0, -EBUSY if
+ * the loop is already running, -EEXIST if called from another thread than the one that
+ * first ran the loop, or a negative errno from the ring. */
+CORIO_API int corio_loop_run(corio_loop_t *loop);
+
+/* Makes corio_loop_run() return after the current iteration. Safe from any thread and
+ * from signal handlers' corio_call_soon_threadsafe callbacks. */
+CORIO_API void corio_loop_stop(corio_loop_t *loop);
+
+/* Frees the loop. Operations still in flight are cancelled first and their callbacks
+ * run (with -ECANCELED or their real result) before this returns, so their memory may be
+ * released afterwards. Asserts (aborts with a message) if tasks are still alive: cancel
+ * them and run the loop until they have finished. NULL is ignored. */
+CORIO_API void corio_loop_free(corio_loop_t *loop);
+
+/* asyncio.run(): creates a loop with default options, runs main(arg) as its first task
+ * and the loop until everything has finished, then frees it. *result (if not NULL) gets
+ * main's return value. Returns 0, or an error from corio_loop_new. */
+CORIO_API int corio_run(void *(*main)(void *), void *arg, void **result);
+
+/* Which kernel interface the loop runs on: "io_uring". */
+CORIO_API const char *corio_loop_backend(const corio_loop_t *loop);
+
+typedef struct corio_loop_stats {
+    uint64_t iterations;  /* corio_loop_run iterations */
+    uint64_t enters;      /* io_uring_enter calls made by the loop */
+    uint64_t submitted;   /* operations submitted (a linked timeout counts apart) */
+    uint64_t completions; /* completions reaped */
+    uint64_t sq_full;     /* times the SQ was full and had to be flushed early */
+    uint64_t cq_overflow; /* times the kernel reported CQ overflow */
+    unsigned setup_flags; /* IORING_SETUP_* flags the kernel accepted */
+    unsigned features;    /* IORING_FEAT_* flags the kernel reported */
+} corio_loop_stats_t;
+
+/* Copies the loop's counters into *stats. */
+CORIO_API void corio_loop_stats(const corio_loop_t *loop, corio_loop_stats_t *stats);
+
+/* The loop's clock: CLOCK_MONOTONIC in nanoseconds, as of the current iteration. */
+CORIO_API uint64_t corio_loop_now(const corio_loop_t *loop);
+
+/* The loop of the current task, or NULL outside a task. */
+CORIO_API corio_loop_t *corio_current_loop(void);
+
+/* ---- 3. callback mode -------------------------------------------------------------- */
+
+/* Schedules fn(arg) to run on the loop's next iteration, after the callbacks already
+ * scheduled (FIFO). Loop thread only. Returns 0 or -ENOMEM. */
+CORIO_API int corio_call_soon(corio_loop_t *loop, void (*fn)(void *), void *arg);
+
+/* Schedules fn(arg) to run once delay_ns have passed. Timers fire in deadline order; equal
+ * deadlines fire in the order they were set. If out is not NULL it receives a handle for
+ * corio_timer_cancel, valid until fn has started or the timer is cancelled. Loop thread
+ * only. Returns 0 or -ENOMEM. */
+CORIO_API int corio_call_later(corio_loop_t *loop, uint64_t delay_ns, void (*fn)(void *), void *arg,
+                               corio_timer_t **out);
+
+/* Cancels a pending corio_call_later: fn will not run. Returns 0, or -EINVAL for NULL.
+ * The handle is invalid afterwards (as it is once fn has started). */
+CORIO_API int corio_timer_cancel(corio_timer_t *timer);
+
+/* Schedules fn(arg) on the loop from any thread and wakes the loop if it sleeps. Calls
+ * from one thread run in the order made. Returns 0 or -ENOMEM. */
+CORIO_API int corio_call_soon_threadsafe(corio_loop_t *loop, void (*fn)(void *), void *arg);
+
+/* Storage for one operation, owned by the caller. Fill `data` as you like; leave the
+ * private fields alone. The op must stay valid (and not be reused) from the start call
+ * until its callback has run for the last time. Starting an op that is still in flight
+ * returns -EBUSY.
+ *
+ * The callback contract: if a start call returns an error the callback never runs;
+ * otherwise it runs exactly once (a multishot op: once per result, the last one with
+ * corio_op_more() false), also after corio_op_cancel, then with -ECANCELED unless the
+ * operation completed first. Callbacks run on the loop thread, never from inside the
+ * start call. */
+struct corio_op {
+    void *data;     /* public: yours */
+    unsigned flags; /* read-only: the completion's IORING_CQE_F_* flags */
+
+    /* private: */
+    corio_cb_t priv_cb;
+    corio_loop_t *priv_loop;
+    void *priv_addr;  /* buffer, path, iovec, msghdr or sockaddr */
+    void *priv_addr2; /* socklen_t * or struct statx * */
+    uint64_t priv_off;
+    uint64_t priv_deadline; /* absolute CLOCK_MONOTONIC ns; 0: none */
+    int64_t priv_ts[2];     /* struct __kernel_timespec for timeouts */
+    uint32_t priv_len;
+    uint32_t priv_op_flags;
+    int priv_fd;
+    uint8_t priv_kind;
+    uint8_t priv_state;
+    uint16_t priv_bits;
+};
+
+/* True when the callback being delivered is not the last one of a multishot op. */
+static inline bool corio_op_more(const corio_op_t *op)
+{
+    return (op->flags & (1u << 1)) != 0; /* IORING_CQE_F_MORE */
+}
+
+/* Every start call below returns 0 (the callback will run), or before anything is
+ * queued: -EBUSY if op is in flight, -EBADF for a negative fd, -EFAULT for a NULL buffer
+ * with a non-zero length, -EINVAL for another bad argument. Errors the kernel reports
+ * (-EBADF for a closed fd, -ECONNRESET, ...) arrive as the callback's res.
+ * Lengths above 0x7ffff000 are clamped (a short transfer, as read(2) does). */
+
+/* res: 0. */
+CORIO_API int corio_nop_cb(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb);
+/* res: bytes read (0 at end of file). off -1: the fd's current position. */
+CORIO_API int corio_read_cb(corio_loop_t *loop, corio_op_t *op, int fd, void *buf, size_t len,
+                            int64_t off, corio_cb_t cb);
+/* res: bytes written (may be short). off -1: the fd's current position. */
+CORIO_API int corio_write_cb(corio_loop_t *loop, corio_op_t *op, int fd, const void *buf,
+                             size_t len, int64_t off, corio_cb_t cb);
+/* res: bytes read. iov (and the buffers) must stay valid until the callback. */
+CORIO_API int corio_readv_cb(corio_loop_t *loop, corio_op_t *op, int fd, const struct iovec *iov,
+                             int iovcnt, int64_t off, corio_cb_t cb);
+/* res: bytes written. */
+CORIO_API int corio_writev_cb(corio_loop_t *loop, corio_op_t *op, int fd, const struct iovec *iov,
+                              int iovcnt, int64_t off, corio_cb_t cb);
+/* res: 0. datasync: like fdatasync(2). */
+CORIO_API int corio_fsync_cb(corio_loop_t *loop, corio_op_t *op, int fd, bool datasync,
+                             corio_cb_t cb);
+/* res: the new fd. path must stay valid until the callback. */
+CORIO_API int corio_openat_cb(corio_loop_t *loop, corio_op_t *op, int dirfd, const char *path,
+                              int flags, mode_t mode, corio_cb_t cb);
+/* res: 0. */
+CORIO_API int corio_close_cb(corio_loop_t *loop, corio_op_t *op, int fd, corio_cb_t cb);
+/* res: 0; *out filled. path and out must stay valid until the callback. */
+CORIO_API int corio_statx_cb(corio_loop_t *loop, corio_op_t *op, int dirfd, const char *path,
+                             int flags, unsigned mask, struct statx *out, corio_cb_t cb);
+/* res: the new socket fd. */
+CORIO_API int corio_socket_cb(corio_loop_t *loop, corio_op_t *op, int domain, int type,
+                              int protocol, corio_cb_t cb);
+/* res: the accepted fd. addr/addrlen may be NULL; otherwise they stay valid until the
+ * callback. flags: SOCK_NONBLOCK, SOCK_CLOEXEC as for accept4(2). */
+CORIO_API int corio_accept_cb(corio_loop_t *loop, corio_op_t *op, int fd, struct sockaddr *addr,
+                              socklen_t *addrlen, int flags, corio_cb_t cb);
+/* Multishot accept: the callback runs once per accepted fd while corio_op_more(op); it
+ * ends with an error, or -ECANCELED after corio_op_cancel. res: an accepted fd. */
+CORIO_API int corio_accept_multishot_cb(corio_loop_t *loop, corio_op_t *op, int fd, int flags,
+                                        corio_cb_t cb);
+/* res: 0. addr must stay valid until the callback. */
+CORIO_API int corio_connect_cb(corio_loop_t *loop, corio_op_t *op, int fd,
+                               const struct sockaddr *addr, socklen_t addrlen, corio_cb_t cb);
+/* res: bytes received (0: the peer closed). */
+CORIO_API int corio_recv_cb(corio_loop_t *loop, corio_op_t *op, int fd, void *buf, size_t len,
+                            int flags, corio_cb_t cb);
+/* res: bytes sent (may be short). MSG_NOSIGNAL is always added: a closed peer gives
+ * -EPIPE, never SIGPIPE. */
+CORIO_API int corio_send_cb(corio_loop_t *loop, corio_op_t *op, int fd, const void *buf, size_t len,
+                            int flags, corio_cb_t cb);
+/* res: bytes received. msg and everything it points to stay valid until the callback. */
+CORIO_API int corio_recvmsg_cb(corio_loop_t *loop, corio_op_t *op, int fd, struct msghdr *msg,
+                               int flags, corio_cb_t cb);
+/* res: bytes sent. MSG_NOSIGNAL is always added. */
+CORIO_API int corio_sendmsg_cb(corio_loop_t *loop, corio_op_t *op, int fd, const struct msghdr *msg,
+                               int flags, corio_cb_t cb);
+/* res: 0. how: SHUT_RD, SHUT_WR or SHUT_RDWR. */
+CORIO_API int corio_shutdown_cb(corio_loop_t *loop, corio_op_t *op, int fd, int how, corio_cb_t cb);
+/* A kernel timer: res 0 once ns have passed, -ECANCELED if cancelled first. */
+CORIO_API int corio_timeout_cb(corio_loop_t *loop, corio_op_t *op, uint64_t ns, corio_cb_t cb);
+/* Waits for poll(2) events on fd: res is the events that are ready (POLLIN, ...). */
+CORIO_API int corio_poll_cb(corio_loop_t *loop, corio_op_t *op, int fd, unsigned events,
+                            corio_cb_t cb);
+
+/* Asks the kernel to cancel op. The op's callback still runs (with -ECANCELED, or with
+ * its real result if it completed first); keep op and its buffers until then. Returns 0,
+ * or -ENOENT if op is not in flight. */
+CORIO_API int corio_op_cancel(corio_loop_t *loop, corio_op_t *op);
+
+/* ---- 4. coroutine mode ------------------------------------------------------------- */
+
+/* Starts fn(arg) as a new task on loop (NULL: the current task's loop); it first runs on
+ * a later iteration, after the callbacks already scheduled. If out is NULL the task is
+ * detached: its memory is released when fn returns. Otherwise *out is a handle that
+ * must be passed to corio_join (or corio_gather) exactly once, which releases it.
+ * Returns 0, -EINVAL (NULL fn, or no loop outside a task), or -ENOMEM (no stack). */
+CORIO_API int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t **out);
+
+/* The running task, or NULL outside a task. */
+CORIO_API corio_task_t *corio_current(void);
+
+/* Inside a task: waits for `task` to finish and releases it. *result (if not NULL) gets
+ * fn's return value (NULL if the task was cancelled before it started). Returns 0,
+ * -ECANCELED if `task` was cancelled (result still set) or the caller was cancelled while
+ * waiting, -ETIMEDOUT if the caller's deadline expired (the handle stays valid: join
+ * again later), -EDEADLK for the current task, -EINVAL for NULL, a detached task, a task
+ * already joined or another joiner already waiting, -EPERM outside a task. */
+CORIO_API int corio_join(corio_task_t *task, void **result);
+
+/* Cancels a task: if it is waiting (on I/O, a sleep, a join, a future) the wait ends with
+ * -ECANCELED (for I/O, once the kernel has given the operation back: a result that
+ * arrived anyway is returned as is, so no data or fd is lost); from then on every
+ * awaiting call in it returns -ECANCELED at once, so it unwinds by ordinary returns. A
+ * task that has not started yet never runs. Returns 0; cancelling a finished or
+ * already-cancelled task is harmless. -EINVAL for NULL. Loop thread only. */
+CORIO_API int corio_cancel(corio_task_t *task);
+
+/* Inside a task: joins each of tasks[0..n) in order. results (if not NULL) gets each
+ * task's return value. Returns 0, or the first error corio_join gave (all tasks are
+ * joined regardless, except after -ETIMEDOUT/-ECANCELED of the caller, when the rest
+ * stay joinable). */
+CORIO_API int corio_gather(corio_task_t **tasks, size_t n, void **results);
+
+/* Inside a task: lets every other ready task and callback run, then continues. Outside a
+ * task: does nothing. */
+CORIO_API void corio_yield(void);
+
+/* Inside a task: sleeps ns nanoseconds. Returns 0, -ECANCELED, -ETIMEDOUT if the task's
+ * deadline comes first, -EPERM outside a task. Ten thousand sleeping tasks cost one
+ * timer-heap entry each and one wait for the loop. */
+CORIO_API int corio_sleep(uint64_t ns);
+
+/* Inside a task: puts a deadline ns from now on every awaiting call until the matching
+ * corio_timeout_end (like asyncio.timeout). Deadlines nest; the earliest wins. A call
+ * whose deadline passes returns -ETIMEDOUT (I/O is cancelled in the kernel by a linked
+ * timeout). Returns 0, -EPERM outside a task, -E2BIG past 16 nested deadlines. */
+CORIO_API int corio_timeout_begin(uint64_t ns);
+
+/* Ends the innermost corio_timeout_begin of the current task. */
+CORIO_API void corio_timeout_end(void);
+
+/* A one-shot result that bridges the modes: callback code (on the loop thread) resolves
+ * it, tasks await it. Caller-owned; initialise with corio_future_init. It must outlive
+ * every task awaiting it. */
+typedef struct corio_future {
+    /* private: */
+    void *priv_value;
+    void *priv_waiters;
+    int priv_err;
+    int priv_state;
+} corio_future_t;
+
+/* Initialises (or resets) an unresolved future with no waiters. */
+CORIO_API void corio_future_init(corio_future_t *f);
+
+/* Resolves f with value and wakes every waiter. Returns 0, or -EALREADY if f was
+ * already resolved or rejected. */
+CORIO_API int corio_future_resolve(corio_future_t *f, void *value);
+
+/* Rejects f with err (a negative errno) and wakes every waiter. Returns 0, -EINVAL if err
+ * is not negative, -EALREADY if f was already resolved or rejected. */
+CORIO_API int corio_future_reject(corio_future_t *f, int err);
+
+/* True once f is resolved or rejected. */
+CORIO_API bool corio_future_done(const corio_future_t *f);
+
+/* Inside a task: waits until f is resolved or rejected. Returns 0 and sets *value (if
+ * not NULL), the rejection error, -ECANCELED, -ETIMEDOUT, or -EPERM outside a task. */
+CORIO_API int corio_future_await(corio_future_t *f, void **value);
+
+/* ---- 5. await-style I/O --------------------------------------------------------------
+ * Only inside a task: each call submits the same operation as its _cb form, parks the
+ * calling task (other tasks keep running) and returns the result: >= 0 as documented for
+ * the _cb form, or -errno. Also -EPERM outside a task, -ECANCELED once the task is
+ * cancelled, -ETIMEDOUT when its deadline has passed. Buffers only need to live for the
+ * duration of the call. */
+
+CORIO_API int corio_nop(void);
+CORIO_API ssize_t corio_read(int fd, void *buf, size_t len, int64_t off);
+CORIO_API ssize_t corio_write(int fd, const void *buf, size_t len, int64_t off);
+CORIO_API ssize_t corio_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off);
+CORIO_API ssize_t corio_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off);
+CORIO_API int corio_fsync(int fd);
+CORIO_API int corio_fdatasync(int fd);
+CORIO_API int corio_openat(int dirfd, const char *path, int flags, mode_t mode);
+CORIO_API int corio_close(int fd);
+CORIO_API int corio_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *out);
+CORIO_API int corio_socket(int domain, int type, int protocol);
+CORIO_API int corio_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+CORIO_API int corio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+CORIO_API ssize_t corio_recv(int fd, void *buf, size_t len, int flags);
+CORIO_API ssize_t corio_send(int fd, const void *buf, size_t len, int flags);
+CORIO_API ssize_t corio_recvmsg(int fd, struct msghdr *msg, int flags);
+CORIO_API ssize_t corio_sendmsg(int fd, const struct msghdr *msg, int flags);
+CORIO_API int corio_shutdown(int fd, int how);
+/* Returns the ready events. */
+CORIO_API int corio_poll(int fd, unsigned events);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
