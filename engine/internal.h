@@ -133,8 +133,9 @@ struct corio_task {
 
 #define CORIO_TASK_MAGIC 0xc0210a5bu
 
-/* The running task of this thread (NULL on the loop's own stack). */
-extern __thread struct corio_task *corio_tls_task;
+/* The running task of this thread (NULL on the loop's own stack). initial-exec: no
+ * __tls_get_addr call on every access from the shared library. */
+extern __thread struct corio_task *corio_tls_task __attribute__((tls_model("initial-exec")));
 
 /* Parks the current task until corio_task_wake; returns the wake result. abort_wait is
  * called by corio_cancel or a deadline while parked. When deadline is non-zero and
@@ -176,6 +177,9 @@ struct corio_call; /* a call_soon node */
 struct corio_loop {
     struct corio_ring *ring;
     struct corio_runq ready;
+    size_t batch;             /* items of the ready queue still to run in this iteration's batch */
+    bool sq_dirty;            /* SQEs were queued since the last submit */
+    unsigned runs_since_poll; /* tasks and callbacks run since the kernel was last entered */
     struct corio_heap timers;
     struct corio_fiber sched; /* the loop's own context: the thread stack that runs it */
     struct corio_stack_pool stacks;
@@ -202,6 +206,32 @@ struct corio_loop {
     uint64_t wake_buf;
     corio_op_t wake_op;
 };
+
+/* With ready work and nothing to submit, the kernel is not entered; but completions are
+ * collected at least every this many runs of tasks and callbacks, so busy tasks cannot
+ * starve I/O. Counted in runs, not time: a clock read costs more than a hand-over. */
+#define CORIO_POLL_EVERY_RUNS 512u
+
+/* Entering the kernel is needed to submit, to wait when idle, and now and then to see
+ * completions: under DEFER_TASKRUN they are only posted when we enter. */
+static inline bool corio_loop_must_enter(const corio_loop_t *loop)
+{
+    return loop->ready.n == 0 || loop->sq_dirty || loop->runs_since_poll >= CORIO_POLL_EVERY_RUNS ||
+           atomic_load_explicit(&loop->stop, memory_order_relaxed);
+}
+
+/* Called by a task handing over when the current batch has run out: starts the next
+ * iteration's batch right there if the loop would have nothing to do in between
+ * (nothing to submit, no timers, completions not overdue, no stop): exactly what the loop
+ * does for an iteration that skips the kernel. Returns true if it did. */
+static inline bool corio_loop_next_batch(corio_loop_t *loop)
+{
+    if (corio_loop_must_enter(loop) || loop->timers.n > 0)
+        return false;
+    loop->iterations++;
+    loop->batch = loop->ready.n;
+    return true;
+}
 
 /* Refreshes loop->now from the clock and returns it. */
 uint64_t corio_loop_update_time(corio_loop_t *loop);

@@ -21,7 +21,7 @@
 #define REAP_BATCH            64u
 
 /* The loop this thread is running (callbacks and tasks see it). */
-static __thread corio_loop_t *tls_loop;
+static __thread corio_loop_t *tls_loop __attribute__((tls_model("initial-exec")));
 
 /* A call_soon / call_soon_threadsafe node. */
 struct corio_call {
@@ -288,7 +288,12 @@ static bool loop_alive(const corio_loop_t *loop)
  * never starved. */
 static void run_ready(corio_loop_t *loop)
 {
-    for (size_t n = loop->ready.n; n > 0; n--) {
+    /* A task that parks may hand over to the next task of the batch itself (task.c),
+     * consuming batch entries on the way. */
+    loop->batch = loop->ready.n;
+    while (loop->batch > 0) {
+        loop->batch--;
+        loop->runs_since_poll++;
         struct corio_runnable *r = corio_runq_pop(&loop->ready);
         r->run(loop, r);
     }
@@ -340,16 +345,24 @@ int corio_loop_run(corio_loop_t *loop)
 
     int err = 0;
     while (loop_alive(loop)) {
-        corio_loop_update_time(loop);
         run_ready(loop);
-        err = corio_ring_submit_wait(loop->ring, wait_timeout(loop));
-        if (err < 0)
-            break;
-        reap(loop);
-        corio_loop_update_time(loop);
-        fire_timers(loop);
+        if (corio_loop_must_enter(loop)) {
+            if (loop->timers.n > 0)
+                corio_loop_update_time(loop);
+            err = corio_ring_submit_wait(loop->ring, wait_timeout(loop));
+            if (err < 0)
+                break;
+            loop->sq_dirty = false;
+            loop->runs_since_poll = 0;
+            reap(loop);
+        }
+        if (loop->timers.n > 0) {
+            corio_loop_update_time(loop);
+            fire_timers(loop);
+        }
         loop->iterations++;
-        if (atomic_exchange(&loop->stop, false))
+        if (atomic_load_explicit(&loop->stop, memory_order_relaxed) &&
+            atomic_exchange(&loop->stop, false))
             break;
     }
     tls_loop = outer;
@@ -464,7 +477,8 @@ void corio_loop_stats(const corio_loop_t *loop, corio_loop_stats_t *stats)
 
 uint64_t corio_loop_now(const corio_loop_t *loop)
 {
-    return loop->now;
+    (void)loop;
+    return corio_clock_ns();
 }
 
 corio_loop_t *corio_current_loop(void)

@@ -26,6 +26,7 @@ int corio_op_start(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb)
     int err = corio_ring_queue(loop->ring, op);
     if (err < 0)
         return err;
+    loop->sq_dirty = true;
     op->priv_state = CORIO_OP_INFLIGHT;
     if (!(op->priv_bits & CORIO_OPB_INTERNAL))
         loop->inflight++;
@@ -59,6 +60,7 @@ int corio_op_cancel(corio_loop_t *loop, corio_op_t *op)
         return -EINVAL;
     if (op->priv_state != CORIO_OP_INFLIGHT)
         return -ENOENT;
+    loop->sq_dirty = true;
     return corio_ring_queue_cancel(loop->ring, op);
 }
 
@@ -412,6 +414,7 @@ static void abort_op_wait(struct corio_task *t, int res)
 {
     (void)res;
     corio_op_t *op = t->wait_obj;
+    t->loop->sq_dirty = true;
     (void)corio_ring_queue_cancel(t->loop->ring, op);
 }
 

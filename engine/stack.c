@@ -130,17 +130,10 @@ void corio_stack_pool_destroy(struct corio_stack_pool *pool)
 
 /* initial-exec: the signal handler must reach these without calling into the dynamic
  * linker, which is not async-signal-safe. */
-static __thread struct corio_stack *current_stack __attribute__((tls_model("initial-exec")));
-static __thread const void *current_owner __attribute__((tls_model("initial-exec")));
+__thread struct corio_stack *corio_tls_stack __attribute__((tls_model("initial-exec")));
 static __thread void *altstack __attribute__((tls_model("initial-exec")));
 
 static struct sigaction previous_segv, previous_bus;
-
-void corio_stack_set_current(struct corio_stack *stack, const void *owner)
-{
-    current_stack = stack;
-    current_owner = owner;
-}
 
 /* Async-signal-safe formatting: the handler may use write(2) only. */
 static size_t put_str(char *buf, size_t at, size_t cap, const char *s)
@@ -180,13 +173,13 @@ static void report_overflow(const struct corio_stack *s, const void *owner)
 
 static void on_fault(int sig, siginfo_t *info, void *uctx)
 {
-    const struct corio_stack *s = current_stack;
+    struct corio_stack *s = corio_tls_stack;
     uintptr_t addr = (uintptr_t)info->si_addr;
     if (s != NULL) {
         uintptr_t guard_hi = (uintptr_t)s->lo;
         uintptr_t guard_lo = guard_hi - page_size();
         if (addr >= guard_lo && addr < guard_hi) {
-            report_overflow(s, current_owner);
+            report_overflow(s, corio_stack_user_area(s));
             signal(SIGABRT, SIG_DFL);
             abort();
         }

@@ -56,9 +56,17 @@ void corio_stack_put(struct corio_stack_pool *pool, struct corio_stack *stack);
 /* Unmaps every pooled stack. */
 void corio_stack_pool_destroy(struct corio_stack_pool *pool);
 
-/* Tells the overflow reporter which stack (and owner, for the message) this thread runs
- * on now; NULL when on the thread's own stack. */
-void corio_stack_set_current(struct corio_stack *stack, const void *owner);
+/* The stack this thread runs on now (NULL: the thread's own stack), for the overflow
+ * reporter. initial-exec: the signal handler must reach it without the dynamic linker,
+ * and setting it is a single store on every switch. */
+extern __thread struct corio_stack *corio_tls_stack __attribute__((tls_model("initial-exec")));
+
+/* Tells the overflow reporter which stack this thread runs on now. The report names the
+ * stack's user area (a task's control block) as the task. */
+static inline void corio_stack_set_current(struct corio_stack *stack)
+{
+    corio_tls_stack = stack;
+}
 
 /* Installs, for the calling thread, a SIGSEGV/SIGBUS handler on an alternate signal stack
  * that reports "stack overflow in task ..." and aborts when a fault hits the guard page

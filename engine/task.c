@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-__thread struct corio_task *corio_tls_task;
+__thread struct corio_task *corio_tls_task __attribute__((tls_model("initial-exec")));
 
 _Static_assert(sizeof(struct corio_task) <= CORIO_STACK_USER_BYTES,
                "task control block must fit beside its stack header");
@@ -49,44 +49,105 @@ static void task_release(struct corio_task *t)
 
 /* ---- running --------------------------------------------------------------------- */
 
-static void task_entry(void *arg)
+static struct corio_task *task_of_runnable(struct corio_runnable *r);
+
+/* The hand-over path (enter_task, next_in_batch, task_leave) is forced inline: a yield
+ * round trip is a few dozen instructions besides the two switches, and calls show. */
+#define HOT static inline __attribute__((always_inline))
+
+HOT void enter_task(struct corio_task *t)
 {
-    struct corio_task *t = arg;
-    corio_fiber_started(&t->loop->sched);
-    t->result = t->fn(t->arg);
-    t->state = CORIO_TASK_DONE;
-    corio_fiber_exit(&t->fiber, &t->loop->sched, NULL);
+    t->state = CORIO_TASK_RUNNING;
+    corio_tls_task = t;
+    corio_stack_set_current(t->stack);
 }
 
+/* Bookkeeping once fn has returned (or the task was cancelled before it started). */
 static void task_finished(corio_loop_t *loop, struct corio_task *t)
 {
+    t->state = CORIO_TASK_DONE;
     loop->ntasks--;
     if (t->joiner != NULL) {
         struct corio_task *j = t->joiner;
         t->joiner = NULL;
         corio_task_wake(j, 0);
     }
-    if (t->detached)
-        task_release(t);
 }
 
-/* Ready-queue entry point: switch into the task until it parks, yields or finishes. */
+/* The next task to hand over to directly: the head of the ready queue, if it is a task
+ * that may run and belongs to the current batch (or the loop agrees to start the next
+ * batch from here). NULL: go back to the loop. */
+HOT struct corio_task *next_in_batch(corio_loop_t *loop)
+{
+    struct corio_runnable *r = loop->ready.head;
+    if (r == NULL || (loop->batch == 0 && !corio_loop_next_batch(loop)))
+        return NULL;
+    struct corio_task *next = task_of_runnable(r);
+    if (next == NULL || (next->state == CORIO_TASK_NEW && next->cancelled))
+        return NULL;
+    corio_runq_pop(&loop->ready);
+    loop->batch--;
+    loop->runs_since_poll++;
+    return next;
+}
+
+static void task_entry(void *arg)
+{
+    struct corio_task *t = arg;
+    corio_fiber_started(&t->loop->sched);
+    t->result = t->fn(t->arg);
+    corio_loop_t *loop = t->loop;
+    task_finished(loop, t);
+    /* A detached task's stack is released by the loop, which must not run on it; a
+     * joinable one's by its joiner, from the joiner's stack: it may hand over directly. */
+    struct corio_task *next = t->detached ? NULL : next_in_batch(loop);
+    if (next != NULL) {
+        enter_task(next);
+        corio_fiber_exit(&t->fiber, &next->fiber, next);
+    }
+    corio_fiber_exit(&t->fiber, &loop->sched, t);
+}
+
+/* Ready-queue entry point: switch into the task. Control comes back when a task (this
+ * one, or another it handed over to) parks, yields or finishes; that task is the value
+ * the switch returns. */
 static void task_run(corio_loop_t *loop, struct corio_runnable *r)
 {
-    struct corio_task *t = (struct corio_task *)((char *)r - offsetof(struct corio_task, run));
+    struct corio_task *t = task_of_runnable(r);
     if (t->state == CORIO_TASK_NEW && t->cancelled) {
-        t->state = CORIO_TASK_DONE; /* cancelled before it started: fn never runs */
-        task_finished(loop, t);
+        task_finished(loop, t); /* cancelled before it started: fn never runs */
+        if (t->detached)
+            task_release(t);
         return;
     }
-    t->state = CORIO_TASK_RUNNING;
-    corio_tls_task = t;
-    corio_stack_set_current(t->stack, t);
-    corio_fiber_switch(&loop->sched, &t->fiber, t);
-    corio_stack_set_current(NULL, NULL);
+    enter_task(t);
+    struct corio_task *back = corio_fiber_switch(&loop->sched, &t->fiber, t);
+    corio_stack_set_current(NULL);
     corio_tls_task = NULL;
-    if (t->state == CORIO_TASK_DONE)
-        task_finished(loop, t);
+    if (back->state == CORIO_TASK_DONE && back->detached)
+        task_release(back);
+}
+
+static struct corio_task *task_of_runnable(struct corio_runnable *r)
+{
+    if (r->run != task_run)
+        return NULL;
+    return (struct corio_task *)((char *)r - offsetof(struct corio_task, run));
+}
+
+/* The current task stops running (it is parked or queued already): hand over to the
+ * next task of the batch directly (two switches instead of four through the loop's
+ * context), or go back to the loop. */
+HOT void task_leave(struct corio_task *t)
+{
+    struct corio_task *next = next_in_batch(t->loop);
+    if (next == NULL) {
+        corio_fiber_switch(&t->fiber, &t->loop->sched, t);
+        return;
+    }
+    enter_task(next);
+    if (next != t) /* a task that yields to itself just carries on */
+        corio_fiber_switch(&t->fiber, &next->fiber, next);
 }
 
 int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t **out)
@@ -101,16 +162,25 @@ int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t
     int err = corio_stack_get(&loop->stacks, &s);
     if (err < 0)
         return err;
+    /* Field by field rather than memset: the deadline array needs no clearing. */
     struct corio_task *t = corio_stack_user_area(s);
-    memset(t, 0, sizeof *t);
-    t->magic = CORIO_TASK_MAGIC;
+    t->run.run = task_run;
     t->stack = s;
     t->loop = loop;
     t->fn = fn;
     t->arg = arg;
-    t->detached = out == NULL;
-    t->run.run = task_run;
+    t->result = NULL;
+    t->magic = CORIO_TASK_MAGIC;
     t->state = CORIO_TASK_NEW;
+    t->detached = out == NULL;
+    t->cancelled = false;
+    t->joined = false;
+    t->wake_res = 0;
+    t->abort_wait = NULL;
+    t->wait_obj = NULL;
+    t->joiner = NULL;
+    t->next_waiter = NULL;
+    t->ndeadlines = 0;
     corio_fiber_init(&t->fiber, s->lo, s->size, task_entry);
     list_add(loop, t);
     loop->ntasks++;
@@ -126,11 +196,6 @@ corio_task_t *corio_current(void)
 }
 
 /* ---- parking --------------------------------------------------------------------- */
-
-static void switch_to_loop(struct corio_task *t)
-{
-    corio_fiber_switch(&t->fiber, &t->loop->sched, NULL);
-}
 
 static void deadline_fired(void *arg)
 {
@@ -151,7 +216,7 @@ int corio_task_park(struct corio_task *t, void (*abort_wait)(struct corio_task *
     t->abort_wait = abort_wait;
     t->wait_obj = wait_obj;
     t->state = CORIO_TASK_PARKED;
-    switch_to_loop(t);
+    task_leave(t);
     if (deadline != 0)
         corio_timer_stop(t->loop, &timer);
     return t->wake_res;
@@ -292,7 +357,7 @@ void corio_yield(void)
         return;
     t->state = CORIO_TASK_READY;
     corio_runq_push(&t->loop->ready, &t->run);
-    switch_to_loop(t);
+    task_leave(t);
 }
 
 static void sleep_done(void *arg)

@@ -99,7 +99,9 @@ CORIO_API const char *corio_loop_setup_hint(int err);
 /* Runs the loop until nothing is left to do (no live task, operation in flight, pending
  * timer or ready callback) or corio_loop_stop() is called. Each iteration runs the ready
  * callbacks and tasks, submits and waits in one io_uring_enter, dispatches completions,
- * then fires expired timers. May be called again after it returns. Returns 0, -EBUSY if
+ * then fires expired timers. While callbacks or tasks are ready and nothing is queued
+ * for the kernel, iterations skip the kernel, but completions are still collected at
+ * least every 64 iterations. May be called again after it returns. Returns 0, -EBUSY if
  * the loop is already running, -EEXIST if called from another thread than the one that
  * first ran the loop, or a negative errno from the ring. */
 CORIO_API int corio_loop_run(corio_loop_t *loop);
@@ -136,7 +138,7 @@ typedef struct corio_loop_stats {
 /* Copies the loop's counters into *stats. */
 CORIO_API void corio_loop_stats(const corio_loop_t *loop, corio_loop_stats_t *stats);
 
-/* The loop's clock: CLOCK_MONOTONIC in nanoseconds, as of the current iteration. */
+/* The loop's clock: CLOCK_MONOTONIC in nanoseconds (timers and deadlines use it). */
 CORIO_API uint64_t corio_loop_now(const corio_loop_t *loop);
 
 /* The loop of the current task, or NULL outside a task. */

@@ -1,0 +1,39 @@
+/* Helpers shared by the engine tests: loopback sockets, a loop that must exist, and a
+ * watchdog that kills a hung test instead of letting ctest wait. */
+#ifndef CORIO_TEST_SUPPORT_H
+#define CORIO_TEST_SUPPORT_H
+
+#include <corio/corio.h>
+
+#include <stdint.h>
+
+/* Exits 77 (ctest: skipped) with the reason when io_uring cannot be set up here. */
+void support_require_uring(void);
+
+/* A loop with `entries` SQ entries (0: default); fails the test if it cannot be made. */
+corio_loop_t *support_loop(unsigned entries);
+
+/* Kills the process with SIGALRM after `seconds`: a hang becomes a failure. */
+void support_watchdog(unsigned seconds);
+
+/* A listening TCP socket on 127.0.0.1 with an ephemeral port (written to *port). */
+int support_listener(uint16_t *port);
+
+/* A connected TCP pair over 127.0.0.1 (blocking sockets). */
+void support_tcp_pair(int *client, int *server);
+
+/* A TCP port on 127.0.0.1 that refuses connections (nothing listens on it). */
+uint16_t support_refused_port(void);
+
+/* Sets SO_LINGER 0 and closes: the peer sees a reset (ECONNRESET), not an EOF. */
+void support_close_with_reset(int fd);
+
+/* Runs fn(arg) as the only task of a fresh loop (corio_run) and returns its result;
+ * fails the test if the loop could not run. */
+void *support_run(void *(*fn)(void *), void *arg);
+
+/* A file in /tmp with `len` bytes of a known pattern (byte i is (i * 7 + 3) & 0xff); the
+ * path is unlinked right away, the open fd (O_RDWR) returned. */
+int support_pattern_file(size_t len);
+
+#endif
