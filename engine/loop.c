@@ -226,6 +226,8 @@ static int apply_defaults(corio_loop_opts_t *o)
         o->cq_entries = o->entries * 4 < MAX_CQ_ENTRIES ? o->entries * 4 : MAX_CQ_ENTRIES;
     if (o->cq_entries < o->entries || o->cq_entries > MAX_CQ_ENTRIES)
         return -EINVAL;
+    if (o->stack_size == 0)
+        o->stack_size = corio_stack_default_size();
     if (o->max_pooled_stacks == 0)
         o->max_pooled_stacks = DEFAULT_POOLED_STACKS;
     return 0;

@@ -40,8 +40,6 @@ size_t corio_stack_default_size(void)
 
 int corio_stack_pool_init(struct corio_stack_pool *pool, size_t size, size_t max_free)
 {
-    if (size == 0)
-        size = corio_stack_default_size();
     if (size < CORIO_STACK_MIN_SIZE || size > CORIO_STACK_MAX_SIZE)
         return -EINVAL;
     pool->free = NULL;

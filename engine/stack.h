@@ -40,9 +40,9 @@ struct corio_stack_pool {
 /* Default usable stack size for this build: larger under ASan, whose frames are bigger. */
 size_t corio_stack_default_size(void);
 
-/* Sets up a pool of stacks of `size` usable bytes (0: the default), rounded up to whole
- * pages. Returns 0, or -EINVAL when size is below CORIO_STACK_MIN_SIZE or above
- * CORIO_STACK_MAX_SIZE. Allocates nothing. */
+/* Sets up a pool of stacks of `size` usable bytes, rounded up to whole pages. Returns 0,
+ * or -EINVAL when size is 0, below CORIO_STACK_MIN_SIZE or above CORIO_STACK_MAX_SIZE
+ * (the loop's "0 means default" is applied before this). Allocates nothing. */
 int corio_stack_pool_init(struct corio_stack_pool *pool, size_t size, size_t max_free);
 
 /* Takes a stack from the pool, or maps a new one. Returns 0 and sets *out, or -ENOMEM

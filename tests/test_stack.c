@@ -27,7 +27,8 @@ static void test_bad_sizes_are_rejected(void **state)
     assert_int_equal(corio_stack_pool_init(&pool, CORIO_STACK_MIN_SIZE - 1, 8), -EINVAL);
     assert_int_equal(corio_stack_pool_init(&pool, SIZE_MAX, 8), -EINVAL);
     assert_int_equal(corio_stack_pool_init(&pool, CORIO_STACK_MAX_SIZE + 1, 8), -EINVAL);
-    assert_int_equal(corio_stack_pool_init(&pool, 0, 8), 0);
+    assert_int_equal(corio_stack_pool_init(&pool, 0, 8), -EINVAL);
+    assert_int_equal(corio_stack_pool_init(&pool, corio_stack_default_size(), 8), 0);
     assert_int_equal(pool.size, corio_stack_default_size());
     assert_int_equal(corio_stack_pool_init(&pool, 20000, 8), 0);
     assert_true(pool.size >= 20000 && pool.size % (size_t)sysconf(_SC_PAGESIZE) == 0);
@@ -38,7 +39,7 @@ static void test_stack_is_usable_and_pooled(void **state)
     (void)state;
     struct corio_stack_pool pool;
     struct corio_stack *a, *b, *c;
-    assert_int_equal(corio_stack_pool_init(&pool, 0, 1), 0);
+    assert_int_equal(corio_stack_pool_init(&pool, corio_stack_default_size(), 1), 0);
     assert_int_equal(corio_stack_get(&pool, &a), 0);
     assert_int_equal(a->size, pool.size);
     /* The whole usable range is writable, top to bottom. */
@@ -190,8 +191,8 @@ static void test_overflow_hits_guard_and_is_reported(void **state)
     void *owner = NULL;
     assert_int_equal(sscanf(err, "owner=%p", &owner), 1);
     char expect[96];
-    snprintf(expect, sizeof expect, "corio: stack overflow in task %p: its %zu-byte stack",
-             owner, CORIO_STACK_MIN_SIZE);
+    snprintf(expect, sizeof expect, "corio: stack overflow in task %p: its %zu-byte stack", owner,
+             CORIO_STACK_MIN_SIZE);
     assert_non_null(strstr(err, expect));
     assert_non_null(strstr(err, "raise corio_loop_opts_t.stack_size"));
 }

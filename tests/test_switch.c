@@ -30,7 +30,7 @@ static struct corio_stack_pool pool;
 static int setup(void **state)
 {
     (void)state;
-    return corio_stack_pool_init(&pool, 0, 4096);
+    return corio_stack_pool_init(&pool, corio_stack_default_size(), 4096);
 }
 
 static int teardown(void **state)
