@@ -1,16 +1,37 @@
 /* Loop benchmarks, each beside its baseline in the same run:
- *   nop/raw_liburing, nop/corio_callbacks, nop/corio_coroutines: NOP throughput at the
- *     same queue depth (one iteration = one completed NOP);
+ *   {nop,read64}/{raw_liburing,corio_callbacks,corio_coroutines}: throughput of NOPs and
+ *     of 64-byte reads from /dev/zero at the same queue depth (one iteration = one
+ *     completed op);
  *   task/spawn_join: spawn and join an empty task (pooled stacks);
  *   task/yield_round_trip: two tasks yielding to each other (one iteration = A->B->A),
  *     compared with boost.context's switch from bench_switch.c. */
 #include "bench.h"
 
 #include <corio/corio.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #define QUEUE_DEPTH 64u
+#define READ_SIZE   64u
+
+/* The op each throughput benchmark runs: a NOP (fd < 0) or a read from /dev/zero. */
+struct workload {
+    int fd;
+};
+
+static struct workload nop_work = {-1}, read_work = {-1};
+static char buffers[QUEUE_DEPTH][READ_SIZE];
+
+static void raw_prep(struct io_uring *ring, const struct workload *w, uint64_t i)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+    if (w->fd < 0)
+        io_uring_prep_nop(sqe);
+    else
+        io_uring_prep_read(sqe, w->fd, buffers[i % QUEUE_DEPTH], READ_SIZE, 0);
+}
 
 /* The flags corio asks for, so the baseline runs the same kernel path. */
 static int raw_ring(struct io_uring *ring)
@@ -25,9 +46,9 @@ static int raw_ring(struct io_uring *ring)
     return rc;
 }
 
-static void bench_raw_nop(corio_bench_state_t *st, void *arg)
+static void bench_raw(corio_bench_state_t *st, void *arg)
 {
-    (void)arg;
+    const struct workload *w = arg;
     struct io_uring ring;
     if (raw_ring(&ring) < 0) {
         corio_bench_skip(st, "io_uring unavailable");
@@ -35,7 +56,7 @@ static void bench_raw_nop(corio_bench_state_t *st, void *arg)
     }
     uint64_t n = corio_bench_start(st), queued = 0, done = 0;
     for (; queued < n && queued < QUEUE_DEPTH; queued++)
-        io_uring_prep_nop(io_uring_get_sqe(&ring));
+        raw_prep(&ring, w, queued);
     while (done < n) {
         io_uring_submit_and_wait(&ring, 1);
         unsigned head, seen = 0;
@@ -44,7 +65,7 @@ static void bench_raw_nop(corio_bench_state_t *st, void *arg)
         io_uring_cq_advance(&ring, seen);
         done += seen;
         for (unsigned i = 0; i < seen && queued < n; i++, queued++)
-            io_uring_prep_nop(io_uring_get_sqe(&ring));
+            raw_prep(&ring, w, queued);
     }
     corio_bench_stop(st);
     io_uring_queue_exit(&ring);
@@ -52,34 +73,43 @@ static void bench_raw_nop(corio_bench_state_t *st, void *arg)
 
 /* ---- corio, callback mode ---------------------------------------------------------- */
 
-struct nop_run {
+struct cb_run {
     corio_loop_t *loop;
+    const struct workload *w;
     uint64_t to_start;
 };
 
-static void nop_again(corio_op_t *op, int res)
+static corio_op_t cb_ops[QUEUE_DEPTH];
+
+static void start_again(corio_op_t *op, int res);
+
+static void cb_start(struct cb_run *run, corio_op_t *op)
 {
-    struct nop_run *run = op->data;
-    if (res == 0 && run->to_start > 0) {
-        run->to_start--;
-        corio_nop_cb(run->loop, op, nop_again);
-    }
+    run->to_start--;
+    if (run->w->fd < 0)
+        corio_nop_cb(run->loop, op, start_again);
+    else
+        corio_read_cb(run->loop, op, run->w->fd, buffers[op - cb_ops], READ_SIZE, 0, start_again);
+}
+
+static void start_again(corio_op_t *op, int res)
+{
+    struct cb_run *run = op->data;
+    if (res >= 0 && run->to_start > 0)
+        cb_start(run, op);
 }
 
 static void bench_corio_callbacks(corio_bench_state_t *st, void *arg)
 {
-    (void)arg;
-    static corio_op_t ops[QUEUE_DEPTH];
-    struct nop_run run;
+    struct cb_run run = {.w = arg};
     if (corio_loop_new(&run.loop, NULL) != 0) {
         corio_bench_skip(st, "io_uring unavailable");
         return;
     }
-    uint64_t n = corio_bench_start(st);
-    run.to_start = n;
-    for (unsigned i = 0; i < QUEUE_DEPTH && run.to_start > 0; i++, run.to_start--) {
-        ops[i] = (corio_op_t){.data = &run};
-        corio_nop_cb(run.loop, &ops[i], nop_again);
+    run.to_start = corio_bench_start(st);
+    for (unsigned i = 0; i < QUEUE_DEPTH && run.to_start > 0; i++) {
+        cb_ops[i] = (corio_op_t){.data = &run};
+        cb_start(&run, &cb_ops[i]);
     }
     corio_loop_run(run.loop);
     corio_bench_stop(st);
@@ -88,28 +118,36 @@ static void bench_corio_callbacks(corio_bench_state_t *st, void *arg)
 
 /* ---- corio, coroutine mode --------------------------------------------------------- */
 
-static void *nop_task(void *arg)
+struct co_run {
+    const struct workload *w;
+    uint64_t to_start;
+};
+
+static void *op_task(void *arg)
 {
-    uint64_t *to_start = arg;
-    while (*to_start > 0) {
-        (*to_start)--;
-        corio_nop();
+    struct co_run *run = arg;
+    char buf[READ_SIZE];
+    while (run->to_start > 0) {
+        run->to_start--;
+        if (run->w->fd < 0)
+            corio_nop();
+        else
+            corio_read(run->w->fd, buf, sizeof buf, 0);
     }
     return NULL;
 }
 
 static void bench_corio_coroutines(corio_bench_state_t *st, void *arg)
 {
-    (void)arg;
+    struct co_run run = {.w = arg};
     corio_loop_t *loop;
     if (corio_loop_new(&loop, NULL) != 0) {
         corio_bench_skip(st, "io_uring unavailable");
         return;
     }
-    uint64_t to_start = 0;
     for (unsigned i = 0; i < QUEUE_DEPTH; i++)
-        corio_spawn(loop, nop_task, &to_start, NULL);
-    to_start = corio_bench_start(st);
+        corio_spawn(loop, op_task, &run, NULL);
+    run.to_start = corio_bench_start(st);
     corio_loop_run(loop);
     corio_bench_stop(st);
     corio_loop_free(loop);
@@ -162,22 +200,33 @@ static void bench_in_task(corio_bench_state_t *st, void *main)
 
 void bench_loop_register(void)
 {
-    corio_bench_register("nop/raw_liburing", bench_raw_nop, NULL);
-    corio_bench_register("nop/corio_callbacks", bench_corio_callbacks, NULL);
-    corio_bench_register("nop/corio_coroutines", bench_corio_coroutines, NULL);
+    read_work.fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    corio_bench_register("nop/raw_liburing", bench_raw, &nop_work);
+    corio_bench_register("nop/corio_callbacks", bench_corio_callbacks, &nop_work);
+    corio_bench_register("nop/corio_coroutines", bench_corio_coroutines, &nop_work);
+    corio_bench_register("read64/raw_liburing", bench_raw, &read_work);
+    corio_bench_register("read64/corio_callbacks", bench_corio_callbacks, &read_work);
+    corio_bench_register("read64/corio_coroutines", bench_corio_coroutines, &read_work);
     corio_bench_register("task/spawn_join", bench_in_task, (void *)spawn_join_main);
     corio_bench_register("task/yield_round_trip", bench_in_task, (void *)yield_main);
 }
 
 void bench_loop_summary(void)
 {
-    double raw = corio_bench_result_ns("nop/raw_liburing");
-    bench_line("NOP at depth 64, ns per op", "callbacks",
-               corio_bench_result_ns("nop/corio_callbacks"), "raw liburing", raw);
-    bench_line("NOP at depth 64, ns per op", "coroutines",
-               corio_bench_result_ns("nop/corio_coroutines"), "raw liburing", raw);
-    printf("%-40s %-16s %9.2f  (target <= 100)\n", "spawn + join an empty task, ns", "corio",
-           corio_bench_result_ns("task/spawn_join"));
+    static const char *const kinds[] = {"nop", "read64"};
+    for (int k = 0; k < 2; k++) {
+        char what[64], name[64];
+        snprintf(what, sizeof what, "%s at depth %u, ns per op", kinds[k], QUEUE_DEPTH);
+        snprintf(name, sizeof name, "%s/raw_liburing", kinds[k]);
+        double raw = corio_bench_result_ns(name);
+        snprintf(name, sizeof name, "%s/corio_callbacks", kinds[k]);
+        bench_line(what, "callbacks", corio_bench_result_ns(name), "raw liburing", raw);
+        snprintf(name, sizeof name, "%s/corio_coroutines", kinds[k]);
+        bench_line(what, "coroutines", corio_bench_result_ns(name), "raw liburing", raw);
+    }
+    double spawn = corio_bench_result_ns("task/spawn_join");
+    if (spawn > 0)
+        printf("%-40s %-16s %9.2f\n", "spawn + join an empty task, ns", "corio", spawn);
     bench_line("yield round trip vs one switch, ns", "corio yield",
                corio_bench_result_ns("task/yield_round_trip"), "boost switch",
                corio_bench_result_ns("switch/boost_context") / 2);

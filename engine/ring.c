@@ -179,6 +179,11 @@ static int flush(struct corio_ring *r)
  * never be split across two submissions. */
 static struct io_uring_sqe *get_sqes(struct corio_ring *r, unsigned n, int *err)
 {
+    if (n == 1) { /* the common case: no separate space check */
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+        if (sqe != NULL)
+            return sqe;
+    }
     while (io_uring_sq_space_left(&r->uring) < n) {
         r->sq_full++;
         int rc = flush(r);
