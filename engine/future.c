@@ -68,11 +68,13 @@ int corio_future_await(corio_future_t *f, void **value)
 {
     if (f == NULL)
         return -EINVAL;
+    /* Checked even when f is settled: a call that works only by luck outside a task, or
+     * that ignores a cancel, would hide the bug until the timing changes. */
+    int err;
+    struct corio_task *t = corio_task_enter_await(&err);
+    if (t == NULL)
+        return err;
     if (f->priv_state == FUTURE_PENDING) {
-        int err;
-        struct corio_task *t = corio_task_enter_await(&err);
-        if (t == NULL)
-            return err;
         /* Waiters are woken in the order they came: append. */
         struct corio_task **link = (struct corio_task **)&f->priv_waiters;
         while (*link != NULL)

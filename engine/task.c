@@ -267,10 +267,10 @@ int corio_join(corio_task_t *handle, void **result)
     if (self == NULL)
         return -EPERM;
     struct corio_task *t = task_of(handle);
-    if (t == NULL || t->detached || t->joined || (t->joiner != NULL && t->joiner != self))
-        return -EINVAL;
     if (t == self)
         return -EDEADLK;
+    if (t == NULL || t->detached || t->joined || (t->joiner != NULL && t->joiner != self))
+        return -EINVAL;
     if (t->state != CORIO_TASK_DONE) {
         int err;
         if (corio_task_enter_await(&err) == NULL)

@@ -118,7 +118,9 @@ CORIO_API void corio_loop_free(corio_loop_t *loop);
 
 /* asyncio.run(): creates a loop with default options, runs main(arg) as its first task
  * and the loop until everything has finished, then frees it. *result (if not NULL) gets
- * main's return value. Returns 0, or an error from corio_loop_new. */
+ * main's return value. Returns 0; -ECANCELED if main was cancelled before it finished
+ * (corio_loop_stop() or corio_cancel() while it waited; *result still gets what main
+ * returned); -EINVAL if main is NULL; or an error from corio_loop_new. */
 CORIO_API int corio_run(void *(*main)(void *), void *arg, void **result);
 
 /* Which kernel interface the loop runs on: "io_uring". */
