@@ -49,16 +49,59 @@ static inline void corio_fiber_init(struct corio_fiber *f, void *stack_lo, size_
 #endif
 }
 
+#if defined(__x86_64__)
+#if defined(__CET__) && (__CET__ & 1)
+#define CORIO_RESUME_PAD "endbr64\n\t"
+#else
+#define CORIO_RESUME_PAD ""
+#endif
+/* corio_ctx_switch entered without `call`. The switch resumes the other side with an
+ * indirect jump, not `ret`; entering it by `call` would leave an entry on the CPU's
+ * return-stack buffer that no `ret` takes off, and every return the resumed code makes
+ * afterwards would be predicted one frame off. Pushing the return address and jumping
+ * keeps the buffer in step, and the indirect jump back is predicted from history.
+ * To the compiler this is a call: every caller-saved register is clobbered. The red zone
+ * below %rsp may hold the caller's data, so the pushed frame goes beneath it. */
+static inline __attribute__((always_inline)) void *corio_ctx_switch_inline(void **save_sp,
+                                                                           void *to_sp, void *arg)
+{
+    register void **rdi __asm__("rdi") = save_sp;
+    register void *rsi __asm__("rsi") = to_sp;
+    register void *rdx __asm__("rdx") = arg;
+    register void *rax __asm__("rax");
+    __asm__ volatile("leaq -128(%%rsp), %%rsp\n\t"
+                     "leaq 1f(%%rip), %%rax\n\t"
+                     "pushq %%rax\n\t"
+                     "jmp corio_ctx_switch\n"
+                     "1:\n\t" CORIO_RESUME_PAD "leaq 128(%%rsp), %%rsp"
+                     : "=a"(rax), "+D"(rdi), "+S"(rsi), "+d"(rdx)
+                     :
+                     : "rcx", "r8", "r9", "r10", "r11", "memory", "cc", "xmm0", "xmm1", "xmm2",
+                       "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+                       "xmm12", "xmm13", "xmm14", "xmm15"
+#ifdef __AVX512F__
+                       ,
+                       "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
+                       "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31", "k1",
+                       "k2", "k3", "k4", "k5", "k6", "k7"
+#endif
+    );
+    return rax;
+}
+#else
+#define corio_ctx_switch_inline corio_ctx_switch
+#endif
+
 /* Suspends `from` and resumes `to`; returns the arg given by whoever resumes `from`. */
 static inline void *corio_fiber_switch(struct corio_fiber *from, struct corio_fiber *to, void *arg)
 {
 #ifdef CORIO_ASAN
     __sanitizer_start_switch_fiber(&from->fake_stack, to->stack_lo, to->stack_size);
-    arg = corio_ctx_switch(&from->sp, to->sp, arg);
+    arg = corio_ctx_switch_inline(&from->sp, to->sp, arg);
     __sanitizer_finish_switch_fiber(from->fake_stack, NULL, NULL);
     return arg;
 #else
-    return corio_ctx_switch(&from->sp, to->sp, arg);
+    return corio_ctx_switch_inline(&from->sp, to->sp, arg);
 #endif
 }
 

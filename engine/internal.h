@@ -216,8 +216,13 @@ struct corio_loop {
  * completions: under DEFER_TASKRUN they are only posted when we enter. */
 static inline bool corio_loop_must_enter(const corio_loop_t *loop)
 {
-    return loop->ready.n == 0 || loop->sq_dirty || loop->runs_since_poll >= CORIO_POLL_EVERY_RUNS ||
-           atomic_load_explicit(&loop->stop, memory_order_relaxed);
+    if (loop->ready.n == 0 || loop->sq_dirty ||
+        atomic_load_explicit(&loop->stop, memory_order_relaxed))
+        return true;
+    /* Polling is for completions: with nothing in flight and no call from another thread
+     * waiting behind the eventfd, there is nothing to see. */
+    return loop->runs_since_poll >= CORIO_POLL_EVERY_RUNS &&
+           (loop->inflight > 0 || atomic_load_explicit(&loop->ts_signalled, memory_order_relaxed));
 }
 
 /* Called by a task handing over when the current batch has run out: starts the next

@@ -371,24 +371,44 @@ static void abort_sleep(struct corio_task *t, int res)
     corio_task_wake(t, res);
 }
 
-int corio_sleep(uint64_t ns)
+/* Parks t until `when` (absolute), or its deadline if that comes first. */
+static int sleep_until(struct corio_task *t, uint64_t when)
 {
-    int err;
-    struct corio_task *t = corio_task_enter_await(&err);
-    if (t == NULL)
-        return err;
-    if (ns == 0) {
-        corio_yield();
-        return t->cancelled ? -ECANCELED : 0;
-    }
-    uint64_t now = corio_clock_ns();
-    uint64_t when = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
     uint64_t deadline = corio_task_deadline(t);
     bool cut_short = deadline != 0 && deadline < when;
     struct corio_timer timer = {.fn = sleep_done, .arg = t, .owned = false};
     corio_timer_start(t->loop, &timer, cut_short ? deadline : when);
     int res = corio_task_park(t, abort_sleep, &timer, 0);
     return res == 0 && cut_short ? -ETIMEDOUT : res;
+}
+
+static int yield_once(struct corio_task *t)
+{
+    corio_yield();
+    return t->cancelled ? -ECANCELED : 0;
+}
+
+int corio_sleep(uint64_t ns)
+{
+    int err;
+    struct corio_task *t = corio_task_enter_await(&err);
+    if (t == NULL)
+        return err;
+    if (ns == 0)
+        return yield_once(t);
+    uint64_t now = corio_clock_ns();
+    return sleep_until(t, ns > UINT64_MAX - now ? UINT64_MAX : now + ns);
+}
+
+int corio_sleep_until(uint64_t when)
+{
+    int err;
+    struct corio_task *t = corio_task_enter_await(&err);
+    if (t == NULL)
+        return err;
+    if (when <= corio_clock_ns())
+        return yield_once(t);
+    return sleep_until(t, when);
 }
 
 int corio_timeout_begin(uint64_t ns)

@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -161,6 +163,62 @@ static void test_call_soon_threadsafe_from_four_threads_delivers_each_once(void 
     corio_loop_free(st.loop);
 }
 
+/* Two tasks that only yield never leave the ready queue empty, so the loop never waits:
+ * a call from another thread must still get in (the loop polls while one is pending). */
+struct busy {
+    atomic_bool go; /* set by the other thread once the tasks are spinning */
+    bool delivered;
+    unsigned long spins;
+};
+
+static void busy_deliver(void *arg)
+{
+    ((struct busy *)arg)->delivered = true;
+}
+
+static void *busy_yielder(void *arg)
+{
+    struct busy *b = arg;
+    while (!b->delivered) {
+        b->spins++;
+        atomic_store(&b->go, true);
+        corio_yield();
+    }
+    return NULL;
+}
+
+struct busy_call {
+    corio_loop_t *loop;
+    struct busy *b;
+};
+
+static void *call_into_busy_loop(void *arg)
+{
+    struct busy_call *c = arg;
+    while (!atomic_load(&c->b->go)) {
+    }
+    return (void *)(intptr_t)corio_call_soon_threadsafe(c->loop, busy_deliver, c->b);
+}
+
+static void test_call_soon_threadsafe_reaches_a_loop_whose_tasks_only_yield(void **state)
+{
+    (void)state;
+    struct busy b = {.delivered = false};
+    atomic_init(&b.go, false);
+    struct busy_call c = {.loop = support_loop(0), .b = &b};
+    assert_int_equal(corio_spawn(c.loop, busy_yielder, &b, NULL), 0);
+    assert_int_equal(corio_spawn(c.loop, busy_yielder, &b, NULL), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, call_into_busy_loop, &c), 0);
+    assert_int_equal(corio_loop_run(c.loop), 0); /* returns once the yielders see the call */
+    void *err;
+    pthread_join(th, &err);
+    assert_int_equal((intptr_t)err, 0);
+    assert_true(b.delivered);
+    assert_true(b.spins > 0);
+    corio_loop_free(c.loop);
+}
+
 /* ---- stop from another thread ----------------------------------------------------- */
 
 struct stopper {
@@ -304,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_call_soon_runs_in_fifo_order),
         cmocka_unit_test(test_call_later_fires_in_deadline_order_and_cancel_wins),
         cmocka_unit_test(test_call_soon_threadsafe_from_four_threads_delivers_each_once),
+        cmocka_unit_test(test_call_soon_threadsafe_reaches_a_loop_whose_tasks_only_yield),
         cmocka_unit_test(test_stop_from_another_thread_wakes_a_sleeping_loop),
         cmocka_unit_test(test_bad_options_are_rejected),
         cmocka_unit_test(test_errors_are_named_with_remedies),

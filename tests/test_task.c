@@ -527,11 +527,35 @@ static void test_sleep_returns_zero_after_its_duration(void **state)
     support_run(sleep_main, NULL);
 }
 
-#define NSLEEPERS 10000
+static void *sleep_until_main(void *arg)
+{
+    (void)arg;
+    corio_loop_t *loop = corio_current_loop();
+    uint64_t when = corio_loop_now(loop) + 20 * MS;
+    assert_int_equal(corio_sleep_until(when), 0);
+    uint64_t woke = corio_loop_now(loop);
+    assert_true(woke >= when);
+    assert_true(woke - when < 2 * SEC);
+    assert_int_equal(corio_sleep_until(when), 0); /* in the past: a yield */
+    assert_int_equal(corio_sleep_until(0), 0);
+    assert_int_equal(corio_timeout_begin(5 * MS), 0);
+    assert_int_equal(corio_sleep_until(corio_loop_now(loop) + 10 * SEC), -ETIMEDOUT);
+    corio_timeout_end();
+    return NULL;
+}
+
+static void test_sleep_until_wakes_at_the_absolute_time_and_honours_deadlines(void **state)
+{
+    (void)state;
+    assert_int_equal(corio_sleep_until(0), -EPERM);
+    support_run(sleep_until_main, NULL);
+}
+
+#define NSLEEPERS     10000
 #define SLEEP_STEP_NS (2 * 1000) /* durations spread over 20 ms */
 
 static int sleep_woke[NSLEEPERS], nstarted, nwoke, sleep_errors;
-static uint64_t sleep_base; /* every deadline is sleep_base + rank steps */
+static uint64_t sleep_base;       /* every deadline is sleep_base + rank steps */
 static corio_future_t sleep_gate; /* opened by the last sleeper to start */
 
 /* Sleeper i sleeps a distinct duration: a permutation of 0..N-1 steps, so the order
@@ -550,9 +574,10 @@ static void *sleeper(void *arg)
     }
     if (corio_future_await(&sleep_gate, NULL) != 0)
         sleep_errors++;
+    /* The deadline itself, not a duration: one read of the clock here and another
+     * inside a relative sleep could be preempted apart by more than a step. */
     uint64_t deadline = sleep_base + sleep_rank(i) * SLEEP_STEP_NS;
-    uint64_t now = now_ns();
-    if (now >= deadline || corio_sleep(deadline - now) != 0)
+    if (now_ns() >= deadline || corio_sleep_until(deadline) != 0)
         sleep_errors++;
     sleep_woke[nwoke++] = i;
     return NULL;
@@ -1641,6 +1666,7 @@ int main(void)
         cmocka_unit_test(test_yield_interleaves_two_tasks),
         cmocka_unit_test(test_yield_outside_a_task_does_nothing),
         cmocka_unit_test(test_sleep_returns_zero_after_its_duration),
+        cmocka_unit_test(test_sleep_until_wakes_at_the_absolute_time_and_honours_deadlines),
         cmocka_unit_test(test_10000_sleepers_wake_in_deadline_order_without_a_kernel_timer_each),
         cmocka_unit_test(test_cancel_while_parked_in_recv_makes_every_await_return_ecanceled),
         cmocka_unit_test(test_task_cancelled_before_start_never_runs),

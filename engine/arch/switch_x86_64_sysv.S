@@ -15,9 +15,12 @@
  *   0x38  resume address (the return address of the call that saved the frame)
  *
  * The switch resumes with an indirect jump rather than `ret` (as boost.context does):
- * the return we would take is not the one the CPU's return-stack buffer predicted, and an
- * indirect jump keeps that buffer intact for the caller's own returns. The resume address
- * is loaded first thing after the stack swap so the jump target is known early.
+ * the return we would take is not the one the CPU's return-stack buffer predicted. For
+ * the buffer to stay in step, the engine enters this function without `call` too: it
+ * pushes its resume address and jumps (corio_ctx_switch_inline in engine/fiber.h), so no
+ * buffer entry is left behind. Entered with `call`, the switch still works; only the
+ * resumed side's returns are then predicted one frame off. The resume address is loaded
+ * first thing after the stack swap so the jump target is known early.
  *
  * MXCSR and the x87 control word are restored unconditionally: comparing them first
  * (to skip the microcoded loads) measured slower, as it reads back the values the saving

@@ -317,6 +317,12 @@ CORIO_API void corio_yield(void);
  * timer-heap entry each and one wait for the loop. */
 CORIO_API int corio_sleep(uint64_t ns);
 
+/* Inside a task: sleeps until the loop's clock (corio_loop_now) reaches `when`, in
+ * absolute nanoseconds; a `when` already past yields once. Returns as corio_sleep does.
+ * Use it for periodic work and for deadlines shared by many tasks, which corio_sleep
+ * would shift by the time between reading the clock and sleeping. */
+CORIO_API int corio_sleep_until(uint64_t when);
+
 /* Inside a task: puts a deadline ns from now on every awaiting call until the matching
  * corio_timeout_end (like asyncio.timeout). Deadlines nest; the earliest wins. A call
  * whose deadline passes returns -ETIMEDOUT (I/O is cancelled in the kernel by a linked
