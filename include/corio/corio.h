@@ -167,10 +167,11 @@ CORIO_API int corio_timer_cancel(corio_timer_t *timer);
  * from one thread run in the order made. Returns 0 or -ENOMEM. */
 CORIO_API int corio_call_soon_threadsafe(corio_loop_t *loop, void (*fn)(void *), void *arg);
 
-/* Storage for one operation, owned by the caller. Fill `data` as you like; leave the
- * private fields alone. The op must stay valid (and not be reused) from the start call
- * until its callback has run for the last time. Starting an op that is still in flight
- * returns -EBUSY.
+/* Storage for one operation, owned by the caller. Zero it before its first use
+ * (`corio_op_t op = {0};`): an op's state lives in it, and garbage may read as "in
+ * flight" (-EBUSY). Fill `data` as you like; leave the private fields alone. The op must stay valid
+ * (and not be reused) from the start call until its callback has run for the last time. Starting an
+ * op that is still in flight returns -EBUSY.
  *
  * The callback contract: if a start call returns an error the callback never runs;
  * otherwise it runs exactly once (a multishot op: once per result, the last one with
@@ -204,8 +205,10 @@ static inline bool corio_op_more(const corio_op_t *op)
 }
 
 /* Every start call below returns 0 (the callback will run), or before anything is
- * queued: -EBUSY if op is in flight, -EBADF for a negative fd, -EFAULT for a NULL buffer
- * with a non-zero length, -EINVAL for another bad argument. Errors the kernel reports
+ * queued: -EINVAL for a NULL loop, op or cb, -EBUSY if op is in flight, -ESHUTDOWN while
+ * corio_loop_free is cancelling, -EBADF for a negative fd (a dirfd may be AT_FDCWD),
+ * -EFAULT for a NULL buffer with a non-zero length, -EINVAL for another bad argument. Errors the
+ * kernel reports
  * (-EBADF for a closed fd, -ECONNRESET, ...) arrive as the callback's res.
  * Lengths above 0x7ffff000 are clamped (a short transfer, as read(2) does). */
 
@@ -242,7 +245,9 @@ CORIO_API int corio_socket_cb(corio_loop_t *loop, corio_op_t *op, int domain, in
 CORIO_API int corio_accept_cb(corio_loop_t *loop, corio_op_t *op, int fd, struct sockaddr *addr,
                               socklen_t *addrlen, int flags, corio_cb_t cb);
 /* Multishot accept: the callback runs once per accepted fd while corio_op_more(op); it
- * ends with an error, or -ECANCELED after corio_op_cancel. res: an accepted fd. */
+ * ends with an error, or -ECANCELED after corio_op_cancel. res: an accepted fd.
+ * Returns -EOPNOTSUPP (nothing queued) on kernels without it (before 5.19): use
+ * corio_accept_cb there. */
 CORIO_API int corio_accept_multishot_cb(corio_loop_t *loop, corio_op_t *op, int fd, int flags,
                                         corio_cb_t cb);
 /* res: 0. addr must stay valid until the callback. */
@@ -271,7 +276,7 @@ CORIO_API int corio_poll_cb(corio_loop_t *loop, corio_op_t *op, int fd, unsigned
 
 /* Asks the kernel to cancel op. The op's callback still runs (with -ECANCELED, or with
  * its real result if it completed first); keep op and its buffers until then. Returns 0,
- * or -ENOENT if op is not in flight. */
+ * -ENOENT if op is not in flight, -EINVAL for NULL. */
 CORIO_API int corio_op_cancel(corio_loop_t *loop, corio_op_t *op);
 
 /* ---- 4. coroutine mode ------------------------------------------------------------- */
@@ -364,8 +369,9 @@ CORIO_API int corio_future_await(corio_future_t *f, void **value);
 /* ---- 5. await-style I/O --------------------------------------------------------------
  * Only inside a task: each call submits the same operation as its _cb form, parks the
  * calling task (other tasks keep running) and returns the result: >= 0 as documented for
- * the _cb form, or -errno. Also -EPERM outside a task, -ECANCELED once the task is
- * cancelled, -ETIMEDOUT when its deadline has passed. Buffers only need to live for the
+ * the _cb form, or -errno. Also -EPERM outside a task (argument errors, which need no
+ * task to find, are reported first), -ECANCELED once the task is cancelled, -ETIMEDOUT
+ * when its deadline has passed. Buffers only need to live for the
  * duration of the call. */
 
 CORIO_API int corio_nop(void);
