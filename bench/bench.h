@@ -12,5 +12,7 @@ void bench_switch_register(void);
 void bench_switch_summary(void);
 void bench_loop_register(void);
 void bench_loop_summary(void);
+void bench_sync_register(void);
+void bench_sync_summary(void);
 
 #endif

@@ -16,10 +16,12 @@ int main(int argc, char **argv)
 {
     bench_switch_register();
     bench_loop_register();
+    bench_sync_register();
     if (corio_bench_main(argc, argv) != 0)
         return 1;
     printf("\nSummary (same run; a ratio below 1 means corio is faster or cheaper):\n");
     bench_switch_summary();
     bench_loop_summary();
+    bench_sync_summary();
     return 0;
 }

@@ -15,6 +15,10 @@ const char *corio_strerror(int err)
         return "Success";
     if (err < 0)
         err = -err;
+    if (err == -CORIO_ENONAME) /* corio/net.h: codes beyond the errno range */
+        return "Name does not resolve (no such host)";
+    if (err == -CORIO_ERESOLVE)
+        return "Name resolution failed (the resolver did not answer)";
     const char *s = strerrordesc_np(err);
     return s != NULL ? s : "Unknown error";
 }

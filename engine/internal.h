@@ -69,6 +69,8 @@ enum corio_op_kind {
     CORIO_OP_ACCEPT_MULTI,
     CORIO_OP_CONNECT,
     CORIO_OP_RECV,
+    CORIO_OP_RECV_BUF,   /* recv into a buffer the kernel picks from a corio_bufring */
+    CORIO_OP_RECV_MULTI, /* multishot recv, always into bufring buffers */
     CORIO_OP_SEND,
     CORIO_OP_RECVMSG,
     CORIO_OP_SENDMSG,
@@ -83,8 +85,33 @@ enum corio_op_state {
     CORIO_OP_INFLIGHT = 0x5a, /* a distinct value: catches ops that were never started */
 };
 
+/* A provided-buffer ring (bufring.c): `count` buffers of `size` bytes at `base`, buffer
+ * i at base + i * size, lent to the kernel through a descriptor ring (ring.c). */
+struct corio_bufring {
+    corio_loop_t *loop;
+    char *base;
+    size_t size;
+    unsigned count;
+    uint16_t group;
+    void *descs;    /* the descriptor ring shared with the kernel */
+    size_t users;   /* ops using it that have not completed for the last time */
+    uint64_t *held; /* one bit per buffer: filled by the kernel, not yet put back */
+    struct corio_bufring *next, *prev; /* the loop's list, freed with the loop */
+};
+
+/* A completion of op carried buffer bid (op.c): it is the user's until put back. */
+static inline void corio_bufring_mark_held(struct corio_bufring *br, unsigned bid)
+{
+    if (bid < br->count)
+        br->held[bid / 64] |= (uint64_t)1 << (bid % 64);
+}
+
+/* Frees the bufrings a loop still has (corio_loop_free, after every op completed). */
+void corio_bufring_free_all(corio_loop_t *loop);
+
 /* priv_bits */
 #define CORIO_OPB_INTERNAL 0x1u /* the loop's own op: does not keep the loop alive */
+#define CORIO_OPB_BUFRING  0x2u /* uses the corio_bufring in priv_addr2 */
 
 /* Starts a described op (priv_kind and arguments set) with callback cb. */
 int corio_op_start(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb);
@@ -190,7 +217,8 @@ struct corio_loop {
     size_t ntimers;           /* pending call_later timers and timed waits */
     struct corio_call *free_calls;
     bool running;
-    bool closing; /* corio_loop_free is draining: no new ops */
+    bool closing;                   /* corio_loop_free is draining: no new ops */
+    struct corio_bufring *bufrings; /* every bufring not yet freed */
     atomic_bool stop;
     bool report_overflow;
     pthread_t owner;
@@ -205,7 +233,16 @@ struct corio_loop {
     int wake_fd;
     uint64_t wake_buf;
     corio_op_t wake_op;
+
+    /* executor.c: jobs whose completion will still run here (they keep the loop alive),
+     * and every job still attached to this loop (guarded by the executor's lock). */
+    size_t jobs;
+    struct corio_job *job_list;
 };
+
+/* executor.c, from corio_loop_free: detaches the loop's outstanding jobs (they finish on
+ * their workers and are disposed) so that no worker touches the loop afterwards. */
+void corio_executor_detach_loop(corio_loop_t *loop);
 
 /* With ready work and nothing to submit, the kernel is not entered; but completions are
  * collected at least every this many runs of tasks and callbacks, so busy tasks cannot

@@ -282,7 +282,8 @@ fail:
 
 static bool loop_alive(const corio_loop_t *loop)
 {
-    return loop->ntasks > 0 || loop->inflight > 0 || loop->ntimers > 0 || loop->ready.n > 0;
+    return loop->ntasks > 0 || loop->inflight > 0 || loop->ntimers > 0 || loop->ready.n > 0 ||
+           loop->jobs > 0;
 }
 
 /* Runs what was ready when the batch started; what becomes ready meanwhile (a task that
@@ -418,6 +419,9 @@ void corio_loop_free(corio_loop_t *loop)
             break;
         reap(loop);
     }
+    /* Before the wake-ups of finished jobs are dropped (unrun) below. */
+    corio_executor_detach_loop(loop);
+    corio_bufring_free_all(loop); /* no op uses them any more */
 
     /* Pending callbacks and timers are dropped without running. */
     struct corio_runnable *r;

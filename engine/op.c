@@ -35,6 +35,8 @@ int corio_op_start(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb)
     op->priv_state = CORIO_OP_INFLIGHT;
     if (!(op->priv_bits & CORIO_OPB_INTERNAL))
         loop->inflight++;
+    if (op->priv_bits & CORIO_OPB_BUFRING)
+        ((struct corio_bufring *)op->priv_addr2)->users++;
     return 0;
 }
 
@@ -59,6 +61,11 @@ static void mark_kernel_writes(const corio_op_t *op, int res)
     case CORIO_OP_READ:
     case CORIO_OP_RECV:
         VALGRIND_MAKE_MEM_DEFINED(op->priv_addr, (size_t)res);
+        break;
+    case CORIO_OP_RECV_BUF:
+    case CORIO_OP_RECV_MULTI:
+        if (corio_op_buffer(op) != NULL)
+            VALGRIND_MAKE_MEM_DEFINED(corio_op_buffer(op), (size_t)res);
         break;
     case CORIO_OP_READV:
         mark_iov_defined(op->priv_addr, op->priv_len, (size_t)res);
@@ -99,8 +106,12 @@ void corio_op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsigned fla
         op->priv_state = CORIO_OP_IDLE;
         if (!(op->priv_bits & CORIO_OPB_INTERNAL))
             loop->inflight--;
+        if (op->priv_bits & CORIO_OPB_BUFRING)
+            ((struct corio_bufring *)op->priv_addr2)->users--;
     }
     op->flags = flags;
+    if (flags & CORIO_CQE_F_BUFFER && op->priv_bits & CORIO_OPB_BUFRING)
+        corio_bufring_mark_held(op->priv_addr2, flags >> CORIO_CQE_BUFFER_SHIFT);
     /* A linked timeout that fired cancels its op: say why. */
     if ((res == -ECANCELED || res == -EINTR) && op->priv_deadline != 0 &&
         corio_clock_ns() >= op->priv_deadline)
@@ -281,6 +292,18 @@ static int d_recv(corio_op_t *op, int fd, void *buf, size_t len, int flags)
     return describe_buf(op, CORIO_OP_RECV, fd, buf, len, 0, (unsigned)flags);
 }
 
+static int d_recv_bufring(corio_op_t *op, int fd, corio_bufring_t *br, int flags,
+                          enum corio_op_kind kind)
+{
+    if (br == NULL)
+        return -EINVAL;
+    int err = describe_buf(op, kind, fd, NULL, 0, 0, (unsigned)flags);
+    op->priv_addr2 = br;
+    op->priv_len = kind == CORIO_OP_RECV_MULTI ? 0 : clamp_len(br->size);
+    op->priv_bits |= CORIO_OPB_BUFRING;
+    return err;
+}
+
 /* MSG_NOSIGNAL always: a peer that went away must be an -EPIPE, not a SIGPIPE that
  * kills a server. */
 static int d_send(corio_op_t *op, int fd, const void *buf, size_t len, int flags)
@@ -414,6 +437,34 @@ int corio_recv_cb(corio_loop_t *loop, corio_op_t *op, int fd, void *buf, size_t 
                   corio_cb_t cb)
 {
     START_CB(loop, op, cb, d_recv(op, fd, buf, len, flags));
+}
+
+int corio_recv_bufring_cb(corio_loop_t *loop, corio_op_t *op, int fd, corio_bufring_t *br,
+                          int flags, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_recv_bufring(op, fd, br, flags, CORIO_OP_RECV_BUF));
+}
+
+static int d_recv_multi(corio_loop_t *loop, corio_op_t *op, int fd, corio_bufring_t *br, int flags)
+{
+    if (!corio_ring_has_multishot_recv(loop->ring))
+        return -EOPNOTSUPP;
+    return d_recv_bufring(op, fd, br, flags, CORIO_OP_RECV_MULTI);
+}
+
+int corio_recv_multishot_cb(corio_loop_t *loop, corio_op_t *op, int fd, corio_bufring_t *br,
+                            int flags, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_recv_multi(loop, op, fd, br, flags));
+}
+
+void *corio_op_buffer(const corio_op_t *op)
+{
+    if (op == NULL || !(op->priv_bits & CORIO_OPB_BUFRING) || !(op->flags & CORIO_CQE_F_BUFFER))
+        return NULL;
+    const struct corio_bufring *br = op->priv_addr2;
+    unsigned bid = op->flags >> CORIO_CQE_BUFFER_SHIFT;
+    return bid < br->count ? br->base + (size_t)bid * br->size : NULL;
 }
 
 int corio_send_cb(corio_loop_t *loop, corio_op_t *op, int fd, const void *buf, size_t len,
@@ -571,6 +622,26 @@ int corio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 ssize_t corio_recv(int fd, void *buf, size_t len, int flags)
 {
     AWAIT(d_recv(op, fd, buf, len, flags));
+}
+
+ssize_t corio_recv_bufring(int fd, corio_bufring_t *br, int flags, void **buf)
+{
+    if (buf == NULL)
+        return -EINVAL;
+    *buf = NULL;
+    corio_op_t op = {0};
+    int err = d_recv_bufring(&op, fd, br, flags, CORIO_OP_RECV_BUF);
+    if (err < 0)
+        return err;
+    int res = await_op(&op);
+    /* A buffer the kernel filled is handed out even if the task was cancelled meanwhile:
+     * the caller owns it either way, and must put it back. */
+    *buf = corio_op_buffer(&op);
+    if (*buf != NULL && res <= 0) {
+        corio_bufring_put(br, *buf);
+        *buf = NULL;
+    }
+    return res;
 }
 
 ssize_t corio_send(int fd, const void *buf, size_t len, int flags)

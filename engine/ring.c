@@ -9,8 +9,12 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 _Static_assert(CORIO_CQE_F_MORE == IORING_CQE_F_MORE, "CQE flag mirror is wrong");
+_Static_assert(CORIO_CQE_F_BUFFER == IORING_CQE_F_BUFFER, "CQE flag mirror is wrong");
+_Static_assert(CORIO_CQE_BUFFER_SHIFT == IORING_CQE_BUFFER_SHIFT, "CQE flag mirror is wrong");
 
 struct corio_ring {
     struct io_uring uring;
@@ -18,6 +22,8 @@ struct corio_ring {
     unsigned features;
     bool enabled; /* created disabled (R_DISABLED): enabled by the first submit */
     bool multishot_accept;
+    bool multishot_recv;
+    uint64_t pbuf_groups[1024]; /* buffer-group ids in use, one bit each (65536 ids) */
     /* Completions drained out of the CQ while the SQ was being flushed: they are
      * delivered by the next reap, never from inside an op's start call. */
     struct corio_cqe *backlog;
@@ -46,16 +52,16 @@ static const unsigned sqpoll_tiers[] = {
     IORING_SETUP_SQPOLL,
 };
 
-static bool probe_multishot_accept(struct io_uring *uring)
+/* Multishot accept (5.19) and multishot recv (6.0) have no probe bits of their own:
+ * IORING_OP_SOCKET and IORING_OP_SEND_ZC arrived in the same releases. */
+static void probe_features(struct corio_ring *r)
 {
-    /* Multishot accept (5.19) has no probe bit of its own; IORING_OP_SOCKET arrived in
-     * the same release. */
-    struct io_uring_probe *probe = io_uring_get_probe_ring(uring);
+    struct io_uring_probe *probe = io_uring_get_probe_ring(&r->uring);
     if (probe == NULL)
-        return false;
-    bool ok = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+        return;
+    r->multishot_accept = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+    r->multishot_recv = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
     io_uring_free_probe(probe);
-    return ok;
 }
 
 int corio_ring_init(struct corio_ring **out, const corio_loop_opts_t *opts)
@@ -89,7 +95,7 @@ int corio_ring_init(struct corio_ring **out, const corio_loop_opts_t *opts)
         (void)io_uring_register_ring_fd(&r->uring); /* an optimisation only */
     /* A forked child must build its own loop: keep the rings out of it. */
     (void)io_uring_ring_dontfork(&r->uring);
-    r->multishot_accept = probe_multishot_accept(&r->uring);
+    probe_features(r);
     *out = r;
     return 0;
 }
@@ -246,6 +252,16 @@ static void prep(struct io_uring_sqe *sqe, corio_op_t *op)
     case CORIO_OP_RECV:
         io_uring_prep_recv(sqe, fd, addr, len, (int)op->priv_op_flags);
         break;
+    case CORIO_OP_RECV_BUF:
+        io_uring_prep_recv(sqe, fd, NULL, len, (int)op->priv_op_flags);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = ((const struct corio_bufring *)op->priv_addr2)->group;
+        break;
+    case CORIO_OP_RECV_MULTI:
+        io_uring_prep_recv_multishot(sqe, fd, NULL, 0, (int)op->priv_op_flags);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = ((const struct corio_bufring *)op->priv_addr2)->group;
+        break;
     case CORIO_OP_SEND:
         io_uring_prep_send(sqe, fd, addr, len, (int)op->priv_op_flags);
         break;
@@ -378,4 +394,57 @@ void corio_ring_stats(const struct corio_ring *r, corio_loop_stats_t *stats)
 bool corio_ring_has_multishot_accept(const struct corio_ring *r)
 {
     return r->multishot_accept;
+}
+
+bool corio_ring_has_multishot_recv(const struct corio_ring *r)
+{
+    return r->multishot_recv;
+}
+
+/* ---- provided-buffer rings ------------------------------------------------------- */
+
+static size_t pbuf_bytes(unsigned entries)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return (entries * sizeof(struct io_uring_buf) + page - 1) & ~(page - 1);
+}
+
+int corio_ring_pbuf_register(struct corio_ring *r, unsigned entries, void **mem, uint16_t *group)
+{
+    unsigned id = 0;
+    while (id < 65536 && (r->pbuf_groups[id / 64] >> (id % 64) & 1))
+        id++;
+    if (id == 65536)
+        return -ENOSPC;
+    /* The kernel wants the descriptor ring page-aligned: mmap gives that. */
+    void *m =
+        mmap(NULL, pbuf_bytes(entries), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return -ENOMEM;
+    io_uring_buf_ring_init(m);
+    struct io_uring_buf_reg reg = {
+        .ring_addr = (uint64_t)(uintptr_t)m, .ring_entries = entries, .bgid = (uint16_t)id};
+    int rc = io_uring_register_buf_ring(&r->uring, &reg, 0);
+    if (rc < 0) {
+        munmap(m, pbuf_bytes(entries));
+        return rc == -EINVAL ? -EOPNOTSUPP : rc; /* before 5.19: unknown register opcode */
+    }
+    r->pbuf_groups[id / 64] |= (uint64_t)1 << (id % 64);
+    *mem = m;
+    *group = (uint16_t)id;
+    return 0;
+}
+
+void corio_ring_pbuf_unregister(struct corio_ring *r, void *mem, unsigned entries, uint16_t group)
+{
+    (void)io_uring_unregister_buf_ring(&r->uring, group);
+    r->pbuf_groups[group / 64] &= ~((uint64_t)1 << (group % 64));
+    munmap(mem, pbuf_bytes(entries));
+}
+
+void corio_ring_pbuf_give(void *mem, unsigned entries, void *addr, unsigned len, uint16_t bid)
+{
+    struct io_uring_buf_ring *br = mem;
+    io_uring_buf_ring_add(br, addr, len, bid, io_uring_buf_ring_mask(entries), 0);
+    io_uring_buf_ring_advance(br, 1);
 }

@@ -18,6 +18,10 @@
 
 /* IORING_CQE_F_MORE, for code that must not include liburing (checked in ring.c). */
 #define CORIO_CQE_F_MORE (1u << 1)
+/* IORING_CQE_F_BUFFER and IORING_CQE_BUFFER_SHIFT: the completion used a provided buffer,
+ * whose id is in the flags' upper 16 bits. */
+#define CORIO_CQE_F_BUFFER     (1u << 0)
+#define CORIO_CQE_BUFFER_SHIFT 16
 
 /* A completion copied out of the CQ ring before the ring slot is released. */
 struct corio_cqe {
@@ -55,5 +59,23 @@ void corio_ring_stats(const struct corio_ring *ring, corio_loop_stats_t *stats);
 
 /* True when the kernel supports the multishot form of accept. */
 bool corio_ring_has_multishot_accept(const struct corio_ring *ring);
+
+/* True when the kernel supports multishot recv (6.0). */
+bool corio_ring_has_multishot_recv(const struct corio_ring *ring);
+
+/* ---- provided-buffer rings (5.19) ----
+ * A ring of `entries` buffer descriptors (a power of two, at most 32768) shared with the
+ * kernel, which picks a buffer from it when a buffer-select recv completes. */
+
+/* Maps and registers a descriptor ring under a free buffer-group id (*group). Returns 0,
+ * -EOPNOTSUPP on kernels without provided-buffer rings, -ENOSPC when every group id is
+ * taken, -ENOMEM or another -errno. */
+int corio_ring_pbuf_register(struct corio_ring *ring, unsigned entries, void **mem,
+                             uint16_t *group);
+/* Unregisters and unmaps it. No op using the group may be in flight. */
+void corio_ring_pbuf_unregister(struct corio_ring *ring, void *mem, unsigned entries,
+                                uint16_t group);
+/* Hands buffer bid ([addr, addr + len)) to the kernel. */
+void corio_ring_pbuf_give(void *mem, unsigned entries, void *addr, unsigned len, uint16_t bid);
 
 #endif

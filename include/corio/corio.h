@@ -279,6 +279,49 @@ CORIO_API int corio_poll_cb(corio_loop_t *loop, corio_op_t *op, int fd, unsigned
  * -ENOENT if op is not in flight, -EINVAL for NULL. */
 CORIO_API int corio_op_cancel(corio_loop_t *loop, corio_op_t *op);
 
+/* ---- 3b. provided buffers ------------------------------------------------------------
+ * A bufring lends the kernel a set of equal buffers; a buffer-select recv takes one only
+ * when data arrives, so ten thousand idle connections hold no buffer memory. A buffer the
+ * kernel filled is yours until you give it back with corio_bufring_put. Needs Linux 5.19
+ * (multishot recv: 6.0); elsewhere the calls return -EOPNOTSUPP and plain recv works. */
+
+typedef struct corio_bufring corio_bufring_t; /* opaque */
+
+/* Creates `count` buffers (a power of two, at most 32768) of `size` bytes each (at most
+ * 1 MiB) for loop, all lent to the kernel. Returns 0 and *out, -EINVAL for a bad count or
+ * size, -EOPNOTSUPP if the kernel lacks provided-buffer rings, -ENOMEM. Loop thread only. */
+CORIO_API int corio_bufring_new(corio_loop_t *loop, unsigned count, size_t size,
+                                corio_bufring_t **out);
+
+/* Frees br. Returns 0, or -EBUSY (nothing freed) while an op using br is in flight:
+ * cancel it and let its callback run first. corio_loop_free frees the bufrings left. */
+CORIO_API int corio_bufring_free(corio_bufring_t *br);
+
+/* The size of each buffer of br. */
+CORIO_API size_t corio_bufring_size(const corio_bufring_t *br);
+
+/* Gives a buffer obtained from corio_op_buffer or corio_recv_bufring back to the kernel.
+ * Returns 0, -EINVAL if buf is not one of br's buffers, -EALREADY if it was already put
+ * back (a double put is refused, never lends a buffer twice). */
+CORIO_API int corio_bufring_put(corio_bufring_t *br, void *buf);
+
+/* In the callback of a bufring recv: the buffer holding the res bytes received, or NULL
+ * if this completion carries none (an error, or end of stream). Every non-NULL buffer
+ * must be given back with corio_bufring_put, whatever res is. */
+CORIO_API void *corio_op_buffer(const corio_op_t *op);
+
+/* One recv into a buffer of br. res: bytes received (0: the peer closed), -ENOBUFS if br
+ * had no buffer free. */
+CORIO_API int corio_recv_bufring_cb(corio_loop_t *loop, corio_op_t *op, int fd, corio_bufring_t *br,
+                                    int flags, corio_cb_t cb);
+
+/* Multishot recv: the callback runs once per arrival, each with its own buffer, while
+ * corio_op_more(op). It ends with 0 (the peer closed), an error, -ENOBUFS when br ran
+ * dry (give buffers back and start it again), or -ECANCELED after corio_op_cancel.
+ * Returns -EOPNOTSUPP before Linux 6.0. */
+CORIO_API int corio_recv_multishot_cb(corio_loop_t *loop, corio_op_t *op, int fd,
+                                      corio_bufring_t *br, int flags, corio_cb_t cb);
+
 /* ---- 4. coroutine mode ------------------------------------------------------------- */
 
 /* Starts fn(arg) as a new task on loop (NULL: the current task's loop); it first runs on
@@ -388,6 +431,9 @@ CORIO_API int corio_socket(int domain, int type, int protocol);
 CORIO_API int corio_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
 CORIO_API int corio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 CORIO_API ssize_t corio_recv(int fd, void *buf, size_t len, int flags);
+/* Receives into a buffer of br: returns the bytes received and sets *buf to the buffer
+ * (give it back with corio_bufring_put), or returns 0 / -errno with *buf NULL. */
+CORIO_API ssize_t corio_recv_bufring(int fd, corio_bufring_t *br, int flags, void **buf);
 CORIO_API ssize_t corio_send(int fd, const void *buf, size_t len, int flags);
 CORIO_API ssize_t corio_recvmsg(int fd, struct msghdr *msg, int flags);
 CORIO_API ssize_t corio_sendmsg(int fd, const struct msghdr *msg, int flags);
@@ -398,5 +444,12 @@ CORIO_API int corio_poll(int fd, unsigned events);
 #ifdef __cplusplus
 }
 #endif
+
+#include <corio/sync.h> /* channel, event, semaphore, mutex, wait group */
+/* a thread pool for blocking work; listen, dial, name resolution, socket options */
+#include <corio/executor.h>
+#include <corio/net.h>
+#include <corio/signal.h> /* waiting for POSIX signals */
+#include <corio/stream.h> /* buffered reader and writer over an fd */
 
 #endif

@@ -1,0 +1,25 @@
+# Load tools and baselines for comparing servers: standalone C programs with no corio
+# dependency. Included from the top-level CMakeLists.txt (so every build has them: integration
+# tests drive echo servers with echo_load) and from bench/CMakeLists.txt; built once.
+#   epoll_echo   the epoll echo server corio-echo is measured against
+#   echo_load    ping-pong echo load client that verifies every byte
+# Both land in <build>/bench/; bench/servers.sh runs them.
+include_guard(GLOBAL)
+
+if(CORIO_CORE_ONLY)
+  return() # the qemu cross build is the context switch and stacks only
+endif()
+
+foreach(tool epoll_echo echo_load)
+  add_executable(${tool} ${PROJECT_SOURCE_DIR}/bench/${tool}.c)
+  set_target_properties(${tool} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
+endforeach()
+target_link_libraries(echo_load PRIVATE m)
+
+if(CORIO_BUILD_TESTS)
+  enable_testing()
+  add_test(NAME test_echo_tools
+           COMMAND bash ${PROJECT_SOURCE_DIR}/tests/test_echo_tools.sh
+                   $<TARGET_FILE:epoll_echo> $<TARGET_FILE:echo_load>)
+  set_tests_properties(test_echo_tools PROPERTIES LABELS tools TIMEOUT 120)
+endif()

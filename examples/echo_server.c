@@ -1,0 +1,507 @@
+/* corio-echo: a TCP echo server, written in both of corio's styles.
+ *
+ *   --mode coroutines  one task per connection: recv into a stack buffer, send it all
+ *                      back, repeat; the code reads like a blocking server.
+ *   --mode callbacks   no tasks: a multishot accept, and per connection a multishot recv
+ *                      into a provided-buffer ring, each buffer sent back (short sends
+ *                      continued) and then returned to the ring. Where the kernel lacks
+ *                      multishot recv or buffer rings (or with --plain-recv) it falls back
+ *                      to one recv at a time into a per-connection buffer.
+ *
+ * --threads N runs N loops, one per thread, each with its own SO_REUSEPORT listener.
+ * The first line on stdout is "port N" once every loop listens. SIGINT or SIGTERM stops
+ * every loop; connections are closed and everything freed before exit.
+ *
+ * Usage: corio-echo [--host ADDR] [--port P] [--mode coroutines|callbacks] [--threads N]
+ *                   [--plain-recv] */
+#include <corio/corio.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RECV_SIZE         (16 * 1024) /* one recv's buffer */
+#define RING_BUFFERS      4096        /* provided buffers per loop (callback mode) */
+#define QUEUE_PAUSE       16          /* buffers queued on a connection before it stops reading */
+#define MAX_THREADS       64
+#define ACCEPT_BACKOFF_NS (10 * 1000 * 1000) /* out of fds: retry accepting after 10 ms */
+
+struct options {
+    const char *host;
+    unsigned port;
+    bool callbacks;
+    bool plain_recv;
+    unsigned threads;
+};
+
+/* One loop's share of the server. */
+struct worker {
+    const struct options *opt;
+    int listen_fd;
+    pthread_t thread;
+    corio_loop_t *loop;           /* the worker's own loop */
+    _Atomic(corio_loop_t *) live; /* the same, published once running, for the main thread */
+    corio_bufring_t *ring;        /* callback mode, when the kernel has buffer rings */
+    bool multishot_recv;
+    corio_op_t accept_op; /* callback mode; freed with the loop */
+    struct conn *starved; /* connections waiting for a ring buffer to come back */
+    int exit_code;
+};
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = corio_send(fd, buf, len, 0);
+        if (n < 0)
+            return (int)n;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void set_nodelay(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* ---- coroutine mode ------------------------------------------------------------------ */
+
+static void *serve_connection(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[RECV_SIZE];
+    for (;;) {
+        ssize_t n = corio_recv(fd, buf, sizeof buf, 0);
+        if (n <= 0 || send_all(fd, buf, (size_t)n) < 0)
+            break; /* end of stream, reset, or cancelled at shutdown */
+    }
+    close(fd); /* plain close: it must happen even when the task was cancelled */
+    return NULL;
+}
+
+static void *accept_connections(void *arg)
+{
+    struct worker *w = arg;
+    for (;;) {
+        int fd = corio_accept(w->listen_fd, NULL, NULL);
+        if (fd == -ECANCELED)
+            return NULL;
+        if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM) {
+            /* Out of fds: give connections time to close instead of spinning. */
+            if (corio_sleep(ACCEPT_BACKOFF_NS) == -ECANCELED)
+                return NULL;
+            continue;
+        }
+        if (fd < 0)
+            continue; /* a connection that died in the backlog (ECONNABORTED, ...) */
+        set_nodelay(fd);
+        if (corio_spawn(NULL, serve_connection, (void *)(intptr_t)fd, NULL) < 0)
+            close(fd);
+    }
+}
+
+/* ---- callback mode ------------------------------------------------------------------- */
+
+/* A received chunk waiting to be echoed: [buf + off, buf + len) is still to send. */
+struct chunk {
+    char *buf;
+    unsigned len, off;
+};
+
+struct conn {
+    struct worker *w;
+    int fd;
+    corio_op_t recv_op, send_op;
+    bool reading; /* recv_op in flight */
+    bool sending; /* send_op in flight */
+    bool paused;  /* we cancelled the multishot recv: the client is not reading its echo */
+    bool done;    /* end of stream or an error: close once no op is in flight */
+    bool starved; /* on w->starved: the ring ran dry (-ENOBUFS) */
+    struct conn *starved_next, *starved_prev;
+    struct chunk *queue; /* ring buffer of chunks, grown on demand */
+    unsigned qhead, qlen, qcap;
+    char *own_buf; /* the plain-recv fallback's only buffer */
+};
+
+static void resume_reading(struct conn *c);
+
+static void set_starved(struct conn *c, bool starved)
+{
+    struct worker *w = c->w;
+    if (c->starved == starved)
+        return;
+    c->starved = starved;
+    if (starved) {
+        c->starved_prev = NULL;
+        c->starved_next = w->starved;
+        if (w->starved != NULL)
+            w->starved->starved_prev = c;
+        w->starved = c;
+        return;
+    }
+    if (c->starved_prev != NULL)
+        c->starved_prev->starved_next = c->starved_next;
+    else
+        w->starved = c->starved_next;
+    if (c->starved_next != NULL)
+        c->starved_next->starved_prev = c->starved_prev;
+}
+
+/* Returns a ring buffer, and lets one connection that found the ring dry read again. */
+static void give_back(struct conn *c, char *buf)
+{
+    if (buf == NULL || buf == c->own_buf)
+        return;
+    (void)corio_bufring_put(c->w->ring, buf);
+    struct conn *s = c->w->starved;
+    if (s != NULL) {
+        set_starved(s, false);
+        resume_reading(s);
+    }
+}
+
+/* Frees the connection once it is done and no op of it is in flight. */
+static void maybe_finish(struct conn *c)
+{
+    if (!c->done)
+        return;
+    if (c->reading) {
+        (void)corio_op_cancel(c->w->loop, &c->recv_op); /* on_recv comes back here */
+        return;
+    }
+    if (c->sending)
+        return; /* on_sent comes back here */
+    set_starved(c, false);
+    for (; c->qlen > 0; c->qlen--, c->qhead = (c->qhead + 1) % c->qcap)
+        give_back(c, c->queue[c->qhead].buf);
+    close(c->fd);
+    free(c->queue);
+    free(c->own_buf);
+    free(c);
+}
+
+static bool push_chunk(struct conn *c, char *buf, unsigned len)
+{
+    if (c->qlen == c->qcap) {
+        /* Bounded by the ring: a connection never holds more buffers than exist. */
+        unsigned cap = c->qcap ? c->qcap * 2 : 4;
+        struct chunk *q = malloc(cap * sizeof *q);
+        if (q == NULL)
+            return false;
+        for (unsigned i = 0; i < c->qlen; i++)
+            q[i] = c->queue[(c->qhead + i) % c->qcap];
+        free(c->queue);
+        c->queue = q;
+        c->qcap = cap;
+        c->qhead = 0;
+    }
+    c->queue[(c->qhead + c->qlen) % c->qcap] = (struct chunk){buf, len, 0};
+    c->qlen++;
+    return true;
+}
+
+static void on_sent(corio_op_t *op, int res);
+static void on_recv(corio_op_t *op, int res);
+
+static void start_send(struct conn *c)
+{
+    if (c->sending || c->done || c->qlen == 0)
+        return;
+    struct chunk *k = &c->queue[c->qhead];
+    if (corio_send_cb(c->w->loop, &c->send_op, c->fd, k->buf + k->off, k->len - k->off, 0,
+                      on_sent) == 0)
+        c->sending = true;
+    else
+        c->done = true;
+}
+
+/* Reads again unless something says wait: an op already reading, the end, no ring
+ * buffer, too much queued, or (plain fallback) its only buffer still being sent. */
+static void resume_reading(struct conn *c)
+{
+    struct worker *w = c->w;
+    if (c->reading || c->done || c->starved || c->qlen >= QUEUE_PAUSE / 2 ||
+        (w->ring == NULL && c->qlen > 0))
+        return;
+    int err;
+    if (w->multishot_recv)
+        err = corio_recv_multishot_cb(w->loop, &c->recv_op, c->fd, w->ring, 0, on_recv);
+    else if (w->ring != NULL)
+        err = corio_recv_bufring_cb(w->loop, &c->recv_op, c->fd, w->ring, 0, on_recv);
+    else
+        err = corio_recv_cb(w->loop, &c->recv_op, c->fd, c->own_buf, RECV_SIZE, 0, on_recv);
+    if (err == 0)
+        c->reading = true;
+    else
+        c->done = true; /* -ESHUTDOWN at shutdown */
+}
+
+static void on_sent(corio_op_t *op, int res)
+{
+    struct conn *c = op->data;
+    c->sending = false;
+    if (res < 0) {
+        c->done = true; /* -EPIPE, -ECONNRESET, or -ECANCELED at shutdown */
+    } else {
+        struct chunk *k = &c->queue[c->qhead];
+        k->off += (unsigned)res; /* a short send continues from k->off */
+        if (k->off == k->len) {
+            c->qhead = (c->qhead + 1) % c->qcap;
+            c->qlen--;
+            give_back(c, k->buf);
+        }
+        start_send(c);
+        resume_reading(c);
+    }
+    maybe_finish(c);
+}
+
+static void on_recv(corio_op_t *op, int res)
+{
+    struct conn *c = op->data;
+    char *buf = c->w->ring != NULL ? corio_op_buffer(op) : c->own_buf;
+    bool more = corio_op_more(op);
+    if (!more)
+        c->reading = false;
+    if (res > 0) {
+        if (push_chunk(c, buf, (unsigned)res)) {
+            start_send(c);
+        } else {
+            give_back(c, buf);
+            c->done = true;
+        }
+        if (more && c->qlen >= QUEUE_PAUSE && !c->paused) {
+            c->paused = true; /* stop reading a client that does not read its echo */
+            (void)corio_op_cancel(c->w->loop, &c->recv_op);
+        }
+    } else {
+        if (c->w->ring != NULL)
+            give_back(c, buf);
+        if (res == -ENOBUFS)
+            set_starved(c, true); /* give_back of any buffer resumes it */
+        else if (!(res == -ECANCELED && c->paused))
+            c->done = true; /* 0: the peer closed; -ECONNRESET; -ECANCELED at shutdown */
+    }
+    if (!more) {
+        c->paused = false;
+        resume_reading(c);
+    }
+    maybe_finish(c);
+}
+
+static void on_accept(corio_op_t *op, int res);
+
+static void start_accepting(struct worker *w)
+{
+    corio_op_t *op = &w->accept_op;
+    int err = corio_accept_multishot_cb(w->loop, op, w->listen_fd, SOCK_CLOEXEC, on_accept);
+    if (err == -EOPNOTSUPP)
+        err = corio_accept_cb(w->loop, op, w->listen_fd, NULL, NULL, SOCK_CLOEXEC, on_accept);
+    if (err < 0 && err != -ESHUTDOWN)
+        fprintf(stderr, "corio-echo: cannot accept: %s\n", corio_strerror(err));
+}
+
+static void accept_again(void *arg)
+{
+    start_accepting(arg);
+}
+
+static void on_accept(corio_op_t *op, int res)
+{
+    struct worker *w = op->data;
+    if (res >= 0) {
+        struct conn *c = calloc(1, sizeof *c);
+        char *own = w->ring == NULL ? malloc(RECV_SIZE) : NULL;
+        if (c == NULL || (w->ring == NULL && own == NULL)) {
+            free(c);
+            free(own);
+            close(res);
+        } else {
+            set_nodelay(res);
+            *c = (struct conn){.w = w, .fd = res, .own_buf = own};
+            c->recv_op.data = c->send_op.data = c;
+            resume_reading(c);
+            maybe_finish(c);
+        }
+    }
+    if (corio_op_more(op) || res == -ECANCELED || res == -ESHUTDOWN)
+        return;
+    if (res == -EMFILE || res == -ENFILE || res == -ENOMEM) /* out of fds: back off */
+        (void)corio_call_later(w->loop, ACCEPT_BACKOFF_NS, accept_again, w, NULL);
+    else
+        start_accepting(w); /* a one-shot accept, or a multishot the kernel ended */
+}
+
+/* Callback mode still runs under corio_run, in a task that sets things up and then waits
+ * to be cancelled: that is how a stop reaches it. corio_loop_free then cancels the
+ * connections' ops, and their callbacks free them. */
+static void *serve_with_callbacks(void *arg)
+{
+    struct worker *w = arg;
+    int err = w->opt->plain_recv ? -EOPNOTSUPP
+                                 : corio_bufring_new(w->loop, RING_BUFFERS, RECV_SIZE, &w->ring);
+    if (err < 0 && err != -EOPNOTSUPP)
+        fprintf(stderr, "corio-echo: no buffer ring (%s); using plain recv\n", corio_strerror(err));
+    /* Probe multishot recv once: a kernel without it refuses before queuing anything. */
+    w->multishot_recv = w->ring != NULL;
+    w->accept_op.data = w;
+    start_accepting(w);
+    corio_future_t never;
+    corio_future_init(&never);
+    (void)corio_future_await(&never, NULL); /* -ECANCELED at shutdown */
+    (void)corio_op_cancel(w->loop, &w->accept_op);
+    return NULL;
+}
+
+/* ---- threads, listeners, signals ----------------------------------------------------- */
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    w->loop = corio_current_loop();
+    atomic_store(&w->live, w->loop);
+    return w->opt->callbacks ? serve_with_callbacks(w) : accept_connections(w);
+}
+
+static void *worker_thread(void *arg)
+{
+    struct worker *w = arg;
+    int err = corio_run(worker_main, w, NULL);
+    if (err < 0 && err != -ECANCELED) {
+        fprintf(stderr, "corio-echo: %s\n",
+                err == -EPERM || err == -ENOSYS ? corio_loop_setup_hint(err) : corio_strerror(err));
+        w->exit_code = 1;
+    }
+    atomic_store(&w->live, (corio_loop_t *)NULL);
+    return NULL;
+}
+
+/* Binds a listener; with several threads each has its own, sharing the port. */
+static int listen_on(const struct options *opt, unsigned port, unsigned *bound)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    if (inet_pton(AF_INET, opt->host, &sa.sin_addr) != 1) {
+        fprintf(stderr, "corio-echo: --host %s is not an IPv4 address\n", opt->host);
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        (opt->threads > 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 4096) < 0) {
+        fprintf(stderr, "corio-echo: cannot listen on %s:%u: %s\n", opt->host, port,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    socklen_t len = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    *bound = ntohs(sa.sin_port);
+    return fd;
+}
+
+static int usage(const char *why)
+{
+    fprintf(stderr,
+            "corio-echo: %s\n"
+            "usage: corio-echo [--host ADDR] [--port P] [--mode coroutines|callbacks]\n"
+            "                  [--threads N] [--plain-recv]\n",
+            why);
+    return 2;
+}
+
+static bool parse_uint(const char *s, unsigned max, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = s != NULL ? strtoul(s, &end, 10) : 0;
+    if (s == NULL || *s == '\0' || *end != '\0' || errno != 0 || v > max)
+        return false;
+    *out = (unsigned)v;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    struct options opt = {.host = "127.0.0.1", .threads = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--host") == 0 && v != NULL) {
+            opt.host = v;
+            i++;
+        } else if (strcmp(a, "--port") == 0) {
+            if (!parse_uint(v, 65535, &opt.port))
+                return usage("--port needs a number from 0 to 65535");
+            i++;
+        } else if (strcmp(a, "--threads") == 0) {
+            if (!parse_uint(v, MAX_THREADS, &opt.threads) || opt.threads == 0)
+                return usage("--threads needs a number from 1 to 64");
+            i++;
+        } else if (strcmp(a, "--mode") == 0 && v != NULL &&
+                   (strcmp(v, "coroutines") == 0 || strcmp(v, "callbacks") == 0)) {
+            opt.callbacks = strcmp(v, "callbacks") == 0;
+            i++;
+        } else if (strcmp(a, "--mode") == 0) {
+            return usage("--mode is coroutines or callbacks");
+        } else if (strcmp(a, "--plain-recv") == 0) {
+            opt.plain_recv = true;
+        } else {
+            char why[128];
+            snprintf(why, sizeof why, "unknown argument '%s'", a);
+            return usage(why);
+        }
+    }
+
+    /* Signals are taken by this thread alone, with sigwait: block them everywhere first. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    static struct worker workers[MAX_THREADS];
+    unsigned port = opt.port;
+    for (unsigned t = 0; t < opt.threads; t++) {
+        workers[t] = (struct worker){.opt = &opt};
+        workers[t].listen_fd = listen_on(&opt, port, &port); /* the first picks port 0's */
+        if (workers[t].listen_fd < 0)
+            return 1;
+    }
+    for (unsigned t = 0; t < opt.threads; t++)
+        if (pthread_create(&workers[t].thread, NULL, worker_thread, &workers[t]) != 0) {
+            fprintf(stderr, "corio-echo: cannot start a thread\n");
+            return 1;
+        }
+    printf("port %u\n", port);
+    fflush(stdout);
+
+    int sig;
+    sigwait(&stop_signals, &sig);
+    /* A loop that has not published itself yet is still starting: wait for it. */
+    for (unsigned t = 0; t < opt.threads; t++) {
+        corio_loop_t *loop;
+        while ((loop = atomic_load(&workers[t].live)) == NULL && workers[t].exit_code == 0)
+            sched_yield();
+        corio_loop_stop(loop);
+    }
+    int code = 0;
+    for (unsigned t = 0; t < opt.threads; t++) {
+        pthread_join(workers[t].thread, NULL);
+        close(workers[t].listen_fd);
+        code |= workers[t].exit_code;
+    }
+    return code;
+}

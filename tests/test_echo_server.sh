@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# ctest "test_echo_server" (label servers): corio-echo in each of its modes on an
+# ephemeral port of 127.0.0.1, driven by echo_load (which checks every byte): 1 B to 1 MiB
+# messages over many connections, clients killed mid-message while others keep going,
+# bad flags, a port in use, and SIGTERM ending it cleanly (exit 0; leak-free under ASan).
+#   tests/test_echo_server.sh PATH/TO/corio-echo PATH/TO/echo_load
+set -uo pipefail
+server=${1:?usage: test_echo_server.sh CORIO_ECHO ECHO_LOAD}
+load=${2:?usage: test_echo_server.sh CORIO_ECHO ECHO_LOAD}
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+failures=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# Starts "$@" in the background and sets pid and port from its "port N" first line.
+start_server() {
+  "$@" >"$tmp/out" 2>"$tmp/err" &
+  pid=$!
+  port=
+  for _ in $(seq 200); do
+    port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$tmp/out")
+    [ -n "$port" ] && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "corio-echo $* did not print its port: $(cat "$tmp/err")" >&2
+  exit 1
+}
+
+expect_ok() { # NAME ARGS...: echo_load must exit 0 and report no error
+  local name=$1
+  shift
+  if out=$("$load" --port "$port" "$@" --json); then
+    case $out in *'"ok":true'*) ;; *) fail "$mode: $name: $out" ;; esac
+  else
+    fail "$mode: $name: echo_load exited $?: $out"
+  fi
+}
+
+stop_server() {
+  kill -TERM "$pid"
+  wait "$pid"
+  local status=$?
+  pid=
+  [ "$status" -eq 0 ] || fail "$mode: exit $status on SIGTERM: $(cat "$tmp/err")"
+}
+
+for mode in "--mode coroutines" "--mode callbacks" "--mode callbacks --plain-recv" \
+            "--mode coroutines --threads 2" "--mode callbacks --threads 2"; do
+  # shellcheck disable=SC2086  # the mode is several words on purpose
+  start_server "$server" --port 0 $mode
+  expect_ok "1 B x 64 connections" -c 64 -s 1 -n 20000
+  expect_ok "4 KiB x 256 connections" -c 256 -s 4096 -n 5000
+  expect_ok "64 KiB x 16 connections" -c 16 -s 65536 -n 320
+  expect_ok "1 MiB x 8 connections" -c 8 -s 1M -n 24
+  # Clients killed mid-message (their unread echo makes the kernel reset the
+  # connections) while a well-behaved client runs alongside: it must get every byte.
+  "$load" --port "$port" -c 16 -s 4M -d 30 >/dev/null 2>&1 &
+  doomed=$!
+  expect_ok "alongside resets" -c 8 -s 100003 -n 200
+  kill -KILL "$doomed"
+  wait "$doomed" 2>/dev/null
+  expect_ok "after resets" -c 32 -s 512 -n 5000
+  stop_server
+done
+
+# Errors: bad flags exit 2 with a message; a port in use exits 1 and says so.
+for bad in "--port 70000" "--mode threads" "--threads 0" "--bogus"; do
+  # shellcheck disable=SC2086
+  "$server" $bad >/dev/null 2>"$tmp/bad"
+  status=$?
+  [ "$status" -eq 2 ] || fail "corio-echo $bad exited $status, not 2"
+  grep -q 'usage' "$tmp/bad" || fail "corio-echo $bad printed no usage"
+done
+mode=busy-port
+start_server "$server" --port 0
+"$server" --port "$port" >/dev/null 2>"$tmp/busy"
+status=$?
+[ "$status" -eq 1 ] || fail "corio-echo on a port in use exited $status, not 1"
+grep -q 'cannot listen' "$tmp/busy" || fail "port in use: no clear message: $(cat "$tmp/busy")"
+stop_server
+
+[ "$failures" -eq 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }
+echo "corio-echo: every mode passed"
