@@ -17,7 +17,7 @@ build: deps
 	@cmake --build build -j $(JOBS)
 
 build-asan: deps
-	@cmake -S . -B build-asan -DCORIO_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B build-asan -DCORIO_SANITIZE=ON -DCORIO_FAULT_INJECTION=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 
 # qemu-user has no io_uring: the aarch64 build is the context switch and stacks.

@@ -22,8 +22,8 @@ int corio_bufring_new(corio_loop_t *loop, unsigned count, size_t size, corio_buf
     if (loop == NULL || out == NULL || count == 0 || count > BUFRING_MAX_COUNT ||
         (count & (count - 1)) != 0 || size == 0 || size > BUFRING_MAX_SIZE)
         return -EINVAL;
-    corio_bufring_t *br = calloc(1, sizeof *br);
-    uint64_t *held = calloc((count + 63) / 64, sizeof *held);
+    corio_bufring_t *br = corio_calloc(1, sizeof *br);
+    uint64_t *held = corio_calloc((count + 63) / 64, sizeof *held);
     if (br == NULL || held == NULL) {
         free(br);
         free(held);
@@ -31,8 +31,10 @@ int corio_bufring_new(corio_loop_t *loop, unsigned count, size_t size, corio_buf
     }
     br->held = held;
     /* One mapping for every buffer: page-aligned, and untouched pages cost nothing. */
-    void *base = mmap(NULL, (size_t)count * size, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *base = corio_fault_hit(CORIO_FAULT_MMAP, NULL)
+                     ? MAP_FAILED
+                     : mmap(NULL, (size_t)count * size, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) {
         free(held);
         free(br);

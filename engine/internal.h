@@ -5,6 +5,7 @@
 
 #include "corio/corio.h"
 #include "fiber.h"
+#include "fault.h"
 #include "stack.h"
 #include "timer.h"
 

@@ -62,7 +62,7 @@ static struct corio_call *call_alloc(corio_loop_t *loop)
         loop->free_calls = (struct corio_call *)c->run.next;
         return c;
     }
-    return malloc(sizeof *c);
+    return corio_malloc(sizeof *c);
 }
 
 int corio_call_soon(corio_loop_t *loop, void (*fn)(void *), void *arg)
@@ -103,7 +103,7 @@ int corio_call_later(corio_loop_t *loop, uint64_t delay_ns, void (*fn)(void *), 
 {
     if (loop == NULL || fn == NULL)
         return -EINVAL;
-    struct corio_timer *t = malloc(sizeof *t);
+    struct corio_timer *t = corio_malloc(sizeof *t);
     if (t == NULL)
         return -ENOMEM;
     t->fn = fn;
@@ -196,7 +196,7 @@ int corio_call_soon_threadsafe(corio_loop_t *loop, void (*fn)(void *), void *arg
     if (loop == NULL || fn == NULL)
         return -EINVAL;
     /* Other threads cannot touch the loop's free list: a fresh node each time. */
-    struct corio_call *c = malloc(sizeof *c);
+    struct corio_call *c = corio_malloc(sizeof *c);
     if (c == NULL)
         return -ENOMEM;
     c->run.run = call_run;
@@ -243,7 +243,7 @@ int corio_loop_new(corio_loop_t **out, const corio_loop_opts_t *opts_in)
     if (err < 0)
         return err;
 
-    corio_loop_t *loop = calloc(1, sizeof *loop);
+    corio_loop_t *loop = corio_calloc(1, sizeof *loop);
     if (loop == NULL)
         return -ENOMEM;
     loop->wake_fd = -1;

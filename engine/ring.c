@@ -66,7 +66,7 @@ static void probe_features(struct corio_ring *r)
 
 int corio_ring_init(struct corio_ring **out, const corio_loop_opts_t *opts)
 {
-    struct corio_ring *r = calloc(1, sizeof *r);
+    struct corio_ring *r = corio_calloc(1, sizeof *r);
     if (r == NULL)
         return -ENOMEM;
     bool sqpoll = opts->flags & CORIO_LOOP_SQPOLL;
@@ -80,6 +80,8 @@ int corio_ring_init(struct corio_ring **out, const corio_loop_opts_t *opts)
         p.flags = tiers[i] | IORING_SETUP_CQSIZE;
         p.cq_entries = opts->cq_entries;
         p.sq_thread_idle = opts->sqpoll_idle_ms;
+        if (corio_fault_hit(CORIO_FAULT_RING_SETUP, &rc))
+            break;
         rc = io_uring_queue_init_params(opts->entries, &r->uring, &p);
         if (rc != -EINVAL) /* anything but "unknown flag" is final */
             break;
@@ -134,7 +136,7 @@ static int drain_to_backlog(struct corio_ring *r)
         unsigned cap = r->backlog_cap ? r->backlog_cap : 64;
         while (cap < r->backlog_len + ready)
             cap *= 2;
-        struct corio_cqe *b = realloc(r->backlog, cap * sizeof *b);
+        struct corio_cqe *b = corio_realloc(r->backlog, cap * sizeof *b);
         if (b == NULL)
             return -ENOMEM;
         r->backlog = b;
@@ -160,7 +162,8 @@ static int flush(struct corio_ring *r)
     if (rc < 0)
         return rc;
     for (int tries = 0; tries < 64; tries++) {
-        rc = io_uring_submit(&r->uring);
+        if (!corio_fault_hit(CORIO_FAULT_SUBMIT, &rc))
+            rc = io_uring_submit(&r->uring);
         r->enters++;
         if (rc >= 0)
             return 0;
@@ -185,12 +188,14 @@ static int flush(struct corio_ring *r)
  * never be split across two submissions. */
 static struct io_uring_sqe *get_sqes(struct corio_ring *r, unsigned n, int *err)
 {
-    if (n == 1) { /* the common case: no separate space check */
+    bool full = corio_fault_hit(CORIO_FAULT_SQE_NULL, NULL);
+    if (n == 1 && !full) { /* the common case: no separate space check */
         struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
         if (sqe != NULL)
             return sqe;
     }
-    while (io_uring_sq_space_left(&r->uring) < n) {
+    while (full || io_uring_sq_space_left(&r->uring) < n) {
+        full = false;
         r->sq_full++;
         int rc = flush(r);
         if (rc < 0) {
@@ -208,6 +213,11 @@ static void prep(struct io_uring_sqe *sqe, corio_op_t *op)
     int fd = op->priv_fd;
     void *addr = op->priv_addr;
     unsigned len = op->priv_len;
+    bool transfer = op->priv_kind == CORIO_OP_READ || op->priv_kind == CORIO_OP_WRITE ||
+                    op->priv_kind == CORIO_OP_RECV || op->priv_kind == CORIO_OP_SEND;
+    if (transfer && len > 1 && !(op->priv_bits & CORIO_OPB_INTERNAL) &&
+        corio_fault_hit(CORIO_FAULT_SHORT, NULL))
+        len /= 2; /* a genuinely short transfer: the kernel is asked for less */
     uint64_t off = op->priv_off;
     switch ((enum corio_op_kind)op->priv_kind) {
     case CORIO_OP_NOP:
@@ -333,7 +343,9 @@ int corio_ring_submit_wait(struct corio_ring *r, uint64_t timeout_ns)
     if (r->backlog_head < r->backlog_len)
         timeout_ns = 0; /* completions are already waiting to be delivered */
     struct io_uring_cqe *cqe;
-    if (timeout_ns == 0) {
+    if (corio_fault_hit(CORIO_FAULT_SUBMIT, &rc)) {
+        /* as if the kernel refused: nothing submitted, nothing reaped */
+    } else if (timeout_ns == 0) {
         rc = io_uring_submit_and_get_events(&r->uring);
     } else if (timeout_ns == UINT64_MAX) {
         rc = io_uring_submit_and_wait(&r->uring, 1);
@@ -363,8 +375,12 @@ unsigned corio_ring_reap(struct corio_ring *r, struct corio_cqe *out, unsigned m
         if (n == max)
             break;
         /* Copy before advancing: the slot may be reused as soon as it is released. */
-        out[n++] =
+        out[n] =
             (struct corio_cqe){.user_data = cqe->user_data, .res = cqe->res, .flags = cqe->flags};
+        if (cqe->user_data >= CORIO_UD_MIN_OP &&
+            !(((corio_op_t *)(uintptr_t)cqe->user_data)->priv_bits & CORIO_OPB_INTERNAL))
+            (void)corio_fault_hit(CORIO_FAULT_CQE_RES, &out[n].res);
+        n++;
         seen++;
     }
     io_uring_cq_advance(&r->uring, seen);
@@ -417,8 +433,10 @@ int corio_ring_pbuf_register(struct corio_ring *r, unsigned entries, void **mem,
     if (id == 65536)
         return -ENOSPC;
     /* The kernel wants the descriptor ring page-aligned: mmap gives that. */
-    void *m =
-        mmap(NULL, pbuf_bytes(entries), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *m = corio_fault_hit(CORIO_FAULT_MMAP, NULL)
+                  ? MAP_FAILED
+                  : mmap(NULL, pbuf_bytes(entries), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return -ENOMEM;
     io_uring_buf_ring_init(m);

@@ -3,6 +3,7 @@ list(APPEND CORIO_SOURCES
   engine/bufring.c
   engine/error.c
   engine/executor.c
+  engine/fault.c
   engine/future.c
   engine/loop.c
   engine/net.c

@@ -2,6 +2,7 @@
  * the stack-overflow reporter (a SIGSEGV handler on an alternate signal stack). */
 #include "stack.h"
 
+#include "fault.h"
 #include "fiber.h"
 
 #include <errno.h>
@@ -55,8 +56,10 @@ static int stack_map(size_t size, struct corio_stack **out)
     /* guard page | usable stack | header page(s) holding struct corio_stack */
     size_t header = round_up(64 + sizeof(struct corio_stack) + CORIO_STACK_USER_BYTES, page);
     size_t map_size = page + size + header;
-    char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    char *map = corio_fault_hit(CORIO_FAULT_MMAP, NULL)
+                    ? MAP_FAILED
+                    : mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED)
         return -ENOMEM;
     if (mprotect(map, page, PROT_NONE) != 0) {

@@ -2,3 +2,8 @@
 foreach(name test_timer test_loop test_op test_bufring test_task test_syscalls test_sync test_executor test_net test_stream test_signal)
   corio_test(${name} SOURCES support.c LABELS engine)
 endforeach()
+
+# Injected failures: only where the engine was built with its fault points.
+if(CORIO_FAULT_INJECTION)
+  corio_test(test_fault SOURCES support.c LABELS engine fault)
+endif()
