@@ -2,11 +2,22 @@
 # Server benchmarks: corio's servers against their baselines, in one run on one machine,
 # server pinned to CPU 0 and load generator to CPU 1. Prints Markdown tables on stdout
 # (progress goes to stderr) and exits non-zero when any run failed.
-#   bench/servers.sh [BUILD_DIR] [SECTION...]      sections: echo (default: all)
+#   bench/servers.sh [BUILD_DIR] [SECTION...]      sections: echo, http, fetch (default: all)
 #
 # echo: CORIO_ECHO vs epoll_echo under echo_load at CONNS x SIZES, reporting messages/s, p99
 # latency, the server's CPU seconds (utime+stime from /proc/PID/stat around the run), messages
 # per server CPU-second, and the ratios corio/epoll.
+#
+# http: CORIO_HTTPD vs nginx (1 worker, `return 200 "hello\n"`, access_log off, config in a
+# temp dir, listening on a free port of 127.0.0.1) on GET /hello with `wrk -t1 --latency` at
+# HTTP_CONNS keep-alive connections, reporting requests/s, p99 latency, server CPU seconds
+# (nginx: master + worker), requests per server CPU-second, and the ratios corio/nginx.
+# Skipped, with a message, when wrk or nginx is missing (`.ci/deps bench` installs them).
+#
+# fetch: corio-fetch vs wrk -t1 as load generators against the same nginx (1 worker, CPU 0),
+# each client alone on CPU 1, at FETCH_CONNS connections: requests/s, p99, client CPU seconds
+# (utime+stime), requests per client CPU-second, and the ratios corio-fetch/wrk. Skipped, with
+# a message, when wrk or nginx is missing.
 #
 # Environment (all optional):
 #   DURATION=5            seconds per run
@@ -15,6 +26,11 @@
 #   ECHO_LOAD, EPOLL_ECHO default to BUILD_DIR/bench/{echo_load,epoll_echo}
 #   CORIO_ECHO            corio's echo server command (default BUILD_DIR/examples/corio-echo);
 #                         its rows are skipped, with a message, when it does not exist
+#   HTTP_CONNS="64 256"   wrk connection counts (http)
+#   CORIO_HTTPD           corio's HTTP server command (default BUILD_DIR/examples/corio-httpd)
+#   WRK, NGINX            the load generator and the baseline (default: found on PATH)
+#   FETCH_CONNS="64 256"  connection counts (fetch)
+#   CORIO_FETCH           corio's HTTP client (default BUILD_DIR/examples/corio-fetch)
 # A server is started as "COMMAND --port 0" (COMMAND may carry its own flags) and must print
 # "port N" as its first stdout line, listen on 127.0.0.1, and stop on SIGTERM.
 # shellcheck disable=SC2317  # functions are called indirectly (traps, section_NAME)
@@ -29,7 +45,7 @@ if [ -z "$build" ]; then
 fi
 [ $# -gt 0 ] && shift
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(echo)
+[ ${#sections[@]} -gt 0 ] || sections=(echo http fetch)
 
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-"1 64 512"}
@@ -37,6 +53,10 @@ SIZES=${SIZES:-"64 4096"}
 ECHO_LOAD=${ECHO_LOAD:-$build/bench/echo_load}
 EPOLL_ECHO=${EPOLL_ECHO:-$build/bench/epoll_echo}
 CORIO_ECHO=${CORIO_ECHO:-$build/examples/corio-echo}
+HTTP_CONNS=${HTTP_CONNS:-"64 256"}
+CORIO_HTTPD=${CORIO_HTTPD:-$build/examples/corio-httpd}
+FETCH_CONNS=${FETCH_CONNS:-"64 256"}
+CORIO_FETCH=${CORIO_FETCH:-$build/examples/corio-fetch}
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
 note() { echo "servers.sh: $*" >&2; }
@@ -200,10 +220,319 @@ section_echo() {
   done
 }
 
+# ---- http -------------------------------------------------------------------------------
+# corio-httpd vs nginx (one worker, `return 200 "hello\n"`, access_log off) on GET /hello,
+# both pinned to CPU 0 with wrk -t1 on CPU 1, at HTTP_CONNS keep-alive connections.
+
+# A TCP port of 127.0.0.1 nobody listens on (nginx needs one named in its config).
+free_port() {
+  local p
+  for _ in $(seq 100); do
+    p=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
+# The pids of a process's children (nginx's worker), from /proc.
+children_of() {
+  local d stat
+  for d in /proc/[0-9]*; do
+    stat=$(cat "$d/stat" 2>/dev/null) || continue
+    stat=${stat##*) }
+    [ "$(echo "$stat" | awk '{ print $2 }')" = "$1" ] && echo "${d#/proc/}"
+  done
+  return 0
+}
+
+# Starts nginx (master + 1 worker) pinned like the other servers; sets server_pid, port.
+start_nginx() {
+  local dir=$tmp/nginx conf m extra="" built
+  mkdir -p "$dir/logs"
+  built=$("$NGINX" -V 2>&1)
+  port=$(free_port) || { note "no free port for nginx"; return 1; }
+  # Temp paths inside the prefix (the compiled-in ones are under /var/lib/nginx), for the
+  # modules this nginx has.
+  for m in client_body proxy fastcgi uwsgi scgi; do
+    if [ "$m" = client_body ] || [[ $built != *"--without-http_${m}_module"* ]]; then
+      extra+="  ${m}_temp_path $dir/${m}_temp;"$'\n'
+    fi
+  done
+  conf=$dir/nginx.conf
+  cat >"$conf" <<NGINX
+worker_processes 1;
+daemon off;
+master_process on;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  keepalive_timeout 60s;
+$extra  server {
+    listen 127.0.0.1:$port;
+    location = /hello { default_type text/plain; return 200 "hello\n"; }
+  }
+}
+NGINX
+  "${pin_server[@]}" "$NGINX" -p "$dir" -c "$conf" >"$tmp/server.out" 2>"$tmp/server.err" &
+  server_pid=$!
+  for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  note "nginx did not start:"
+  sed 's/^/  /' "$tmp/server.err" "$dir/logs/error.log" >&2 2>/dev/null || true
+  stop_server
+  return 1
+}
+
+# CPU ticks of a process and its children (nginx: master + worker).
+tree_ticks() {
+  local total=0 p t
+  for p in "$1" $(children_of "$1"); do
+    t=$(cpu_ticks "$p" 2>/dev/null) || continue
+    total=$((total + t))
+  done
+  echo "$total"
+}
+
+cpu1_busy() { awk '$1 == "cpu1" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
+
+# wrk's latency figure ("812.00us", "1.23ms", "2.01s") in microseconds.
+to_us() {
+  awk -v v="$1" 'BEGIN { n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+    if (u == "ms") n *= 1000; else if (u == "s") n *= 1000000; printf "%.0f\n", n }'
+}
+
+# run_http NAME CONNS: one wrk run against the server already started; prints a table row
+# and records req/s, p99 and requests per CPU-second in h_rate/h_p99/h_eff[NAME,CONNS].
+declare -A h_rate h_p99 h_eff
+run_http() {
+  local name=$1 conns=$2 key="$1,$2" t0 t1 b0 b1 l0 l1 w0 w1 out rc=0
+  note "http: $name, $conns connections, ${DURATION} s"
+  # A short warm-up, so that both servers start from established connections and caches.
+  "${pin_load[@]}" "$WRK" -t1 -c"$conns" -d1s "http://127.0.0.1:$port/hello" >/dev/null 2>&1 || true
+  t0=$(tree_ticks "$server_pid") b0=$(cpu0_busy) l0=$(cpu1_busy) w0=$(date +%s%N)
+  out=$("${pin_load[@]}" "$WRK" -t1 -c"$conns" -d"${DURATION}s" --latency \
+        "http://127.0.0.1:$port/hello" 2>"$tmp/load.err") || rc=$?
+  t1=$(tree_ticks "$server_pid") b1=$(cpu0_busy) l1=$(cpu1_busy) w1=$(date +%s%N)
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    note "$name died during the run:"; sed 's/^/  /' "$tmp/server.err" >&2; rc=1
+  fi
+  local reqs rate p99 errors
+  reqs=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' <<<"$out")
+  rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out")
+  p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
+  errors=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1 non-2xx/p; s/^ *Socket errors: *\(.*\)/\1/p' <<<"$out" | paste -sd';' -)
+  if [ "$rc" -ne 0 ] || [ -z "$rate" ] || [ -z "$reqs" ] || [ -z "$p99" ]; then
+    note "wrk failed against $name (exit $rc):"; sed 's/^/  /' "$tmp/load.err" <<<"$out" >&2
+    echo "| $conns | $name | FAILED (see stderr) | | | | | | |"
+    failed=1
+    return
+  fi
+  p99=$(to_us "$p99")
+  local scpu eff busy=- lbusy=-
+  scpu=$(calc '%.2f' "($t1 - $t0) / $clk_tck")
+  eff=$(calc '%.0f' "($t1 > $t0) ? $reqs / (($t1 - $t0) / $clk_tck) : 0")
+  if [ ${#pin_server[@]} -gt 0 ]; then
+    busy=$(calc '%.2f' "($b1 - $b0) / $clk_tck")
+    lbusy=$(calc '%.0f%%' "100 * ($l1 - $l0) / $clk_tck / (($w1 - $w0) / 1e9)")
+  fi
+  h_rate[$key]=$rate h_p99[$key]=$p99 h_eff[$key]=$eff
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$conns" "$name" \
+    "$(calc '%.0f' "$rate")" "$p99" "$scpu" "$busy" "$eff" "$lbusy" "${errors:-none}"
+}
+
+section_http() {
+  WRK=${WRK:-$(command -v wrk || true)}
+  NGINX=${NGINX:-$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)}
+  local corio=()
+  read -ra corio <<<"$CORIO_HTTPD"
+  echo
+  echo "## HTTP: GET /hello, keep-alive, wrk -t1"
+  echo
+  if [ -z "$WRK" ] || [ -z "$NGINX" ]; then
+    note "http: skipped: needs wrk and nginx (install them with: .ci/deps bench)"
+    echo "Skipped: wrk or nginx is missing (\`.ci/deps bench\` installs them)."
+    return 0
+  fi
+  if [ ${#corio[@]} -eq 0 ] || [ ! -x "${corio[0]}" ]; then
+    note "corio-httpd not found at '${CORIO_HTTPD}': skipping its rows (set CORIO_HTTPD=path)"
+    echo "corio-httpd not found at \`${CORIO_HTTPD}\`: only nginx was run."
+    echo
+    corio=()
+  fi
+  # shellcheck disable=SC2016  # the backquotes are Markdown
+  printf 'nginx %s: 1 worker, `return 200 "hello\\n"`, access_log off.\n' \
+    "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
+  echo "corio-httpd: one loop, its built-in /hello. server CPU: utime+stime of the server's"
+  echo "processes (nginx: master + worker); CPU 0 busy adds the softirq work on the server's CPU;"
+  echo "load CPU: CPU 1 (wrk) busy; near 100% means wrk, not the server, was the limit."
+  echo
+  echo "| conns | server | req/s | p99 µs | server CPU s | CPU 0 busy s | req per server CPU-s | load CPU | errors |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---|"
+  local c
+  for c in $HTTP_CONNS; do
+    if [ ${#corio[@]} -gt 0 ]; then
+      if start_server corio-httpd "${corio[@]}"; then
+        run_http corio-httpd "$c"
+        stop_server
+      else
+        echo "| $c | corio-httpd | FAILED: server did not start | | | | | | |"
+        failed=1
+      fi
+    fi
+    if start_nginx; then
+      run_http nginx "$c"
+      stop_server
+    else
+      echo "| $c | nginx | FAILED: server did not start | | | | | | |"
+      failed=1
+    fi
+  done
+  [ ${#corio[@]} -gt 0 ] || return 0
+  echo
+  echo "Ratios corio-httpd / nginx (req/s and req per CPU-s: higher is better; p99: lower is better)"
+  echo
+  echo "| conns | req/s | p99 | req per server CPU-s |"
+  echo "|---:|---:|---:|---:|"
+  for c in $HTTP_CONNS; do
+    local a="corio-httpd,$c" b="nginx,$c"
+    printf '| %s | %s | %s | %s |\n' "$c" \
+      "$(ratio "${h_rate[$a]:-}" "${h_rate[$b]:-}")" "$(ratio "${h_p99[$a]:-}" "${h_p99[$b]:-}")" \
+      "$(ratio "${h_eff[$a]:-}" "${h_eff[$b]:-}")"
+  done
+}
+
+# ---- fetch ------------------------------------------------------------------------------
+# corio-fetch vs wrk -t1 as HTTP load generators: the same nginx (1 worker, pinned to CPU 0),
+# GET /hello, keep-alive, each client alone on CPU 1 at FETCH_CONNS connections.
+
+# Children's user+sys CPU seconds of this shell so far (bash's `times`, second line), into
+# the variable named $1: a client run in between adds its own. `times` must run in this
+# shell, not in a $(...) subshell, which has children of its own.
+children_cpu() {
+  times >"$tmp/times"
+  printf -v "$1" '%s' "$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/);
+    printf "%.3f\n", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$tmp/times")"
+}
+
+# run_client NAME CONNS: one run of wrk or corio-fetch against the nginx already started;
+# prints a table row and records req/s, p99 and req per client CPU-second in
+# f_rate/f_p99/f_eff[NAME,CONNS].
+declare -A f_rate f_p99 f_eff
+run_client() {
+  local name=$1 conns=$2 key="$1,$2" url="http://127.0.0.1:$port/hello"
+  local c0 c1 l0 l1 t0 t1 out rc=0 reqs rate p99 errors
+  note "fetch: $name, $conns connections, ${DURATION} s"
+  if [ "$name" = wrk ]; then # warm-up, so that both start from a warm server
+    "${pin_load[@]}" "$WRK" -t1 -c"$conns" -d1s "$url" >/dev/null 2>&1 || true
+  else
+    "${pin_load[@]}" "$CORIO_FETCH" -q -d 1 -c "$conns" "$url" >/dev/null 2>&1 || true
+  fi
+  # The server's ticks first and last: reading them walks /proc, which must not count as
+  # the client's CPU 1 time.
+  t0=$(tree_ticks "$server_pid")
+  children_cpu c0
+  l0=$(cpu1_busy)
+  if [ "$name" = wrk ]; then
+    out=$("${pin_load[@]}" "$WRK" -t1 -c"$conns" -d"${DURATION}s" --latency "$url" \
+          2>"$tmp/load.err") || rc=$?
+  else
+    out=$("${pin_load[@]}" "$CORIO_FETCH" -q --json -d "$DURATION" -c "$conns" "$url" \
+          2>"$tmp/load.err") || rc=$?
+  fi
+  l1=$(cpu1_busy)
+  children_cpu c1
+  t1=$(tree_ticks "$server_pid")
+  if [ "$name" = wrk ]; then
+    reqs=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' <<<"$out")
+    rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out")
+    p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
+    [ -z "$p99" ] || p99=$(to_us "$p99")
+    errors=$(sed -n 's/^ *Non-2xx or 3xx responses: *\([0-9]*\).*/\1 non-2xx/p; s/^ *Socket errors: *\(.*\)/\1/p' <<<"$out" | paste -sd';' -)
+  else
+    reqs=$(json_get "$out" requests) rate=$(json_get "$out" rps)
+    p99=$(json_get "$out" p99_ms)
+    [ -z "$p99" ] || p99=$(calc '%.0f' "$p99 * 1000")
+    local e
+    e=$(json_get "$out" errors)
+    [ "${e:-0}" = 0 ] || errors="$e errors"
+    [ "$rc" -ne 1 ] || [ "${e:-0}" != 0 ] || rc=0 # exit 1 only reports failed requests
+  fi
+  if [ "$rc" -ne 0 ] || [ -z "$rate" ] || [ -z "$reqs" ] || [ -z "$p99" ]; then
+    note "$name failed (exit $rc):"; sed 's/^/  /' "$tmp/load.err" <<<"$out" >&2
+    echo "| $conns | $name | FAILED (see stderr) | | | | | | |"
+    failed=1
+    return
+  fi
+  local ccpu eff lbusy=- scpu
+  ccpu=$(calc '%.2f' "$c1 - $c0")
+  eff=$(calc '%.0f' "($c1 > $c0) ? $reqs / ($c1 - $c0) : 0")
+  scpu=$(calc '%.2f' "($t1 - $t0) / $clk_tck")
+  [ ${#pin_load[@]} -eq 0 ] || lbusy=$(calc '%.0f%%' "100 * ($l1 - $l0) / $clk_tck / $DURATION")
+  f_rate[$key]=$rate f_p99[$key]=$p99 f_eff[$key]=$eff
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$conns" "$name" \
+    "$(calc '%.0f' "$rate")" "$p99" "$ccpu" "$eff" "$lbusy" "$scpu" "${errors:-none}"
+}
+
+section_fetch() {
+  WRK=${WRK:-$(command -v wrk || true)}
+  NGINX=${NGINX:-$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)}
+  echo
+  echo "## HTTP clients: corio-fetch vs wrk -t1, GET /hello from nginx, keep-alive"
+  echo
+  if [ -z "$WRK" ] || [ -z "$NGINX" ]; then
+    note "fetch: skipped: needs wrk and nginx (install them with: .ci/deps bench)"
+    echo "Skipped: wrk or nginx is missing (\`.ci/deps bench\` installs them)."
+    return 0
+  fi
+  if [ ! -x "$CORIO_FETCH" ]; then
+    note "fetch: skipped: no corio-fetch at '$CORIO_FETCH' (set CORIO_FETCH=path)"
+    echo "Skipped: corio-fetch not found at \`$CORIO_FETCH\`."
+    return 0
+  fi
+  # shellcheck disable=SC2016  # the backquotes are Markdown
+  printf 'nginx %s: 1 worker on CPU 0, `return 200 "hello\\n"`,\n' "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')"
+  echo "access_log off; a fresh nginx for each client run, then a 1 s warm-up by the same client."
+  echo "Each client runs alone on CPU 1 (wrk -t1; corio-fetch is one thread). client CPU: the"
+  echo "client's utime+stime; CPU 1 busy adds the softirq work done on the client's CPU; near"
+  echo "100% there, or server CPU near ${DURATION} s, says which side was the limit."
+  echo
+  echo "| conns | client | req/s | p99 µs | client CPU s | req per client CPU-s | CPU 1 busy | server CPU s | errors |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---|"
+  local c tool
+  for c in $FETCH_CONNS; do
+    for tool in corio-fetch wrk; do
+      if start_nginx || start_nginx || start_nginx; then # the free port may be taken meanwhile
+        run_client "$tool" "$c"
+        stop_server
+      else
+        echo "| $c | $tool | FAILED: nginx did not start | | | | | | |"
+        failed=1
+      fi
+    done
+  done
+  echo
+  echo "Ratios corio-fetch / wrk (req/s and req per client CPU-s: higher is better; p99: lower is better)"
+  echo
+  echo "| conns | req/s | p99 | req per client CPU-s |"
+  echo "|---:|---:|---:|---:|"
+  for c in $FETCH_CONNS; do
+    local a="corio-fetch,$c" b="wrk,$c"
+    printf '| %s | %s | %s | %s |\n' "$c" \
+      "$(ratio "${f_rate[$a]:-}" "${f_rate[$b]:-}")" "$(ratio "${f_p99[$a]:-}" "${f_p99[$b]:-}")" \
+      "$(ratio "${f_eff[$a]:-}" "${f_eff[$b]:-}")"
+  done
+}
+
 # ---- main -------------------------------------------------------------------------------
-# More sections (http: corio-httpd vs nginx under wrk) plug in as section_NAME functions.
+# More sections plug in as section_NAME functions (and in the default list above).
 for sec in "${sections[@]}"; do
-  declare -F "section_$sec" >/dev/null || die "unknown section '$sec' (known: echo)"
+  declare -F "section_$sec" >/dev/null || die "unknown section '$sec' (known: echo http fetch)"
 done
 header
 for sec in "${sections[@]}"; do "section_$sec"; done

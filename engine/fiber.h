@@ -61,9 +61,15 @@ static inline void corio_fiber_init(struct corio_fiber *f, void *stack_lo, size_
  * afterwards would be predicted one frame off. Pushing the return address and jumping
  * keeps the buffer in step, and the indirect jump back is predicted from history.
  * To the compiler this is a call: every caller-saved register is clobbered. The red zone
- * below %rsp may hold the caller's data, so the pushed frame goes beneath it. */
-static inline __attribute__((always_inline)) void *corio_ctx_switch_inline(void **save_sp,
-                                                                           void *to_sp, void *arg)
+ * below %rsp may hold the caller's data, so the pushed frame goes beneath it.
+ * The optimiser does not know that other tasks run inside this asm statement. Within
+ * one file that is safe: "memory" makes it reload anything that can be reached from
+ * outside. It is not safe under link-time optimisation, where GCC proved that a
+ * file-static variable of the *caller's* program could not change across the statement
+ * and kept it in a register across switches; so the engine is never compiled for LTO
+ * (-fno-lto in CMakeLists.txt), and the asm is only ever inlined into engine code. */
+static inline __attribute__((always_inline)) void *corio_ctx_switch_jmp(void **save_sp, void *to_sp,
+                                                                        void *arg)
 {
     register void **rdi __asm__("rdi") = save_sp;
     register void *rsi __asm__("rsi") = to_sp;
@@ -89,7 +95,7 @@ static inline __attribute__((always_inline)) void *corio_ctx_switch_inline(void 
     return rax;
 }
 #else
-#define corio_ctx_switch_inline corio_ctx_switch
+#define corio_ctx_switch_jmp corio_ctx_switch
 #endif
 
 /* Suspends `from` and resumes `to`; returns the arg given by whoever resumes `from`. */
@@ -97,11 +103,11 @@ static inline void *corio_fiber_switch(struct corio_fiber *from, struct corio_fi
 {
 #ifdef CORIO_ASAN
     __sanitizer_start_switch_fiber(&from->fake_stack, to->stack_lo, to->stack_size);
-    arg = corio_ctx_switch_inline(&from->sp, to->sp, arg);
+    arg = corio_ctx_switch_jmp(&from->sp, to->sp, arg);
     __sanitizer_finish_switch_fiber(from->fake_stack, NULL, NULL);
     return arg;
 #else
-    return corio_ctx_switch_inline(&from->sp, to->sp, arg);
+    return corio_ctx_switch_jmp(&from->sp, to->sp, arg);
 #endif
 }
 

@@ -126,7 +126,8 @@ struct conn {
     bool reading; /* recv_op in flight */
     bool sending; /* send_op in flight */
     bool paused;  /* we cancelled the multishot recv: the client is not reading its echo */
-    bool done;    /* end of stream or an error: close once no op is in flight */
+    bool eof;     /* the peer finished sending: echo what is queued, then close */
+    bool done;    /* an error, or eof with everything echoed: close once no op is in flight */
     bool starved; /* on w->starved: the ring ran dry (-ENOBUFS) */
     struct conn *starved_next, *starved_prev;
     struct chunk *queue; /* ring buffer of chunks, grown on demand */
@@ -174,6 +175,8 @@ static void give_back(struct conn *c, char *buf)
 /* Frees the connection once it is done and no op of it is in flight. */
 static void maybe_finish(struct conn *c)
 {
+    if (c->eof && c->qlen == 0 && !c->sending)
+        c->done = true; /* a half-close: everything it sent has been echoed */
     if (!c->done)
         return;
     if (c->reading) {
@@ -231,7 +234,7 @@ static void start_send(struct conn *c)
 static void resume_reading(struct conn *c)
 {
     struct worker *w = c->w;
-    if (c->reading || c->done || c->starved || c->qlen >= QUEUE_PAUSE / 2 ||
+    if (c->reading || c->done || c->eof || c->starved || c->qlen >= QUEUE_PAUSE / 2 ||
         (w->ring == NULL && c->qlen > 0))
         return;
     int err;
@@ -290,8 +293,10 @@ static void on_recv(corio_op_t *op, int res)
             give_back(c, buf);
         if (res == -ENOBUFS)
             set_starved(c, true); /* give_back of any buffer resumes it */
+        else if (res == 0)
+            c->eof = true; /* the peer shut down its side: still echo what it sent */
         else if (!(res == -ECANCELED && c->paused))
-            c->done = true; /* 0: the peer closed; -ECONNRESET; -ECANCELED at shutdown */
+            c->done = true; /* -ECONNRESET, or -ECANCELED at shutdown */
     }
     if (!more) {
         c->paused = false;

@@ -2,11 +2,13 @@
 # ctest "test_echo_server" (label servers): corio-echo in each of its modes on an
 # ephemeral port of 127.0.0.1, driven by echo_load (which checks every byte): 1 B to 1 MiB
 # messages over many connections, clients killed mid-message while others keep going,
-# bad flags, a port in use, and SIGTERM ending it cleanly (exit 0; leak-free under ASan).
-#   tests/test_echo_server.sh PATH/TO/corio-echo PATH/TO/echo_load
+# half-closing clients that must still get their whole echo, bad flags, a port in use,
+# and SIGTERM ending it cleanly (exit 0; leak-free under ASan).
+#   tests/test_echo_server.sh PATH/TO/corio-echo PATH/TO/echo_load PATH/TO/hostile
 set -uo pipefail
 server=${1:?usage: test_echo_server.sh CORIO_ECHO ECHO_LOAD}
-load=${2:?usage: test_echo_server.sh CORIO_ECHO ECHO_LOAD}
+load=${2:?usage: test_echo_server.sh CORIO_ECHO ECHO_LOAD HOSTILE}
+hostile=${3:?usage: test_echo_server.sh CORIO_ECHO ECHO_LOAD HOSTILE}
 tmp=$(mktemp -d)
 pid=
 cleanup() {
@@ -18,12 +20,17 @@ failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
 # Starts "$@" in the background and sets pid and port from its "port N" first line.
+starts=0
 start_server() {
-  "$@" >"$tmp/out" 2>"$tmp/err" &
+  # A file of its own per start: a reused one could still show the previous server's
+  # port line in the moment before the new process truncates it.
+  starts=$((starts + 1))
+  port_file="$tmp/out.$starts"
+  "$@" >"$port_file" 2>"$tmp/err" &
   pid=$!
   port=
   for _ in $(seq 200); do
-    port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$tmp/out")
+    port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$port_file")
     [ -n "$port" ] && return 0
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
@@ -66,6 +73,10 @@ for mode in "--mode coroutines" "--mode callbacks" "--mode callbacks --plain-rec
   kill -KILL "$doomed"
   wait "$doomed" 2>/dev/null
   expect_ok "after resets" -c 32 -s 512 -n 5000
+  # Send up to 1 MiB, shut down writing, read the echo to the end: all of it must come
+  # back before the server closes.
+  "$hostile" --mode halfclose --port "$port" -c 8 -n 40 -s 1M --seed 7 >"$tmp/half" 2>&1 ||
+    fail "$mode: half-close lost data: $(cat "$tmp/half")"
   stop_server
 done
 

@@ -17,12 +17,17 @@ failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
 # Starts "$@" in the background and sets pid and port from its "port N" first line.
+starts=0
 start_server() {
-  "$@" >"$tmp/out" 2>"$tmp/err" &
+  # A file of its own per start: a reused one could still show the previous server's
+  # port line in the moment before the new process truncates it.
+  starts=$((starts + 1))
+  port_file="$tmp/out.$starts"
+  "$@" >"$port_file" 2>"$tmp/err" &
   pid=$!
   port=
   for _ in $(seq 100); do
-    port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$tmp/out")
+    port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$port_file")
     [ -n "$port" ] && return 0
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05

@@ -17,7 +17,7 @@
  * The switch resumes with an indirect jump rather than `ret` (as boost.context does):
  * the return we would take is not the one the CPU's return-stack buffer predicted. For
  * the buffer to stay in step, the engine enters this function without `call` too: it
- * pushes its resume address and jumps (corio_ctx_switch_inline in engine/fiber.h), so no
+ * pushes its resume address and jumps (corio_ctx_switch_jmp in engine/fiber.h), so no
  * buffer entry is left behind. Entered with `call`, the switch still works; only the
  * resumed side's returns are then predicted one frame off. The resume address is loaded
  * first thing after the stack swap so the jump target is known early.

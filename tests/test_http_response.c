@@ -1,0 +1,563 @@
+/* Tests of examples/http_response.c, corio-fetch's HTTP/1.1 response parser: status lines,
+ * header fields split anywhere, Content-Length (duplicates, conflicts), chunked bodies with
+ * extensions and trailers cut at every byte boundary, bodies read to the end of the
+ * connection, the responses without a body (1xx, 204, 304, HEAD), limits, and errors that
+ * stay errors. Every well-formed case is parsed whole, cut in two at every offset, and one
+ * byte at a time, and must give the same result each way. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_response.h"
+
+struct outcome {
+    int rc;     /* HTTP_DONE, HTTP_NEED_MORE (ran out of input) or an error */
+    int status; /* from HTTP_HEAD; 0 if it never came */
+    int heads;  /* HTTP_HEAD events */
+    bool keep_alive;
+    enum http_body body_kind;
+    size_t used; /* bytes consumed in all */
+    size_t body_len;
+    char body[8192];
+};
+
+/* Feeds s[0..n) to a fresh parser cut at cuts[0..ncuts) (ascending offsets), then the
+ * end of the stream if eof. Checks the contract on the way: *used within the piece, body
+ * views inside the piece just given, HTTP_NEED_MORE only with the piece used up. */
+static struct outcome parse_cut(const char *s, size_t n, bool head, const size_t *cuts,
+                                size_t ncuts, bool eof)
+{
+    static struct outcome o;
+    memset(&o, 0, sizeof o);
+    http_resp_t r;
+    http_resp_init(&r, head);
+    size_t start = 0;
+    for (size_t k = 0; k <= ncuts; k++) {
+        size_t end = k < ncuts ? cuts[k] : n;
+        /* A copy of just this piece, so that ASan sees any read outside it. */
+        char *piece = malloc(end - start + 1);
+        assert_non_null(piece);
+        memcpy(piece, s + start, end - start);
+        const char *p = piece;
+        size_t len = end - start;
+        for (;;) {
+            size_t used = 999999;
+            const char *b = NULL;
+            size_t bl = 0;
+            int rc = http_resp_feed(&r, p, len, &used, &b, &bl);
+            assert_true(used <= len);
+            p += used;
+            len -= used;
+            o.used += used;
+            if (rc == HTTP_BODY) {
+                assert_true(bl > 0);
+                assert_true(b >= piece && b + bl <= piece + (end - start));
+                assert_true(o.body_len + bl <= sizeof o.body);
+                memcpy(o.body + o.body_len, b, bl);
+                o.body_len += bl;
+                continue;
+            }
+            if (rc == HTTP_HEAD) {
+                assert_true(http_resp_head_done(&r));
+                o.heads++;
+                o.status = r.status;
+                continue;
+            }
+            if (rc == HTTP_NEED_MORE) {
+                assert_int_equal(len, 0);
+                break;
+            }
+            o.rc = rc;
+            o.keep_alive = r.keep_alive;
+            o.body_kind = r.body;
+            assert_int_equal(r.body_bytes, o.body_len);
+            free(piece);
+            return o;
+        }
+        free(piece);
+        start = end;
+    }
+    o.rc = eof ? http_resp_eof(&r) : HTTP_NEED_MORE;
+    o.keep_alive = r.keep_alive;
+    o.body_kind = r.body;
+    return o;
+}
+
+static struct outcome parse_whole(const char *s, bool head, bool eof)
+{
+    return parse_cut(s, strlen(s), head, NULL, 0, eof);
+}
+
+static void same(const struct outcome *a, const struct outcome *b, const char *how, size_t at)
+{
+    if (a->rc != b->rc || a->status != b->status || a->heads != b->heads ||
+        a->keep_alive != b->keep_alive || a->used != b->used || a->body_len != b->body_len ||
+        memcmp(a->body, b->body, a->body_len) != 0)
+        fail_msg("%s at %zu: rc %d/%d status %d/%d used %zu/%zu body %zu/%zu", how, at, a->rc,
+                 b->rc, a->status, b->status, a->used, b->used, a->body_len, b->body_len);
+}
+
+/* Parses s whole, cut in two at every offset, cut in three at every pair of offsets when
+ * short, and one byte at a time: every way must agree. Returns the whole-buffer outcome. */
+static struct outcome parse_every_way(const char *s, bool head, bool eof)
+{
+    size_t n = strlen(s);
+    struct outcome whole = parse_whole(s, head, eof);
+    for (size_t i = 0; i <= n; i++) {
+        struct outcome o = parse_cut(s, n, head, &i, 1, eof);
+        same(&whole, &o, "cut", i);
+    }
+    if (n <= 160)
+        for (size_t i = 0; i <= n; i++)
+            for (size_t j = i; j <= n; j++) {
+                size_t cuts[2] = {i, j};
+                struct outcome o = parse_cut(s, n, head, cuts, 2, eof);
+                same(&whole, &o, "cut pair", i * 1000 + j);
+            }
+    size_t *all = malloc(n * sizeof *all);
+    assert_non_null(all);
+    for (size_t i = 0; i < n; i++)
+        all[i] = i + 1;
+    struct outcome o = parse_cut(s, n, head, all, n, eof);
+    free(all);
+    same(&whole, &o, "byte by byte", 0);
+    return whole;
+}
+
+static void expect_body(const struct outcome *o, const char *body)
+{
+    assert_int_equal(o->body_len, strlen(body));
+    assert_memory_equal(o->body, body, o->body_len);
+}
+
+/* ---- status line ----------------------------------------------------------------------- */
+
+static void test_status_line(void **state)
+{
+    (void)state;
+    struct outcome o =
+        parse_every_way("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.status, 200);
+    assert_int_equal(o.heads, 1);
+    assert_true(o.keep_alive);
+    assert_int_equal(o.body_kind, HTTP_BODY_LENGTH);
+    expect_body(&o, "hello");
+
+    /* No reason phrase; a reason with odd bytes; bare LF line ends; empty lines first. */
+    o = parse_every_way("HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.status, 404);
+    o = parse_every_way("HTTP/1.1 503 Service \x01 Unavailable \xff\r\ncontent-length: 1\r\n\r\nx",
+                        false, false);
+    assert_int_equal(o.status, 503);
+    expect_body(&o, "x");
+    o = parse_every_way("\r\n\r\nHTTP/1.1 201 Created\nContent-Length: 2\n\nok", false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.status, 201);
+    expect_body(&o, "ok");
+
+    /* HTTP/1.0 closes unless asked to keep alive. */
+    o = parse_every_way("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\na", false, false);
+    assert_false(o.keep_alive);
+    o = parse_every_way("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\na",
+                        false, false);
+    assert_true(o.keep_alive);
+
+    static const char *const bad[] = {
+        "HTTP/2 200 OK\r\n\r\n",   "HTTP/1.1 20 OK\r\n\r\n",  "HTTP/1.1 2000 OK\r\n\r\n",
+        "http/1.1 200 OK\r\n\r\n", "HTTP/1.1 099 X\r\n\r\n",  "HTTP/1.1  200 OK\r\n\r\n",
+        "GARBAGE\r\n\r\n",         "HTTP/1.x 200 OK\r\n\r\n", "HTTP/1.1 2a0 OK\r\n\r\n",
+        "SSH-2.0-OpenSSH_9.2\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o = parse_every_way(bad[i], false, true);
+        if (o.rc != HTTP_E_STATUS)
+            fail_msg("'%s' gave %d", bad[i], o.rc);
+    }
+    /* Binary noise is refused within the first 13 bytes, without waiting for a line end. */
+    o = parse_whole("\x16\x03\x01\x02\x05\x01\x07\x01\xfc\x03\x03\x01\x02\x03\x04", false, false);
+    assert_int_equal(o.rc, HTTP_E_STATUS);
+}
+
+/* ---- header fields ---------------------------------------------------------------------- */
+
+static void test_headers_split_anywhere(void **state)
+{
+    (void)state;
+    const char *resp =
+        "HTTP/1.1 301 Moved Permanently\r\n"
+        "Server: test\r\n"
+        "X-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n"
+        "LOCATION:   http://example.com/new?x=1  \r\n"
+        "content-LENGTH: 3\r\n"
+        "X-Empty:\r\n"
+        "X-Folded: one\r\n"
+        "  two\r\n"
+        "Connection:\r\n"
+        " keep-alive\r\n"
+        "\r\n"
+        "abcNEXT";
+    struct outcome o = parse_every_way(resp, false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.status, 301);
+    expect_body(&o, "abc");
+    assert_int_equal(o.used, strlen(resp) - 4); /* "NEXT" is not this response's */
+    assert_true(o.keep_alive);
+
+    http_resp_t r;
+    http_resp_init(&r, false);
+    size_t used;
+    const char *b;
+    size_t bl;
+    assert_int_equal(http_resp_feed(&r, resp, strlen(resp), &used, &b, &bl), HTTP_HEAD);
+    assert_string_equal(r.location, "http://example.com/new?x=1");
+    assert_int_equal(r.location_len, strlen("http://example.com/new?x=1"));
+    assert_int_equal(r.content_length, 3);
+
+    /* A folded Connection: close is seen. */
+    o = parse_every_way("HTTP/1.1 200 OK\r\nConnection: keep-alive,\r\n\tclose\r\n"
+                        "Content-Length: 0\r\n\r\n",
+                        false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_false(o.keep_alive);
+}
+
+static void test_bad_headers(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\n: novalue\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nNoColon\r\n\r\n",
+        "HTTP/1.1 200 OK\r\n folded-first: x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nName : x\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nLocation: a\x01"
+        "b\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nConnection: y\r\rZ: w\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nX: y\r\n\rx",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct outcome o = parse_every_way(bad[i], false, true);
+        if (o.rc != HTTP_E_HEADER)
+            fail_msg("case %zu gave %d", i, o.rc);
+    }
+    /* Errors stick. */
+    http_resp_t r;
+    http_resp_init(&r, false);
+    size_t used;
+    const char *b;
+    size_t bl;
+    const char *s = bad[0];
+    assert_int_equal(http_resp_feed(&r, s, strlen(s), &used, &b, &bl), HTTP_E_HEADER);
+    assert_int_equal(http_resp_feed(&r, "HTTP/1.1 200 OK\r\n", 17, &used, &b, &bl), HTTP_E_HEADER);
+    assert_int_equal(used, 0);
+    assert_int_equal(http_resp_eof(&r), HTTP_E_HEADER);
+    assert_string_equal(http_resp_strerror(HTTP_E_HEADER), "bad header field");
+}
+
+static void test_head_too_big(void **state)
+{
+    (void)state;
+    size_t n = HTTP_MAX_HEAD + 4096;
+    char *s = malloc(n + 64);
+    assert_non_null(s);
+    strcpy(s, "HTTP/1.1 200 OK\r\n");
+    size_t at = strlen(s);
+    while (at < n) {
+        memcpy(s + at, "X-Filler: 0123456789012345678901234567890123456789\r\n", 52);
+        at += 52;
+    }
+    strcpy(s + at, "\r\n");
+    struct outcome o = parse_whole(s, false, false);
+    assert_int_equal(o.rc, HTTP_E_TOO_BIG);
+    /* One endless line, never a line end: refused at the limit all the same. */
+    memset(s + 17, 'a', n - 17);
+    s[20] = ':';
+    s[n] = '\0';
+    o = parse_whole(s, false, false);
+    assert_int_equal(o.rc, HTTP_E_TOO_BIG);
+    free(s);
+
+    /* A Location too long to keep is flagged, not an error. */
+    char *loc = malloc(HTTP_LOCATION_MAX + 200);
+    assert_non_null(loc);
+    int len = snprintf(loc, 64, "HTTP/1.1 302 Found\r\nLocation: /");
+    memset(loc + len, 'b', HTTP_LOCATION_MAX + 10);
+    strcpy(loc + len + HTTP_LOCATION_MAX + 10, "\r\nContent-Length: 0\r\n\r\n");
+    http_resp_t r;
+    http_resp_init(&r, false);
+    size_t used;
+    const char *b;
+    size_t bl;
+    assert_int_equal(http_resp_feed(&r, loc, strlen(loc), &used, &b, &bl), HTTP_HEAD);
+    assert_true(r.location_too_long);
+    free(loc);
+}
+
+/* ---- Content-Length --------------------------------------------------------------------- */
+
+static void test_content_length(void **state)
+{
+    (void)state;
+    struct outcome o =
+        parse_every_way("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n"
+                        "12345HTTP/1.1",
+                        false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    expect_body(&o, "12345");
+
+    o = parse_every_way("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.body_len, 0);
+
+    /* Cut short: the end of the connection does not complete it. */
+    o = parse_every_way("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", false, true);
+    assert_int_equal(o.rc, HTTP_E_TRUNCATED);
+    expect_body(&o, "12345");
+
+    static const char *const bad[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5 5\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1000000000000000000\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        o = parse_every_way(bad[i], false, true);
+        if (o.rc != HTTP_E_LENGTH)
+            fail_msg("case %zu gave %d", i, o.rc);
+    }
+    /* The largest accepted: 18 digits. */
+    http_resp_t r;
+    http_resp_init(&r, false);
+    size_t used;
+    const char *b;
+    size_t bl;
+    const char *big = "HTTP/1.1 200 OK\r\nContent-Length: 999999999999999999\r\n\r\n";
+    assert_int_equal(http_resp_feed(&r, big, strlen(big), &used, &b, &bl), HTTP_HEAD);
+    assert_int_equal(r.content_length, 999999999999999999LL);
+}
+
+/* ---- chunked ------------------------------------------------------------------------------ */
+
+static void test_chunked(void **state)
+{
+    (void)state;
+    const char *resp = "HTTP/1.1 200 OK\r\n"
+                       "Transfer-Encoding: chunked\r\n"
+                       "\r\n"
+                       "5;ext=1;q=\"a;b\"\r\n"
+                       "hello\r\n"
+                       "0A \t; name\r\n"
+                       "0123456789\r\n"
+                       "1\r\n"
+                       "\n\r\n"
+                       "0;last\r\n"
+                       "Trailer-One: x\r\n"
+                       "Trailer-Two: y\r\n"
+                       "\r\n"
+                       "AFTER";
+    struct outcome o = parse_every_way(resp, false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.body_kind, HTTP_BODY_CHUNKED);
+    assert_true(o.keep_alive);
+    expect_body(&o, "hello0123456789\n");
+    assert_int_equal(o.used, strlen(resp) - 5);
+
+    /* No trailers; bare LF line ends; a coding before chunked. */
+    o = parse_every_way("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                        "3\nabc\n0\n\n",
+                        false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    expect_body(&o, "abc");
+
+    /* Transfer-Encoding overrides Content-Length, and the connection is not reused. */
+    o = parse_every_way("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n"
+                        "\r\n2\r\nhi\r\n0\r\n\r\n",
+                        false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    expect_body(&o, "hi");
+    assert_false(o.keep_alive);
+
+    /* chunked not last: the body runs to the end of the connection. */
+    o = parse_every_way("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                        "Transfer-Encoding: gzip\r\n\r\nraw bytes",
+                        false, true);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.body_kind, HTTP_BODY_EOF);
+    expect_body(&o, "raw bytes");
+    assert_false(o.keep_alive);
+
+    /* Cut short anywhere in the chunks: truncated. */
+    o = parse_every_way("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", false,
+                        true);
+    assert_int_equal(o.rc, HTTP_E_TRUNCATED);
+    o = parse_every_way("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n",
+                        false, true);
+    assert_int_equal(o.rc, HTTP_E_TRUNCATED);
+}
+
+static void test_bad_chunks(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "zz\r\n",
+        "\r\n",
+        ";ext\r\n",
+        "5\r\nhelloX\r\n0\r\n\r\n",
+        "5\r\nhello\rX0\r\n\r\n",
+        "ffffffffffffffffff\r\n",
+        "8000000000000000\r\n",
+        "-1\r\n",
+        "5 x\r\nhello\r\n",
+        "5\rX",
+        "0\r\n\rX",
+        "5\r\nhello\r\n0\r\nTrailer: x\r\n\rZ",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char resp[256];
+        snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%s",
+                 bad[i]);
+        struct outcome o = parse_every_way(resp, false, true);
+        if (o.rc != HTTP_E_CHUNK)
+            fail_msg("chunk case %zu gave %d", i, o.rc);
+    }
+    /* The largest size accepted: 2^63 - 1. */
+    struct outcome o =
+        parse_whole("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7fffffffffffffff\r\nab",
+                    false, false);
+    assert_int_equal(o.rc, HTTP_NEED_MORE);
+    expect_body(&o, "ab");
+
+    /* chunked applied twice, and TE in an HTTP/1.0 response: faulty framing. */
+    o = parse_every_way("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", false,
+                        true);
+    assert_int_equal(o.rc, HTTP_E_HEADER);
+    o = parse_every_way("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false,
+                        true);
+    assert_int_equal(o.rc, HTTP_E_HEADER);
+
+    /* Endless extensions and endless trailers hit their limits. */
+    size_t n = HTTP_MAX_TRAILERS + 1024;
+    char *s = malloc(n + 128);
+    assert_non_null(s);
+    int len = snprintf(s, 128, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;");
+    memset(s + len, 'e', n - (size_t)len);
+    s[n] = '\0';
+    o = parse_whole(s, false, false);
+    assert_int_equal(o.rc, HTTP_E_TOO_BIG);
+    len = snprintf(s, 128, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: ");
+    memset(s + len, 't', n - (size_t)len);
+    s[n] = '\0';
+    o = parse_whole(s, false, false);
+    assert_int_equal(o.rc, HTTP_E_TOO_BIG);
+    free(s);
+}
+
+/* ---- bodies without length; no bodies -------------------------------------------------- */
+
+static void test_body_to_eof(void **state)
+{
+    (void)state;
+    struct outcome o = parse_every_way("HTTP/1.1 200 OK\r\nX: y\r\n\r\nall of this", false, true);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.body_kind, HTTP_BODY_EOF);
+    assert_false(o.keep_alive);
+    expect_body(&o, "all of this");
+    /* An empty one. */
+    o = parse_every_way("HTTP/1.0 200 OK\r\n\r\n", false, true);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.body_len, 0);
+    /* The end in the middle of the head, or before any byte. */
+    o = parse_every_way("HTTP/1.1 200 OK\r\nX: y\r\n", false, true);
+    assert_int_equal(o.rc, HTTP_E_TRUNCATED);
+    http_resp_t r;
+    http_resp_init(&r, false);
+    assert_false(http_resp_started(&r));
+    assert_int_equal(http_resp_eof(&r), HTTP_E_TRUNCATED);
+    http_resp_init(&r, false);
+    size_t used;
+    const char *b;
+    size_t bl;
+    assert_int_equal(http_resp_feed(&r, "HT", 2, &used, &b, &bl), HTTP_NEED_MORE);
+    assert_true(http_resp_started(&r));
+    assert_false(http_resp_head_done(&r));
+}
+
+static void test_no_body(void **state)
+{
+    (void)state;
+    /* Interim responses are skipped; the final one counts. */
+    struct outcome o = parse_every_way("HTTP/1.1 100 Continue\r\n\r\n"
+                                       "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
+                                       "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+                                       false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.status, 200);
+    assert_int_equal(o.heads, 1);
+    expect_body(&o, "hi");
+
+    /* 204 and 304 carry no body whatever their fields say; the next bytes are not theirs. */
+    const char *r204 = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nHTTP/";
+    o = parse_every_way(r204, false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.status, 204);
+    assert_int_equal(o.body_len, 0);
+    assert_int_equal(o.used, strlen(r204) - 5);
+    assert_true(o.keep_alive);
+    o = parse_every_way("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n", false,
+                        false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.body_kind, HTTP_BODY_NONE);
+
+    /* HEAD: the fields describe the body a GET would get; none follows. */
+    const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+    o = parse_every_way(head, true, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.body_len, 0);
+    assert_int_equal(o.used, strlen(head));
+    assert_true(o.keep_alive);
+    o = parse_every_way("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+
+    /* 101: no body, and the connection is not HTTP any more. */
+    o = parse_every_way("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", false, false);
+    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.status, 101);
+    assert_false(o.keep_alive);
+
+    /* After HTTP_DONE, more calls keep saying so and take nothing. */
+    http_resp_t r;
+    http_resp_init(&r, false);
+    size_t used;
+    const char *b;
+    size_t bl;
+    const char *s = "HTTP/1.1 204 No Content\r\n\r\n";
+    assert_int_equal(http_resp_feed(&r, s, strlen(s), &used, &b, &bl), HTTP_HEAD);
+    assert_int_equal(http_resp_feed(&r, "xyz", 3, &used, &b, &bl), HTTP_DONE);
+    assert_int_equal(used, 0);
+    assert_int_equal(http_resp_eof(&r), HTTP_DONE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_line),    cmocka_unit_test(test_headers_split_anywhere),
+        cmocka_unit_test(test_bad_headers),    cmocka_unit_test(test_head_too_big),
+        cmocka_unit_test(test_content_length), cmocka_unit_test(test_chunked),
+        cmocka_unit_test(test_bad_chunks),     cmocka_unit_test(test_body_to_eof),
+        cmocka_unit_test(test_no_body),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

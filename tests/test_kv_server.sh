@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# ctest "test_kv_server" (label examples): corio-kv on an ephemeral port of 127.0.0.1,
+# driven through bash's /dev/tcp (no nc, curl or python): SET/GET/DEL/KEYS round trips,
+# two clients seeing each other's writes, pipelined commands, an over-long line answered
+# with an error on a connection that stays usable, SAVE writing the snapshot (and two SAVEs
+# at once), the snapshot read back at start-up, bad flags, a port in use, and SIGTERM or
+# SIGINT ending it with exit 0 while a client is connected (leak-free under ASan).
+#   tests/test_kv_server.sh PATH/TO/corio-kv
+# shellcheck disable=SC2317  # cleanup runs from a trap
+set -uo pipefail
+server=${1:?usage: test_kv_server.sh CORIO_KV}
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+failures=0 starts=0
+fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+
+# Starts corio-kv with "$@" in the background and sets pid and port from its first line.
+# The output file is new each time: a reused one could still show the previous server's
+# port until the new process has truncated it.
+start_server() {
+  starts=$((starts + 1))
+  out=$tmp/out.$starts
+  "$server" --port 0 "$@" >"$out" 2>"$tmp/err" &
+  pid=$!
+  port=
+  for _ in $(seq 200); do
+    port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$out" 2>/dev/null)
+    [ -n "$port" ] && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "corio-kv $* did not print its port: $(cat "$tmp/err")" >&2
+  exit 1
+}
+
+# Stops the server with SIGNAL and checks it exits 0 within 10 s.
+stop_server() {
+  kill "-$1" "$pid"
+  for _ in $(seq 200); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    fail "no exit 10 s after SIG$1"
+    kill -KILL "$pid"
+  fi
+  wait "$pid"
+  local status=$?
+  pid=
+  [ "$status" -eq 0 ] || fail "exit $status on SIG$1: $(cat "$tmp/err")"
+}
+
+connect() { # FD: opens a connection on that fd number
+  eval "exec $1<>/dev/tcp/127.0.0.1/$port" || { fail "cannot connect to port $port"; exit 1; }
+}
+
+# FD COMMAND EXPECTED: sends one line, checks the one reply line.
+expect() {
+  local reply=
+  printf '%s\n' "$2" >&"$1"
+  IFS= read -r -t 5 reply <&"$1" || reply="(no reply)"
+  [ "$reply" = "$3" ] || fail "'$2' -> '$reply', expected '$3'"
+}
+
+# FD EXPECTED: checks the next reply line only.
+expect_reply() {
+  local reply=
+  IFS= read -r -t 5 reply <&"$1" || reply="(no reply)"
+  [ "$reply" = "$2" ] || fail "got '$reply', expected '$2'"
+}
+
+expect_eof() { # FD WHAT: the server must have closed the connection
+  local reply
+  if IFS= read -r -t 5 reply <&"$1"; then fail "$2: got '$reply', expected end of stream"; fi
+}
+
+snap=$tmp/snapshot.kv
+start_server --snapshot "$snap"
+connect 3
+connect 4
+
+# Round trips.
+expect 3 "GET a" "NOT_FOUND"
+expect 3 "SET a 1" "OK"
+expect 3 "GET a" "VALUE 1"
+expect 3 "SET a 2" "OK"
+expect 3 "GET a" "VALUE 2"
+expect 3 "SET greeting hello  there world" "OK"
+expect 3 "GET greeting" "VALUE hello  there world"
+expect 3 "SET empty " "OK"
+expect 3 "GET empty" "VALUE "
+expect 3 "KEYS" "KEYS 3 a empty greeting"
+expect 3 "DEL empty" "DELETED"
+expect 3 "DEL empty" "NOT_FOUND"
+expect 3 "get a" "VALUE 2"
+printf 'GET a\r\n' >&3 && expect_reply 3 "VALUE 2"
+
+# Errors get one reply line each, and the connection goes on.
+expect 3 "" "ERR unknown command (GET, SET, DEL, KEYS, SAVE, QUIT)"
+expect 3 "FLY away" "ERR unknown command (GET, SET, DEL, KEYS, SAVE, QUIT)"
+expect 3 "GET" "ERR usage: GET key"
+expect 3 "GET two words" "ERR usage: GET key"
+expect 3 "SET lonely" "ERR usage: SET key value"
+expect 3 "DEL" "ERR usage: DEL key"
+expect 3 "KEYS extra" "ERR usage: SET key value | KEYS | SAVE | QUIT"
+
+# Over-long lines: just past the limit, and far past the read buffer. The next command on
+# the same connection works.
+long=$(printf 'x%.0s' $(seq 1100))
+expect 3 "SET k $long" "ERR line too long (limit 1024 bytes)"
+expect 3 "GET a" "VALUE 2"
+huge=$(head -c 100000 /dev/zero | tr '\0' y)
+expect 3 "$huge" "ERR line too long (limit 1024 bytes)"
+expect 3 "GET k" "NOT_FOUND"
+# The longest line accepted: 1024 bytes with its '\n'.
+v=$(printf 'v%.0s' $(seq 1017)) # "SET k " + 1017 + '\n' = 1024
+expect 3 "SET k $v" "OK"
+expect 3 "GET k" "VALUE $v"
+expect 3 "SET k ${v}v" "ERR line too long (limit 1024 bytes)"
+expect 3 "DEL k" "DELETED"
+
+# Two clients see each other's writes.
+expect 4 "GET a" "VALUE 2"
+expect 4 "SET b from-4" "OK"
+expect 3 "GET b" "VALUE from-4"
+expect 3 "DEL b" "DELETED"
+expect 4 "GET b" "NOT_FOUND"
+
+# Pipelined: three commands in one write, three replies in order.
+printf 'SET p 1\nGET p\nDEL p\n' >&4
+expect_reply 4 "OK"
+expect_reply 4 "VALUE 1"
+expect_reply 4 "DELETED"
+
+# SAVE writes "key value" lines, sorted by key.
+expect 3 "SET b two words" "OK"
+expect 3 "SAVE" "SAVED 3"
+printf 'a 2\nb two words\ngreeting hello  there world\n' >"$tmp/expected"
+cmp -s "$snap" "$tmp/expected" || fail "snapshot: $(cat "$snap" 2>&1)"
+[ -e "$snap.tmp" ] && fail "snapshot: $snap.tmp left behind"
+
+# Two SAVEs at once (the mutex orders them): both succeed, the file is whole.
+expect 4 "SET c 3" "OK"
+printf 'SAVE\n' >&3
+printf 'SAVE\n' >&4
+expect_reply 3 "SAVED 4"
+expect_reply 4 "SAVED 4"
+printf 'c 3\n' >>"$tmp/expected"
+sort "$tmp/expected" -o "$tmp/expected"
+cmp -s "$snap" "$tmp/expected" || fail "snapshot after two SAVEs: $(cat "$snap" 2>&1)"
+
+# QUIT says BYE and closes; the other connection carries on.
+expect 4 "QUIT" "BYE"
+expect_eof 4 "after QUIT"
+exec 4<&-
+expect 3 "GET c" "VALUE 3"
+
+# SIGTERM with a client connected: exit 0, and the client sees the end of the stream.
+stop_server TERM
+expect_eof 3 "after SIGTERM"
+exec 3<&-
+
+# The snapshot is read back at start-up; SIGINT stops the server too.
+start_server --snapshot "$snap"
+connect 3
+expect 3 "KEYS" "KEYS 4 a b c greeting"
+expect 3 "GET b" "VALUE two words"
+stop_server INT
+exec 3<&-
+
+# Without --snapshot, SAVE is refused and nothing else changes.
+start_server
+connect 3
+expect 3 "SAVE" "ERR no snapshot file (start with --snapshot FILE)"
+expect 3 "KEYS" "KEYS 0"
+
+# Errors: bad flags exit 2 with a usage line; a port in use exits 1 and says so; a
+# snapshot that is not one exits 1.
+for bad in "--port 70000" "--port" "--port x" "--snapshot" "--host" "--bogus"; do
+  # shellcheck disable=SC2086  # several words on purpose
+  "$server" $bad >/dev/null 2>"$tmp/bad"
+  status=$?
+  [ "$status" -eq 2 ] || fail "corio-kv $bad exited $status, not 2"
+  grep -q 'usage' "$tmp/bad" || fail "corio-kv $bad printed no usage"
+done
+"$server" --port "$port" >/dev/null 2>"$tmp/busy"
+status=$?
+[ "$status" -eq 1 ] || fail "corio-kv on a port in use exited $status, not 1"
+grep -q 'cannot listen' "$tmp/busy" || fail "port in use: no clear message: $(cat "$tmp/busy")"
+expect 3 "GET a" "NOT_FOUND" # the first server is unharmed
+stop_server TERM
+exec 3<&-
+
+printf 'no-space-here\n' >"$tmp/bad.kv"
+"$server" --port 0 --snapshot "$tmp/bad.kv" >/dev/null 2>"$tmp/badsnap"
+status=$?
+[ "$status" -eq 1 ] || fail "corio-kv with a malformed snapshot exited $status, not 1"
+grep -q 'line 1' "$tmp/badsnap" || fail "malformed snapshot: no line number: $(cat "$tmp/badsnap")"
+
+[ "$failures" -eq 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }
+echo "corio-kv: every check passed"
