@@ -7,6 +7,9 @@
 
 #include <stdint.h>
 
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t support_now_ns(void);
+
 /* Exits 77 (ctest: skipped) with the reason when io_uring cannot be set up here. */
 void support_require_uring(void);
 

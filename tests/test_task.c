@@ -24,13 +24,6 @@
 #define MS  1000000ull
 #define SEC (1000 * MS)
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- shared helpers ---------------------------------------------------------------- */
 
 /* A task that counts its turns while others run. An await that leaves `ticks` unchanged
@@ -273,11 +266,11 @@ static void *gather_deadline_main(void *arg)
     assert_int_equal(corio_spawn(NULL, returns_arg, (void *)10, &tasks[0]), 0);
     assert_int_equal(corio_spawn(NULL, await_gate, NULL, &tasks[1]), 0);
     assert_int_equal(corio_spawn(NULL, returns_arg, (void *)12, &tasks[2]), 0);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     assert_int_equal(corio_timeout_begin(20 * MS), 0);
     assert_int_equal(corio_gather(tasks, 3, results), -ETIMEDOUT);
     corio_timeout_end();
-    uint64_t took = now_ns() - t0;
+    uint64_t took = support_now_ns() - t0;
     assert_true(took >= 20 * MS);
     assert_true(took < 2 * SEC);
     assert_ptr_equal(results[0], (void *)10);
@@ -512,9 +505,9 @@ static void test_yield_outside_a_task_does_nothing(void **state)
 static void *sleep_main(void *arg)
 {
     (void)arg;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     assert_int_equal(corio_sleep(20 * MS), 0);
-    uint64_t took = now_ns() - t0;
+    uint64_t took = support_now_ns() - t0;
     assert_true(took >= 20 * MS);
     assert_true(took < 2 * SEC);
     assert_int_equal(corio_sleep(0), 0);
@@ -569,7 +562,7 @@ static void *sleeper(void *arg)
 {
     int i = (int)(intptr_t)arg;
     if (++nstarted == NSLEEPERS) {
-        sleep_base = now_ns() + 100 * MS; /* time enough to wake every sleeper */
+        sleep_base = support_now_ns() + 100 * MS; /* time enough to wake every sleeper */
         corio_future_resolve(&sleep_gate, NULL);
     }
     if (corio_future_await(&sleep_gate, NULL) != 0)
@@ -577,7 +570,7 @@ static void *sleeper(void *arg)
     /* The deadline itself, not a duration: one read of the clock here and another
      * inside a relative sleep could be preempted apart by more than a step. */
     uint64_t deadline = sleep_base + sleep_rank(i) * SLEEP_STEP_NS;
-    if (now_ns() >= deadline || corio_sleep_until(deadline) != 0)
+    if (support_now_ns() >= deadline || corio_sleep_until(deadline) != 0)
         sleep_errors++;
     sleep_woke[nwoke++] = i;
     return NULL;
@@ -593,9 +586,9 @@ static void test_10000_sleepers_wake_in_deadline_order_without_a_kernel_timer_ea
         assert_int_equal(corio_spawn(loop, sleeper, (void *)i, NULL), 0);
     corio_loop_stats_t before, after;
     corio_loop_stats(loop, &before);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     assert_int_equal(corio_loop_run(loop), 0);
-    uint64_t took = now_ns() - t0;
+    uint64_t took = support_now_ns() - t0;
     corio_loop_stats(loop, &after);
     assert_int_equal(sleep_errors, 0);
     assert_int_equal(nwoke, NSLEEPERS);
@@ -657,9 +650,9 @@ static void test_cancel_while_parked_in_recv_makes_every_await_return_ecanceled(
     int client, server;
     support_tcp_pair(&client, &server);
     struct parked p = {.fd = server};
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     support_run(cancel_parked_main, &p);
-    assert_true(now_ns() - t0 < 2 * SEC); /* the 10 s sleep never happened */
+    assert_true(support_now_ns() - t0 < 2 * SEC); /* the 10 s sleep never happened */
     assert_int_equal(p.recv_res, -ECANCELED);
     assert_int_equal(p.nop_res, -ECANCELED);
     assert_int_equal(p.sleep_res, -ECANCELED);
@@ -718,9 +711,9 @@ struct sleeper_rec {
 static void *long_sleeper(void *arg)
 {
     struct sleeper_rec *s = arg;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     s->res = corio_sleep(10 * SEC);
-    s->took = now_ns() - t0;
+    s->took = support_now_ns() - t0;
     return (void *)0x51;
 }
 
@@ -776,12 +769,12 @@ static void test_cancel_while_parked_in_sleep_ends_the_sleep(void **state)
 {
     (void)state;
     struct sleeper_rec s = {0};
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     support_run(cancel_sleeper_main, &s);
     assert_int_equal(s.res, -ECANCELED);
     assert_true(s.took < 2 * SEC);
     /* The sleep's timer left the heap: the loop did not wait 10 s for it. */
-    assert_true(now_ns() - t0 < 2 * SEC);
+    assert_true(support_now_ns() - t0 < 2 * SEC);
 }
 
 static void *cancel_joiner_main(void *arg)
@@ -1067,10 +1060,10 @@ static void *deadline_recv_main(void *arg)
 {
     int *fds = arg;    /* client, server */
     char buf[8] = {0}; /* valgrind does not see io_uring's writes: start defined */
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     assert_int_equal(corio_timeout_begin(20 * MS), 0);
     ssize_t r = corio_recv(fds[1], buf, sizeof buf, 0);
-    uint64_t took = now_ns() - t0;
+    uint64_t took = support_now_ns() - t0;
     corio_timeout_end();
     assert_int_equal(r, -ETIMEDOUT);
     assert_true(took >= 20 * MS);
@@ -1079,10 +1072,10 @@ static void *deadline_recv_main(void *arg)
     /* The deadline is gone: a recv now waits past 20 ms for data that comes at 50 ms. */
     struct late_writer w = {.fd = fds[0], .delay = 50 * MS};
     corio_task_t *t;
-    t0 = now_ns();
+    t0 = support_now_ns();
     assert_int_equal(corio_spawn(NULL, write_later, &w, &t), 0);
     assert_int_equal(corio_recv(fds[1], buf, sizeof buf, 0), 4);
-    assert_true(now_ns() - t0 >= 50 * MS);
+    assert_true(support_now_ns() - t0 >= 50 * MS);
     assert_memory_equal(buf, "late", 4);
     assert_int_equal(corio_join(t, NULL), 0);
     assert_int_equal(corio_nop(), 0);
@@ -1105,11 +1098,11 @@ static void *nested_deadline_main(void *arg)
     char buf[8];
 
     /* Outer 20 ms, inner 10 s: the outer one still bounds the call. */
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     assert_int_equal(corio_timeout_begin(20 * MS), 0);
     assert_int_equal(corio_timeout_begin(10 * SEC), 0);
     assert_int_equal(corio_recv(server, buf, sizeof buf, 0), -ETIMEDOUT);
-    uint64_t took = now_ns() - t0;
+    uint64_t took = support_now_ns() - t0;
     assert_true(took >= 20 * MS);
     assert_true(took < 2 * SEC);
     corio_timeout_end();
@@ -1117,11 +1110,11 @@ static void *nested_deadline_main(void *arg)
 
     /* Outer 10 s, inner 20 ms: the inner one; once it ends, the outer one is all that
      * is left, and a 30 ms sleep completes under it. */
-    t0 = now_ns();
+    t0 = support_now_ns();
     assert_int_equal(corio_timeout_begin(10 * SEC), 0);
     assert_int_equal(corio_timeout_begin(20 * MS), 0);
     assert_int_equal(corio_sleep(5 * SEC), -ETIMEDOUT);
-    took = now_ns() - t0;
+    took = support_now_ns() - t0;
     assert_true(took >= 20 * MS);
     assert_true(took < 2 * SEC);
     corio_timeout_end();
@@ -1143,10 +1136,10 @@ static void test_nested_deadlines_the_earliest_wins(void **state)
 static void *deadline_sleep_main(void *arg)
 {
     (void)arg;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     assert_int_equal(corio_timeout_begin(20 * MS), 0);
     assert_int_equal(corio_sleep(5 * SEC), -ETIMEDOUT);
-    uint64_t took = now_ns() - t0;
+    uint64_t took = support_now_ns() - t0;
     assert_true(took >= 20 * MS);
     assert_true(took < 2 * SEC);
     corio_timeout_end();
@@ -1170,11 +1163,11 @@ static void *deadline_join_main(void *arg)
     corio_future_init(&gate);
     corio_task_t *t;
     assert_int_equal(corio_spawn(NULL, await_gate, NULL, &t), 0);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     assert_int_equal(corio_timeout_begin(20 * MS), 0);
     void *r = (void *)0xdead;
     assert_int_equal(corio_join(t, &r), -ETIMEDOUT);
-    uint64_t took = now_ns() - t0;
+    uint64_t took = support_now_ns() - t0;
     corio_timeout_end();
     assert_true(took >= 20 * MS);
     assert_true(took < 2 * SEC);
@@ -1197,11 +1190,11 @@ static void *deadline_future_main(void *arg)
     (void)arg;
     corio_future_t f;
     corio_future_init(&f);
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     assert_int_equal(corio_timeout_begin(20 * MS), 0);
     void *v = (void *)0xdead;
     assert_int_equal(corio_future_await(&f, &v), -ETIMEDOUT);
-    uint64_t took = now_ns() - t0;
+    uint64_t took = support_now_ns() - t0;
     corio_timeout_end();
     assert_true(took >= 20 * MS);
     assert_true(took < 2 * SEC);
@@ -1231,11 +1224,11 @@ static void *expired_deadline_main(void *arg)
     ticker_start();
 
     assert_int_equal(corio_timeout_begin(1), 0);
-    uint64_t until = now_ns() + 1000;
-    while (now_ns() < until) {
+    uint64_t until = support_now_ns() + 1000;
+    while (support_now_ns() < until) {
     }
     unsigned long before = ticks;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     char buf[8];
     corio_future_t f;
     corio_future_init(&f);
@@ -1245,7 +1238,7 @@ static void *expired_deadline_main(void *arg)
     assert_int_equal(corio_join(t, NULL), -ETIMEDOUT);
     assert_int_equal(corio_future_await(&f, NULL), -ETIMEDOUT);
     assert_int_equal(ticks, before); /* none of them parked */
-    assert_true(now_ns() - t0 < SEC);
+    assert_true(support_now_ns() - t0 < SEC);
     corio_timeout_end();
 
     ticker_stop();
@@ -1408,12 +1401,12 @@ static void *resolved_by_callback_main(void *arg)
     corio_future_t f;
     corio_future_init(&f);
     struct resolve_req req = {&f, (void *)0x42};
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     assert_int_equal(corio_call_later(corio_current_loop(), 10 * MS, resolve_cb, &req, NULL), 0);
     void *v = NULL;
     assert_int_equal(corio_future_await(&f, &v), 0);
     assert_ptr_equal(v, (void *)0x42);
-    uint64_t took = now_ns() - t0;
+    uint64_t took = support_now_ns() - t0;
     assert_true(took >= 10 * MS);
     assert_true(took < 2 * SEC);
     return NULL;
@@ -1598,10 +1591,10 @@ static void test_loop_stop_inside_a_task_makes_corio_run_cancel_the_rest(void **
     struct stop_case s = {.fd = server, .recv_res = 1, .sleep_res = 1, .future_res = 1};
     void *result = NULL;
     ran = 0;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     assert_int_equal(corio_run(stop_main, &s, &result), 0);
     assert_int_equal(ran, 0);
-    assert_true(now_ns() - t0 < 2 * SEC);
+    assert_true(support_now_ns() - t0 < 2 * SEC);
     assert_ptr_equal(result, (void *)0x5709);
     assert_int_equal(s.finished, 4);
     assert_int_equal(s.recv_res, -ECANCELED);
@@ -1638,9 +1631,9 @@ static void test_loop_stop_while_main_waits_still_delivers_its_result(void **sta
     (void)state;
     stopped_main_join_res = 1;
     void *result = NULL;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = support_now_ns();
     int err = corio_run(main_waits_through_stop, NULL, &result);
-    assert_true(now_ns() - t0 < 2 * SEC);
+    assert_true(support_now_ns() - t0 < 2 * SEC);
     assert_int_equal(stopped_main_join_res, -ECANCELED);
     assert_ptr_equal(result, (void *)0x7a5c);
     /* corio.h: main was cancelled while it waited, so corio_run says so. */
