@@ -53,10 +53,7 @@ int corio_bufring_new(corio_loop_t *loop, unsigned count, size_t size, corio_buf
     br->count = count;
     for (unsigned bid = 0; bid < count; bid++)
         give(br, bid);
-    br->next = loop->bufrings;
-    if (loop->bufrings != NULL)
-        loop->bufrings->prev = br;
-    loop->bufrings = br;
+    corio_link_add(&loop->bufrings, &br->link);
     *out = br;
     return 0;
 }
@@ -64,12 +61,7 @@ int corio_bufring_new(corio_loop_t *loop, unsigned count, size_t size, corio_buf
 static void bufring_destroy(corio_bufring_t *br)
 {
     corio_loop_t *loop = br->loop;
-    if (br->prev != NULL)
-        br->prev->next = br->next;
-    else
-        loop->bufrings = br->next;
-    if (br->next != NULL)
-        br->next->prev = br->prev;
+    corio_link_del(&br->link);
     corio_ring_pbuf_unregister(loop->ring, br->descs, br->count, br->group);
     munmap(br->base, (size_t)br->count * br->size);
     free(br->held);
@@ -89,7 +81,7 @@ int corio_bufring_free(corio_bufring_t *br)
 void corio_bufring_free_all(corio_loop_t *loop)
 {
     while (loop->bufrings != NULL)
-        bufring_destroy(loop->bufrings);
+        bufring_destroy(corio_container_of(loop->bufrings, corio_bufring_t, link));
 }
 
 size_t corio_bufring_size(const corio_bufring_t *br)

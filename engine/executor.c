@@ -24,8 +24,8 @@
 #define MIN_STACK_SIZE (64u * 1024u)
 
 struct corio_job {
-    struct corio_job *qnext;         /* the pool's FIFO queue */
-    struct corio_job *lprev, *lnext; /* its loop's job list */
+    struct corio_job *qnext; /* the pool's FIFO queue */
+    struct corio_link link;  /* on its loop's job_list */
     void *(*fn)(void *);
     void *arg;
     void *result;
@@ -194,25 +194,6 @@ static int start_worker_locked(void)
 
 /* ---- the loop side --------------------------------------------------------------- */
 
-static void list_add(corio_loop_t *loop, struct corio_job *j)
-{
-    j->lprev = NULL;
-    j->lnext = loop->job_list;
-    if (loop->job_list != NULL)
-        loop->job_list->lprev = j;
-    loop->job_list = j;
-}
-
-static void list_remove(corio_loop_t *loop, struct corio_job *j)
-{
-    if (j->lprev != NULL)
-        j->lprev->lnext = j->lnext;
-    else
-        loop->job_list = j->lnext;
-    if (j->lnext != NULL)
-        j->lnext->lprev = j->lprev;
-}
-
 static struct corio_job *job_new(corio_loop_t *loop, void *(*fn)(void *), void *arg,
                                  corio_job_cb_t cb, corio_job_cb_t dispose)
 {
@@ -246,7 +227,7 @@ static int submit(corio_loop_t *loop, struct corio_job *j)
         pool.head = j;
     pool.tail = j;
     pool.queued++;
-    list_add(loop, j);
+    corio_link_add(&loop->job_list, &j->link);
     pthread_cond_signal(&pool.work);
     pthread_mutex_unlock(&pool.lock);
     loop->jobs++;
@@ -274,7 +255,7 @@ static void job_done(void *arg)
     struct corio_job *j = arg;
     corio_loop_t *loop = j->loop;
     pthread_mutex_lock(&pool.lock);
-    list_remove(loop, j);
+    corio_link_del(&j->link);
     pthread_mutex_unlock(&pool.lock);
     loop->jobs--;
     deliver(j);
@@ -284,9 +265,9 @@ void corio_executor_detach_loop(corio_loop_t *loop)
 {
     struct corio_job *dropped = NULL;
     pthread_mutex_lock(&pool.lock);
-    struct corio_job *j;
-    while ((j = loop->job_list) != NULL) {
-        list_remove(loop, j);
+    while (loop->job_list != NULL) {
+        struct corio_job *j = corio_container_of(loop->job_list, struct corio_job, link);
+        corio_link_del(&j->link);
         if (j->posted) {
             /* Its job_done is in the loop's queues, which are dropped unrun. */
             j->qnext = dropped;
@@ -298,7 +279,7 @@ void corio_executor_detach_loop(corio_loop_t *loop)
     pthread_mutex_unlock(&pool.lock);
     loop->jobs = 0;
     while (dropped != NULL) {
-        j = dropped;
+        struct corio_job *j = dropped;
         dropped = j->qnext;
         j->task = NULL; /* no task is alive when a loop is freed */
         j->cb = NULL;
@@ -317,7 +298,7 @@ static void abort_job_wait(struct corio_task *t, int res)
     if (j->posted) {
         j->task = NULL; /* job_done is on its way: it disposes */
     } else {
-        list_remove(loop, j);
+        corio_link_del(&j->link);
         j->loop = NULL; /* the worker disposes */
         loop->jobs--;
     }

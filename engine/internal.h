@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct corio_ring;
@@ -86,6 +87,31 @@ enum corio_op_state {
     CORIO_OP_INFLIGHT = 0x5a, /* a distinct value: catches ops that were never started */
 };
 
+/* An intrusive list link. The loop keeps its tasks, bufrings and executor jobs on such
+ * lists; pprev points at whatever points at this link (the head or the previous link's
+ * next), so removal needs neither the head nor a special case for the first element. */
+struct corio_link {
+    struct corio_link *next, **pprev;
+};
+
+#define corio_container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+static inline void corio_link_add(struct corio_link **head, struct corio_link *l)
+{
+    l->next = *head;
+    if (l->next != NULL)
+        l->next->pprev = &l->next;
+    l->pprev = head;
+    *head = l;
+}
+
+static inline void corio_link_del(struct corio_link *l)
+{
+    *l->pprev = l->next;
+    if (l->next != NULL)
+        l->next->pprev = l->pprev;
+}
+
 /* A provided-buffer ring (bufring.c): `count` buffers of `size` bytes at `base`, buffer
  * i at base + i * size, lent to the kernel through a descriptor ring (ring.c). */
 struct corio_bufring {
@@ -94,10 +120,10 @@ struct corio_bufring {
     size_t size;
     unsigned count;
     uint16_t group;
-    void *descs;    /* the descriptor ring shared with the kernel */
-    size_t users;   /* ops using it that have not completed for the last time */
-    uint64_t *held; /* one bit per buffer: filled by the kernel, not yet put back */
-    struct corio_bufring *next, *prev; /* the loop's list, freed with the loop */
+    void *descs;            /* the descriptor ring shared with the kernel */
+    size_t users;           /* ops using it that have not completed for the last time */
+    uint64_t *held;         /* one bit per buffer: filled by the kernel, not yet put back */
+    struct corio_link link; /* on loop->bufrings, freed with the loop */
 };
 
 /* A completion of op carried buffer bid (op.c): it is the user's until put back. */
@@ -153,8 +179,8 @@ struct corio_task {
     void (*abort_wait)(struct corio_task *task, int res);
     void *wait_obj;
     struct corio_task *joiner;
-    struct corio_task *next_waiter;   /* link in a future's waiter list */
-    struct corio_task *lprev, *lnext; /* the loop's list of unreleased tasks */
+    struct corio_task *next_waiter; /* link in a future's waiter list */
+    struct corio_link link;         /* on loop->tasks */
     unsigned ndeadlines;
     uint64_t deadlines[CORIO_MAX_DEADLINES]; /* absolute ns; [ndeadlines-1] is the earliest */
 };
@@ -213,13 +239,13 @@ struct corio_loop {
     struct corio_stack_pool stacks;
     uint64_t now;             /* CLOCK_MONOTONIC ns, refreshed every iteration */
     size_t ntasks;            /* live tasks (not yet finished) */
-    struct corio_task *tasks; /* every task not yet released: live, and finished unjoined */
+    struct corio_link *tasks; /* every task not yet released: live, and finished unjoined */
     size_t inflight;          /* user ops awaiting their last completion */
     size_t ntimers;           /* pending call_later timers and timed waits */
     struct corio_call *free_calls;
     bool running;
-    bool closing;                   /* corio_loop_free is draining: no new ops */
-    struct corio_bufring *bufrings; /* every bufring not yet freed */
+    bool closing;                /* corio_loop_free is draining: no new ops */
+    struct corio_link *bufrings; /* every bufring not yet freed */
     atomic_bool stop;
     bool report_overflow;
     pthread_t owner;
@@ -238,7 +264,7 @@ struct corio_loop {
     /* executor.c: jobs whose completion will still run here (they keep the loop alive),
      * and every job still attached to this loop (guarded by the executor's lock). */
     size_t jobs;
-    struct corio_job *job_list;
+    struct corio_link *job_list;
 };
 
 /* executor.c, from corio_loop_free: detaches the loop's outstanding jobs (they finish on

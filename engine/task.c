@@ -17,32 +17,11 @@ static struct corio_task *task_of(corio_task_t *handle)
     return t != NULL && t->magic == CORIO_TASK_MAGIC ? t : NULL;
 }
 
-/* ---- the task list --------------------------------------------------------------- */
-
-static void list_add(corio_loop_t *loop, struct corio_task *t)
-{
-    t->lprev = NULL;
-    t->lnext = loop->tasks;
-    if (loop->tasks != NULL)
-        loop->tasks->lprev = t;
-    loop->tasks = t;
-}
-
-static void list_remove(corio_loop_t *loop, struct corio_task *t)
-{
-    if (t->lprev != NULL)
-        t->lprev->lnext = t->lnext;
-    else
-        loop->tasks = t->lnext;
-    if (t->lnext != NULL)
-        t->lnext->lprev = t->lprev;
-}
-
 /* Gives the stack (and the control block on it) back to the pool. */
 static void task_release(struct corio_task *t)
 {
     corio_loop_t *loop = t->loop;
-    list_remove(loop, t);
+    corio_link_del(&t->link);
     t->magic = 0; /* a stale handle is caught until the stack is reused */
     corio_stack_put(&loop->stacks, t->stack);
 }
@@ -182,7 +161,7 @@ int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t
     t->next_waiter = NULL;
     t->ndeadlines = 0;
     corio_fiber_init(&t->fiber, s->lo, s->size, task_entry);
-    list_add(loop, t);
+    corio_link_add(&loop->tasks, &t->link);
     loop->ntasks++;
     corio_runq_push(&loop->ready, &t->run);
     if (out != NULL)
@@ -325,14 +304,15 @@ int corio_cancel(corio_task_t *handle)
 
 void corio_task_cancel_all(corio_loop_t *loop)
 {
-    for (struct corio_task *t = loop->tasks; t != NULL; t = t->lnext)
-        (void)corio_cancel((corio_task_t *)t);
+    for (struct corio_link *l = loop->tasks; l != NULL; l = l->next)
+        (void)corio_cancel((corio_task_t *)corio_container_of(l, struct corio_task, link));
 }
 
 void corio_task_release_all(corio_loop_t *loop)
 {
+    /* Only finished, unjoined tasks remain here. */
     while (loop->tasks != NULL)
-        task_release(loop->tasks); /* only finished, unjoined tasks remain here */
+        task_release(corio_container_of(loop->tasks, struct corio_task, link));
 }
 
 int corio_task_take_result(corio_task_t *handle, void **result, int err)
