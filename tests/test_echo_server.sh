@@ -6,38 +6,11 @@
 # and SIGTERM ending it cleanly (exit 0; leak-free under ASan).
 #   tests/test_echo_server.sh PATH/TO/corio-echo PATH/TO/echo_load PATH/TO/hostile
 set -uo pipefail
-server=${1:?usage: test_echo_server.sh CORIO_ECHO ECHO_LOAD}
+server=${1:?usage: test_echo_server.sh CORIO_ECHO ECHO_LOAD HOSTILE}
 load=${2:?usage: test_echo_server.sh CORIO_ECHO ECHO_LOAD HOSTILE}
 hostile=${3:?usage: test_echo_server.sh CORIO_ECHO ECHO_LOAD HOSTILE}
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# Starts "$@" in the background and sets pid and port from its "port N" first line.
-starts=0
-start_server() {
-  # A file of its own per start: a reused one could still show the previous server's
-  # port line in the moment before the new process truncates it.
-  starts=$((starts + 1))
-  port_file="$tmp/out.$starts"
-  "$@" >"$port_file" 2>"$tmp/err" &
-  pid=$!
-  port=
-  for _ in $(seq 200); do
-    port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$port_file")
-    [ -n "$port" ] && return 0
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "corio-echo $* did not print its port: $(cat "$tmp/err")" >&2
-  exit 1
-}
+# shellcheck source=tests/server_lib.sh
+source "$(dirname "$0")/server_lib.sh"
 
 expect_ok() { # NAME ARGS...: echo_load must exit 0 and report no error
   local name=$1

@@ -6,35 +6,8 @@
 set -uo pipefail
 server=${1:?usage: test_echo_tools.sh EPOLL_ECHO ECHO_LOAD}
 load=${2:?usage: test_echo_tools.sh EPOLL_ECHO ECHO_LOAD}
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-failures=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
-
-# Starts "$@" in the background and sets pid and port from its "port N" first line.
-starts=0
-start_server() {
-  # A file of its own per start: a reused one could still show the previous server's
-  # port line in the moment before the new process truncates it.
-  starts=$((starts + 1))
-  port_file="$tmp/out.$starts"
-  "$@" >"$port_file" 2>"$tmp/err" &
-  pid=$!
-  port=
-  for _ in $(seq 100); do
-    port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$port_file")
-    [ -n "$port" ] && return 0
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "server did not print its port: $(cat "$tmp/err")" >&2
-  exit 1
-}
+# shellcheck source=tests/server_lib.sh
+source "$(dirname "$0")/server_lib.sh"
 
 expect_ok() { # NAME ARGS...: echo_load must exit 0 and print ok:true
   local name=$1
