@@ -41,6 +41,18 @@ static inline void corio_runq_push(struct corio_runq *q, struct corio_runnable *
     q->n++;
 }
 
+/* Pops the head of a non-empty queue and pushes r: the count does not change. */
+static inline void corio_runq_rotate(struct corio_runq *q, struct corio_runnable *r)
+{
+    r->next = NULL;
+    q->head = q->head->next;
+    if (q->head == NULL)
+        q->head = r;
+    else
+        q->tail->next = r;
+    q->tail = r;
+}
+
 static inline struct corio_runnable *corio_runq_pop(struct corio_runq *q)
 {
     struct corio_runnable *r = q->head;
@@ -187,9 +199,9 @@ struct corio_task {
 
 #define CORIO_TASK_MAGIC 0xc0210a5bu
 
-/* The running task of this thread (NULL on the loop's own stack). initial-exec: no
- * __tls_get_addr call on every access from the shared library. */
-extern __thread struct corio_task *corio_tls_task __attribute__((tls_model("initial-exec")));
+/* The running task of this thread (NULL on the loop's own stack): the user area of the
+ * stack it runs on, so a switch stores one thread-local (stack.h). */
+#define corio_tls_task ((struct corio_task *)corio_tls_stack_user)
 
 /* Parks the current task until corio_task_wake; returns the wake result. abort_wait is
  * called by corio_cancel or a deadline while parked. When deadline is non-zero and
@@ -207,8 +219,16 @@ static inline uint64_t corio_task_deadline(const struct corio_task *t)
 }
 
 /* For await-style calls: returns the current task, or NULL with *err set to -EPERM
- * (outside a task), -ECANCELED or -ETIMEDOUT (deadline already passed). */
-struct corio_task *corio_task_enter_await(int *err);
+ * (outside a task), -ECANCELED or -ETIMEDOUT (deadline already passed). The common case
+ * (a task with no deadline, not cancelled) is inline. */
+struct corio_task *corio_task_enter_await_slow(int *err);
+static inline struct corio_task *corio_task_enter_await(int *err)
+{
+    struct corio_task *t = corio_tls_task;
+    if (__builtin_expect(t != NULL && !t->cancelled && t->ndeadlines == 0, 1))
+        return t;
+    return corio_task_enter_await_slow(err);
+}
 
 /* ---- timers ------------------------------------------------------------------------ */
 

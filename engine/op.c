@@ -50,12 +50,20 @@ static void mark_iov_defined(const struct iovec *iov, size_t iovcnt, size_t byte
     }
 }
 
+/* Whether this process runs under valgrind: asked once, as the client request is a
+ * serial chain of rotates that every completion would otherwise pay for. */
+static int under_valgrind = -1;
+
 /* The kernel fills buffers through io_uring without a syscall memcheck could see, so
  * under valgrind a program would be told it reads uninitialised data: say what the
- * completion wrote. Outside valgrind the macros are a few no-op instructions. */
+ * completion wrote. */
 static void mark_kernel_writes(const corio_op_t *op, int res)
 {
-    if (res < 0 || !RUNNING_ON_VALGRIND)
+    if (__builtin_expect(under_valgrind == 0, 1))
+        return;
+    if (under_valgrind < 0)
+        under_valgrind = RUNNING_ON_VALGRIND ? 1 : 0;
+    if (res < 0 || !under_valgrind)
         return;
     switch ((enum corio_op_kind)op->priv_kind) {
     case CORIO_OP_READ:
@@ -96,12 +104,10 @@ static void mark_kernel_writes(const corio_op_t *op, int res)
 #define mark_kernel_writes(op, res) ((void)0)
 #endif
 
-void corio_op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsigned flags)
+/* The less common parts of a completion: multishot and buffer-ring bookkeeping, and the
+ * results that need translating. */
+static int complete_slow(corio_loop_t *loop, corio_op_t *op, int res, unsigned flags)
 {
-    if (op->priv_state != CORIO_OP_INFLIGHT)
-        corio_panic("completion for an op that is not in flight (op %p reused or freed "
-                    "before its callback ran?)",
-                    (void *)op);
     if (!(flags & CORIO_CQE_F_MORE)) {
         op->priv_state = CORIO_OP_IDLE;
         if (!(op->priv_bits & CORIO_OPB_INTERNAL))
@@ -109,7 +115,6 @@ void corio_op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsigned fla
         if (op->priv_bits & CORIO_OPB_BUFRING)
             ((struct corio_bufring *)op->priv_addr2)->users--;
     }
-    op->flags = flags;
     if (flags & CORIO_CQE_F_BUFFER && op->priv_bits & CORIO_OPB_BUFRING)
         corio_bufring_mark_held(op->priv_addr2, flags >> CORIO_CQE_BUFFER_SHIFT);
     /* A linked timeout that fired cancels its op: say why. */
@@ -118,6 +123,23 @@ void corio_op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsigned fla
         res = -ETIMEDOUT;
     if (op->priv_kind == CORIO_OP_TIMEOUT && res == -ETIME)
         res = 0;
+    return res;
+}
+
+void corio_op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsigned flags)
+{
+    if (op->priv_state != CORIO_OP_INFLIGHT)
+        corio_panic("completion for an op that is not in flight (op %p reused or freed "
+                    "before its callback ran?)",
+                    (void *)op);
+    op->flags = flags;
+    /* The common case, a plain one-shot op that succeeded, takes one test. */
+    if (__builtin_expect(res >= 0 && (flags | op->priv_bits) == 0, 1)) {
+        op->priv_state = CORIO_OP_IDLE;
+        loop->inflight--;
+    } else {
+        res = complete_slow(loop, op, res, flags);
+    }
     mark_kernel_writes(op, res);
     op->priv_cb(op, res);
 }

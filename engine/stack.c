@@ -46,15 +46,24 @@ int corio_stack_pool_init(struct corio_stack_pool *pool, size_t size, size_t max
     pool->free = NULL;
     pool->nfree = 0;
     pool->max_free = max_free;
+    pool->mapped = 0;
     pool->size = round_up(size, page_size());
     return 0;
 }
 
-static int stack_map(size_t size, struct corio_stack **out)
+/* Stacks are page-aligned, so without colouring every task's control block and the top
+ * of every stack would share the same few L1 cache sets (the set index is the address
+ * within a page): 64 tasks taking turns evicted each other on every switch. Each new
+ * stack therefore starts up to 63 cache lines lower within its page, round robin. */
+#define STACK_COLOURS 64u
+
+static int stack_map(struct corio_stack_pool *pool, struct corio_stack **out)
 {
-    size_t page = page_size();
-    /* guard page | usable stack | header page(s) holding struct corio_stack */
-    size_t header = round_up(64 + sizeof(struct corio_stack) + CORIO_STACK_USER_BYTES, page);
+    size_t page = page_size(), size = pool->size;
+    size_t colour = (pool->mapped++ % STACK_COLOURS) * 64;
+    /* guard page | usable stack | colour | struct corio_stack + user area, page-rounded */
+    size_t header =
+        round_up(STACK_COLOURS * 64 + sizeof(struct corio_stack) + CORIO_STACK_USER_BYTES, page);
     size_t map_size = page + size + header;
     char *map = corio_fault_hit(CORIO_FAULT_MMAP, NULL)
                     ? MAP_FAILED
@@ -69,15 +78,16 @@ static int stack_map(size_t size, struct corio_stack **out)
     /* A forked child must build its own loop; it should not inherit our stacks. */
     (void)madvise(map, map_size, MADV_DONTFORK);
 
-    /* The header starts 64-byte aligned right above the usable stack. */
-    struct corio_stack *s = (struct corio_stack *)(map + page + size);
+    /* The header starts 64-byte aligned right above the usable stack, which takes in the
+     * colour's bytes. */
+    struct corio_stack *s = (struct corio_stack *)(map + page + size + colour);
     _Static_assert(sizeof(struct corio_stack) <= 64, "stack header grew");
     s->lo = map + page;
-    s->size = size;
+    s->size = size + colour;
     s->map_size = map_size;
     s->next = NULL;
 #ifdef CORIO_HAVE_VALGRIND
-    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + size);
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
 #else
     s->valgrind_id = 0;
 #endif
@@ -103,7 +113,7 @@ int corio_stack_get(struct corio_stack_pool *pool, struct corio_stack **out)
         *out = s;
         return 0;
     }
-    return stack_map(pool->size, out);
+    return stack_map(pool, out);
 }
 
 void corio_stack_put(struct corio_stack_pool *pool, struct corio_stack *s)
@@ -131,7 +141,7 @@ void corio_stack_pool_destroy(struct corio_stack_pool *pool)
 
 /* initial-exec: the signal handler must reach these without calling into the dynamic
  * linker, which is not async-signal-safe. */
-__thread struct corio_stack *corio_tls_stack __attribute__((tls_model("initial-exec")));
+__thread void *corio_tls_stack_user __attribute__((tls_model("initial-exec")));
 static __thread void *altstack __attribute__((tls_model("initial-exec")));
 
 static struct sigaction previous_segv, previous_bus;
@@ -174,7 +184,8 @@ static void report_overflow(const struct corio_stack *s, const void *owner)
 
 static void on_fault(int sig, siginfo_t *info, void *uctx)
 {
-    struct corio_stack *s = corio_tls_stack;
+    void *user = corio_tls_stack_user;
+    struct corio_stack *s = user != NULL ? corio_stack_of_user_area(user) : NULL;
     uintptr_t addr = (uintptr_t)info->si_addr;
     if (s != NULL) {
         uintptr_t guard_hi = (uintptr_t)s->lo;

@@ -15,7 +15,8 @@
 #define CORIO_STACK_USER_BYTES 1024
 
 /* One stack. The struct itself lives at the very top of its own mapping, so a stack
- * costs no allocation besides the mapping. Usable stack: [lo, lo + size). */
+ * costs no allocation besides the mapping. Usable stack: [lo, lo + size), where size is
+ * the pool's size plus up to 63 cache lines of colouring (see stack.c). */
 struct corio_stack {
     void *lo;
     size_t size;
@@ -34,7 +35,8 @@ struct corio_stack_pool {
     struct corio_stack *free;
     size_t nfree;
     size_t max_free; /* stacks kept for reuse; beyond this, freed stacks are unmapped */
-    size_t size;     /* usable size of every stack from this pool */
+    size_t size;     /* usable size of every stack from this pool (at least) */
+    unsigned mapped; /* stacks mapped so far: picks each new stack's cache colour */
 };
 
 /* Default usable stack size for this build: larger under ASan, whose frames are bigger. */
@@ -56,16 +58,23 @@ void corio_stack_put(struct corio_stack_pool *pool, struct corio_stack *stack);
 /* Unmaps every pooled stack. */
 void corio_stack_pool_destroy(struct corio_stack_pool *pool);
 
-/* The stack this thread runs on now (NULL: the thread's own stack), for the overflow
- * reporter. initial-exec: the signal handler must reach it without the dynamic linker,
- * and setting it is a single store on every switch. */
-extern __thread struct corio_stack *corio_tls_stack __attribute__((tls_model("initial-exec")));
+/* The user area of the stack this thread runs on now (NULL: the thread's own stack). It
+ * is the one thread-local the switch path stores: the overflow reporter finds the stack
+ * from it, and task.c reads it as the running task (whose control block is the user
+ * area). initial-exec: the signal handler must reach it without the dynamic linker. */
+extern __thread void *corio_tls_stack_user __attribute__((tls_model("initial-exec")));
 
-/* Tells the overflow reporter which stack this thread runs on now. The report names the
- * stack's user area (a task's control block) as the task. */
+/* The stack whose user area is p. */
+static inline struct corio_stack *corio_stack_of_user_area(void *p)
+{
+    return (struct corio_stack *)((char *)p - ((sizeof(struct corio_stack) + 63) & ~(size_t)63));
+}
+
+/* Tells the overflow reporter which stack this thread runs on now (NULL: its own). The
+ * report names the stack's user area (a task's control block) as the task. */
 static inline void corio_stack_set_current(struct corio_stack *stack)
 {
-    corio_tls_stack = stack;
+    corio_tls_stack_user = stack != NULL ? corio_stack_user_area(stack) : NULL;
 }
 
 /* Installs, for the calling thread, a SIGSEGV/SIGBUS handler on an alternate signal stack

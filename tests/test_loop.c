@@ -75,12 +75,13 @@ static void test_call_later_fires_in_deadline_order_and_cancel_wins(void **state
     const uint64_t ms = 1000000;
     uint64_t delays[5] = {30 * ms, 10 * ms, 20 * ms, 10 * ms, 5 * ms};
     corio_timer_t *timers[5];
+    /* Read before the timers are set: their delays count from then or later. */
+    uint64_t start = corio_loop_now(o.loop);
     for (int i = 0; i < 5; i++) {
         recs[i] = (struct rec){&o, i};
         assert_int_equal(corio_call_later(o.loop, delays[i], record_rec, &recs[i], &timers[i]), 0);
     }
     assert_int_equal(corio_timer_cancel(timers[2]), 0); /* 20 ms: must never fire */
-    uint64_t start = corio_loop_now(o.loop);
     assert_int_equal(corio_loop_run(o.loop), 0);
     assert_true(corio_loop_now(o.loop) - start >= 30 * ms);
     /* 5 ms, then the two 10 ms timers in the order set, then 30 ms. */
