@@ -23,7 +23,9 @@
 #   DURATION=5            seconds per run
 #   CONNS="1 64 512"      connection counts
 #   SIZES="64 4096"       message sizes in bytes
-#   ECHO_LOAD, EPOLL_ECHO default to BUILD_DIR/bench/{echo_load,epoll_echo}
+#   ECHO_LOAD, EPOLL_ECHO, URING_ECHO default to BUILD_DIR/bench/{echo_load,epoll_echo,uring_echo}
+#                         (uring_echo, a hand-written liburing multishot server, is a second
+#                         reference: what io_uring itself gains over epoll on this machine)
 #   CORIO_ECHO            corio's echo server command (default BUILD_DIR/examples/corio-echo);
 #                         its rows are skipped, with a message, when it does not exist
 #   HTTP_CONNS="64 256"   wrk connection counts (http)
@@ -52,6 +54,7 @@ CONNS=${CONNS:-"1 64 512"}
 SIZES=${SIZES:-"64 4096"}
 ECHO_LOAD=${ECHO_LOAD:-$build/bench/echo_load}
 EPOLL_ECHO=${EPOLL_ECHO:-$build/bench/epoll_echo}
+URING_ECHO=${URING_ECHO:-$build/bench/uring_echo}
 CORIO_ECHO=${CORIO_ECHO:-$build/examples/corio-echo}
 HTTP_CONNS=${HTTP_CONNS:-"64 256"}
 CORIO_HTTPD=${CORIO_HTTPD:-$build/examples/corio-httpd}
@@ -202,20 +205,24 @@ section_echo() {
     for s in $SIZES; do
       if [ ${#corio[@]} -gt 0 ]; then run_echo corio-echo "$c" "$s" "${corio[@]}"; fi
       run_echo epoll_echo "$c" "$s" "$EPOLL_ECHO"
+      if [ -x "$URING_ECHO" ]; then run_echo uring_echo "$c" "$s" "$URING_ECHO"; fi
     done
   done
-  [ ${#corio[@]} -gt 0 ] || return 0
   echo
-  echo "Ratios corio-echo / epoll_echo (msgs/s and msgs per CPU-s: higher is better; p99: lower is better)"
+  echo "Ratios to epoll_echo (msgs/s and msgs per CPU-s: higher is better; p99: lower is better)"
   echo
-  echo "| conns | bytes | msgs/s | p99 | msgs per server CPU-s |"
-  echo "|---:|---:|---:|---:|---:|"
+  echo "| conns | bytes | server | msgs/s | p99 | msgs per server CPU-s |"
+  echo "|---:|---:|---|---:|---:|---:|"
+  local name
   for c in $CONNS; do
     for s in $SIZES; do
-      local a="corio-echo,$c,$s" b="epoll_echo,$c,$s"
-      printf '| %s | %s | %s | %s | %s |\n' "$c" "$s" \
-        "$(ratio "${r_rate[$a]:-}" "${r_rate[$b]:-}")" "$(ratio "${r_p99[$a]:-}" "${r_p99[$b]:-}")" \
-        "$(ratio "${r_eff[$a]:-}" "${r_eff[$b]:-}")"
+      for name in corio-echo uring_echo; do
+        local a="$name,$c,$s" b="epoll_echo,$c,$s"
+        [ -n "${r_rate[$a]:-}" ] || continue
+        printf '| %s | %s | %s | %s | %s | %s |\n' "$c" "$s" "$name" \
+          "$(ratio "${r_rate[$a]:-}" "${r_rate[$b]:-}")" "$(ratio "${r_p99[$a]:-}" "${r_p99[$b]:-}")" \
+          "$(ratio "${r_eff[$a]:-}" "${r_eff[$b]:-}")"
+      done
     done
   done
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# ctest "test_echo_tools" (label tools): echo_load against epoll_echo on an ephemeral port of
-# 127.0.0.1, from 1-byte to 1 MiB messages, plus the failure paths the scripts rely on.
-#   tests/test_echo_tools.sh PATH/TO/epoll_echo PATH/TO/echo_load
+# ctests "test_echo_tools" and "test_uring_echo_tool" (label tools): echo_load against a
+# baseline echo server (epoll_echo or uring_echo) on an ephemeral port of 127.0.0.1, from
+# 1-byte to 1 MiB messages, plus the failure paths the scripts rely on.
+#   tests/test_echo_tools.sh PATH/TO/{epoll,uring}_echo PATH/TO/echo_load
 # shellcheck disable=SC2317  # cleanup runs from a trap
 set -uo pipefail
-server=${1:?usage: test_echo_tools.sh EPOLL_ECHO ECHO_LOAD}
-load=${2:?usage: test_echo_tools.sh EPOLL_ECHO ECHO_LOAD}
+server=${1:?usage: test_echo_tools.sh ECHO_SERVER ECHO_LOAD}
+load=${2:?usage: test_echo_tools.sh ECHO_SERVER ECHO_LOAD}
 # shellcheck source=tests/server_lib.sh
 source "$(dirname "$0")/server_lib.sh"
 
@@ -42,7 +43,7 @@ kill -TERM "$pid"
 wait "$pid"
 status=$?
 pid=
-[ "$status" -eq 0 ] || fail "epoll_echo exited $status on SIGTERM"
+[ "$status" -eq 0 ] || fail "$(basename "$server") exited $status on SIGTERM"
 
 # Nothing listens there now: echo_load must fail, and say so.
 if "$load" --port "$port" -c 2 -n 10 >/dev/null 2>"$tmp/err3"; then
@@ -56,7 +57,7 @@ grep -q 'connect' "$tmp/err3" || fail "refused connection not reported: $(cat "$
 "$load" 2>/dev/null
 [ $? -eq 2 ] || fail "echo_load without --port did not exit 2"
 "$server" --port 70000 2>/dev/null
-[ $? -eq 2 ] || fail "epoll_echo --port 70000 did not exit 2"
+[ $? -eq 2 ] || fail "$(basename "$server") --port 70000 did not exit 2"
 
 [ "$failures" -eq 0 ] && echo "test_echo_tools: all passed"
 exit $((failures > 0))
