@@ -8,6 +8,8 @@
 
 _Static_assert(sizeof(struct corio_task) <= CORIO_STACK_USER_BYTES,
                "task control block must fit beside its stack header");
+_Static_assert(offsetof(struct corio_task, fiber) + sizeof(void *) <= 64,
+               "the fields a hand-over touches must stay in the first cache line");
 
 static struct corio_task *task_of(corio_task_t *handle)
 {
@@ -50,13 +52,11 @@ static void task_finished(corio_loop_t *loop, struct corio_task *t)
     }
 }
 
-/* The task at the head of the ready queue, if it may be handed over to directly: NULL
- * when the head is a callback, or a task cancelled before it started (the loop finishes
- * those). */
-HOT struct corio_task *handover_candidate(corio_loop_t *loop)
+/* The task queued at r, if it may be handed over to directly: NULL when r is a callback,
+ * or a task cancelled before it started (the loop finishes those). */
+HOT struct corio_task *handover_candidate(struct corio_runnable *r)
 {
-    struct corio_runnable *r = loop->ready.head;
-    struct corio_task *next = r != NULL ? task_of_runnable(r) : NULL;
+    struct corio_task *next = task_of_runnable(r);
     if (next == NULL || (next->state == CORIO_TASK_NEW && next->cancelled))
         return NULL;
     return next;
@@ -74,9 +74,10 @@ HOT void count_run(corio_loop_t *loop)
  * batch from here). NULL: go back to the loop. */
 HOT struct corio_task *next_in_batch(corio_loop_t *loop)
 {
-    if (loop->batch == 0 && (loop->ready.head == NULL || !corio_loop_next_batch(loop)))
+    struct corio_runnable *r = loop->ready.head;
+    if (r == NULL || (loop->batch == 0 && !corio_loop_next_batch(loop)))
         return NULL;
-    struct corio_task *next = handover_candidate(loop);
+    struct corio_task *next = handover_candidate(r);
     if (next == NULL)
         return NULL;
     corio_runq_pop(&loop->ready);
@@ -362,7 +363,8 @@ void corio_yield(void)
         return;
     corio_loop_t *loop = t->loop;
     t->state = CORIO_TASK_READY;
-    struct corio_task *next = loop->batch > 0 ? handover_candidate(loop) : NULL;
+    struct corio_runnable *r = loop->ready.head;
+    struct corio_task *next = r != NULL && loop->batch > 0 ? handover_candidate(r) : NULL;
     if (next == NULL) {
         corio_runq_push(&loop->ready, &t->run);
         task_leave(t);
