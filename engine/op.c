@@ -117,7 +117,7 @@ static int complete_slow(corio_loop_t *loop, corio_op_t *op, int res, unsigned f
     }
     if (flags & CORIO_CQE_F_BUFFER && op->priv_bits & CORIO_OPB_BUFRING)
         corio_bufring_mark_held(op->priv_addr2, flags >> CORIO_CQE_BUFFER_SHIFT);
-    /* A linked timeout that fired cancels its op: say why. */
+    /* An op cancelled because its task's deadline passed: say why. */
     if ((res == -ECANCELED || res == -EINTR) && op->priv_deadline != 0 &&
         corio_clock_ns() >= op->priv_deadline)
         res = -ETIMEDOUT;
@@ -561,7 +561,10 @@ static int await_op(corio_op_t *op)
     err = corio_op_start(t->loop, op, wake_task);
     if (err < 0)
         return err;
-    int res = corio_task_park(t, abort_op_wait, op, 0 /* the kernel enforces deadlines */);
+    /* A deadline is a timer in the loop's heap for as long as the task waits; if it fires,
+     * abort_op_wait cancels the op, whose -ECANCELED completion then reads -ETIMEDOUT.
+     * (A linked timeout per op cost the kernel an hrtimer and a CQE on every call.) */
+    int res = corio_task_park(t, abort_op_wait, op, op->priv_deadline);
     if (res < 0 && t->cancelled && res != -ETIMEDOUT)
         res = -ECANCELED;
     return res;

@@ -184,17 +184,16 @@ static int flush(struct corio_ring *r)
     return rc;
 }
 
-/* n free SQEs in a row, flushing a full SQ first: an op and its linked timeout must
- * never be split across two submissions. */
-static struct io_uring_sqe *get_sqes(struct corio_ring *r, unsigned n, int *err)
+/* A free SQE, flushing a full SQ to the kernel first. */
+static struct io_uring_sqe *get_sqe(struct corio_ring *r, int *err)
 {
     bool full = corio_fault_hit(CORIO_FAULT_SQE_NULL, NULL);
-    if (n == 1 && !full) { /* the common case: no separate space check */
+    if (!full) { /* the common case: no separate space check */
         struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
         if (sqe != NULL)
             return sqe;
     }
-    while (full || io_uring_sq_space_left(&r->uring) < n) {
+    while (full || io_uring_sq_space_left(&r->uring) == 0) {
         full = false;
         r->sq_full++;
         int rc = flush(r);
@@ -298,32 +297,20 @@ static void prep(struct io_uring_sqe *sqe, corio_op_t *op)
 
 int corio_ring_queue(struct corio_ring *r, corio_op_t *op)
 {
-    bool linked = op->priv_deadline != 0;
     int err = 0;
-    struct io_uring_sqe *sqe = get_sqes(r, linked ? 2 : 1, &err);
+    struct io_uring_sqe *sqe = get_sqe(r, &err);
     if (sqe == NULL)
         return err;
     prep(sqe, op);
     io_uring_sqe_set_data(sqe, op);
     r->submitted++;
-    if (linked) {
-        /* The kernel reads the timespec when it takes the SQE; op (and so priv_ts) lives
-         * until its own completion, which comes after that. */
-        sqe->flags |= IOSQE_IO_LINK;
-        op->priv_ts[0] = (int64_t)(op->priv_deadline / 1000000000u);
-        op->priv_ts[1] = (int64_t)(op->priv_deadline % 1000000000u);
-        struct io_uring_sqe *lt = io_uring_get_sqe(&r->uring);
-        io_uring_prep_link_timeout(lt, (struct __kernel_timespec *)op->priv_ts, IORING_TIMEOUT_ABS);
-        io_uring_sqe_set_data64(lt, CORIO_UD_IGNORE);
-        r->submitted++;
-    }
     return 0;
 }
 
 int corio_ring_queue_cancel(struct corio_ring *r, corio_op_t *op)
 {
     int err = 0;
-    struct io_uring_sqe *sqe = get_sqes(r, 1, &err);
+    struct io_uring_sqe *sqe = get_sqe(r, &err);
     if (sqe == NULL)
         return err;
     if (op != NULL)

@@ -9,9 +9,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* user_data of SQEs whose completions the loop drops: linked timeouts and cancel
- * requests. Their results are never needed (the target op's own CQE says what happened),
- * and they point at nothing, so a late one can never touch freed memory. */
+/* user_data of SQEs whose completions the loop drops: cancel requests. Their results are
+ * never needed (the target op's own CQE says what happened), and they point at nothing,
+ * so a late one can never touch freed memory. */
 #define CORIO_UD_IGNORE ((uint64_t)1)
 /* Lowest user_data that is an op pointer. */
 #define CORIO_UD_MIN_OP ((uint64_t)4096)
@@ -36,9 +36,8 @@ struct corio_ring;
 int corio_ring_init(struct corio_ring **ring, const corio_loop_opts_t *opts);
 void corio_ring_exit(struct corio_ring *ring);
 
-/* Queues op's SQE (and, when op has a deadline, its linked timeout right behind it,
- * in the same submission). A full SQ is flushed to the kernel first, never reported.
- * Returns 0 or a negative errno the kernel gave while flushing. */
+/* Queues op's SQE. A full SQ is flushed to the kernel first, never reported. Returns 0
+ * or a negative errno the kernel gave while flushing. */
 int corio_ring_queue(struct corio_ring *ring, corio_op_t *op);
 
 /* Queues a cancel request for op (user_data CORIO_UD_IGNORE), or for every op in flight

@@ -1092,6 +1092,32 @@ static void test_deadline_times_out_recv_and_ends_cleanly(void **state)
     close(fds[1]);
 }
 
+/* A deadline is a timer in the loop, not a kernel timeout per call: calls under one
+ * submit exactly one SQE each, and once the calls are done no timer is left behind (a
+ * leftover 10 s timer would keep corio_run from returning). */
+static void *deadline_cost_main(void *arg)
+{
+    (void)arg;
+    corio_loop_t *loop = corio_current_loop();
+    corio_loop_stats_t before, after;
+    assert_int_equal(corio_timeout_begin(10 * SEC), 0);
+    corio_loop_stats(loop, &before);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(corio_nop(), 0);
+    corio_loop_stats(loop, &after);
+    corio_timeout_end();
+    assert_int_equal(after.submitted - before.submitted, 100);
+    return NULL;
+}
+
+static void test_deadline_costs_no_sqe_and_leaves_no_timer(void **state)
+{
+    (void)state;
+    uint64_t t0 = support_now_ns();
+    support_run(deadline_cost_main, NULL);
+    assert_true(support_now_ns() - t0 < 5 * SEC);
+}
+
 static void *nested_deadline_main(void *arg)
 {
     int server = *(int *)arg;
@@ -1670,6 +1696,7 @@ int main(void)
         cmocka_unit_test(test_recv_racing_its_cancel_returns_data_or_ecanceled_never_loses_it),
         cmocka_unit_test(test_task_stack_outlives_its_cancelled_recv),
         cmocka_unit_test(test_deadline_times_out_recv_and_ends_cleanly),
+        cmocka_unit_test(test_deadline_costs_no_sqe_and_leaves_no_timer),
         cmocka_unit_test(test_nested_deadlines_the_earliest_wins),
         cmocka_unit_test(test_deadline_cuts_a_longer_sleep_short),
         cmocka_unit_test(test_deadline_on_join_times_out_and_the_handle_stays_joinable),

@@ -129,7 +129,7 @@ CORIO_API const char *corio_loop_backend(const corio_loop_t *loop);
 typedef struct corio_loop_stats {
     uint64_t iterations;  /* corio_loop_run iterations */
     uint64_t enters;      /* io_uring_enter calls made by the loop */
-    uint64_t submitted;   /* operations submitted (a linked timeout counts apart) */
+    uint64_t submitted;   /* operations submitted (cancel requests included) */
     uint64_t completions; /* completions reaped */
     uint64_t sq_full;     /* times the SQ was full and had to be flushed early */
     uint64_t cq_overflow; /* times the kernel reported CQ overflow */
@@ -373,8 +373,10 @@ CORIO_API int corio_sleep_until(uint64_t when);
 
 /* Inside a task: puts a deadline ns from now on every awaiting call until the matching
  * corio_timeout_end (like asyncio.timeout). Deadlines nest; the earliest wins. A call
- * whose deadline passes returns -ETIMEDOUT (I/O is cancelled in the kernel by a linked
- * timeout). Returns 0, -EPERM outside a task, -E2BIG past 16 nested deadlines. */
+ * whose deadline passes returns -ETIMEDOUT: the deadline is a timer in the loop's heap
+ * while the call waits, and at expiry the call's I/O is cancelled (and its completion
+ * still awaited). No SQE or kernel timer per call. Returns 0, -EPERM outside a task,
+ * -E2BIG past 16 nested deadlines. */
 CORIO_API int corio_timeout_begin(uint64_t ns);
 
 /* Ends the innermost corio_timeout_begin of the current task. */
