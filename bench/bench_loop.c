@@ -54,11 +54,12 @@ static void bench_raw(corio_bench_state_t *st, void *arg)
         corio_bench_skip(st, "io_uring unavailable");
         return;
     }
-    uint64_t n = corio_bench_start(st), queued = 0, done = 0;
+    uint64_t n = corio_bench_start(st), queued = 0, done = 0, enters = 0;
     for (; queued < n && queued < QUEUE_DEPTH; queued++)
         raw_prep(&ring, w, queued);
     while (done < n) {
         io_uring_submit_and_wait(&ring, 1);
+        enters++;
         unsigned head, seen = 0;
         struct io_uring_cqe *cqe;
         io_uring_for_each_cqe(&ring, head, cqe) seen++;
@@ -68,7 +69,18 @@ static void bench_raw(corio_bench_state_t *st, void *arg)
             raw_prep(&ring, w, queued);
     }
     corio_bench_stop(st);
+    corio_bench_counter(st, "ops_per_enter", (double)done / (double)enters, 0);
     io_uring_queue_exit(&ring);
+}
+
+/* Completions per io_uring_enter: at depth 64 the loop should enter once per 64 ops, as
+ * the raw loop does; fewer would mean extra enters. */
+static void report_ops_per_enter(corio_bench_state_t *st, corio_loop_t *loop)
+{
+    corio_loop_stats_t s;
+    corio_loop_stats(loop, &s);
+    corio_bench_counter(st, "ops_per_enter",
+                        s.enters ? (double)s.completions / (double)s.enters : 0, 0);
 }
 
 /* ---- corio, callback mode ---------------------------------------------------------- */
@@ -113,6 +125,7 @@ static void bench_corio_callbacks(corio_bench_state_t *st, void *arg)
     }
     corio_loop_run(run.loop);
     corio_bench_stop(st);
+    report_ops_per_enter(st, run.loop);
     corio_loop_free(run.loop);
 }
 
@@ -150,6 +163,7 @@ static void bench_corio_coroutines(corio_bench_state_t *st, void *arg)
     run.to_start = corio_bench_start(st);
     corio_loop_run(loop);
     corio_bench_stop(st);
+    report_ops_per_enter(st, loop);
     corio_loop_free(loop);
 }
 

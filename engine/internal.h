@@ -155,8 +155,9 @@ void corio_bufring_free_all(corio_loop_t *loop);
 /* Starts a described op (priv_kind and arguments set) with callback cb. */
 int corio_op_start(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb);
 
-/* Delivers one completion to its op (loop.c's reap calls this). */
-void corio_op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsigned flags);
+/* Delivers reaped completions to their ops, in order (loop.c's reap calls this). */
+struct corio_cqe;
+void corio_op_complete_all(corio_loop_t *loop, const struct corio_cqe *cqes, unsigned n);
 
 /* ---- tasks ------------------------------------------------------------------------- */
 

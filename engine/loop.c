@@ -320,12 +320,7 @@ static void reap(corio_loop_t *loop)
     struct corio_cqe batch[REAP_BATCH];
     unsigned n;
     while ((n = corio_ring_reap(loop->ring, batch, REAP_BATCH)) > 0) {
-        for (unsigned i = 0; i < n; i++) {
-            if (batch[i].user_data < CORIO_UD_MIN_OP)
-                continue; /* a cancel request: nothing to deliver */
-            corio_op_complete(loop, (corio_op_t *)(uintptr_t)batch[i].user_data, batch[i].res,
-                              batch[i].flags);
-        }
+        corio_op_complete_all(loop, batch, n);
     }
 }
 

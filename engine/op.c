@@ -126,7 +126,8 @@ static int complete_slow(corio_loop_t *loop, corio_op_t *op, int res, unsigned f
     return res;
 }
 
-void corio_op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsigned flags)
+/* One completion for its op; inlined into the batch loop below. */
+static inline void op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsigned flags)
 {
     if (op->priv_state != CORIO_OP_INFLIGHT)
         corio_panic("completion for an op that is not in flight (op %p reused or freed "
@@ -142,6 +143,15 @@ void corio_op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsigned fla
     }
     mark_kernel_writes(op, res);
     op->priv_cb(op, res);
+}
+
+void corio_op_complete_all(corio_loop_t *loop, const struct corio_cqe *cqes, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (cqes[i].user_data < CORIO_UD_MIN_OP)
+            continue; /* a cancel request: nothing to deliver */
+        op_complete(loop, (corio_op_t *)(uintptr_t)cqes[i].user_data, cqes[i].res, cqes[i].flags);
+    }
 }
 
 int corio_op_cancel(corio_loop_t *loop, corio_op_t *op)

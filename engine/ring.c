@@ -184,15 +184,10 @@ static int flush(struct corio_ring *r)
     return rc;
 }
 
-/* A free SQE, flushing a full SQ to the kernel first. */
-static struct io_uring_sqe *get_sqe(struct corio_ring *r, int *err)
+/* get_sqe's slow path: flushes the SQ until a slot is free (or injects a full SQ). */
+static __attribute__((noinline)) struct io_uring_sqe *get_sqe_after_flush(struct corio_ring *r,
+                                                                          bool full, int *err)
 {
-    bool full = corio_fault_hit(CORIO_FAULT_SQE_NULL, NULL);
-    if (!full) { /* the common case: no separate space check */
-        struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
-        if (sqe != NULL)
-            return sqe;
-    }
     while (full || io_uring_sq_space_left(&r->uring) == 0) {
         full = false;
         r->sq_full++;
@@ -205,6 +200,18 @@ static struct io_uring_sqe *get_sqe(struct corio_ring *r, int *err)
             (void)io_uring_sqring_wait(&r->uring);
     }
     return io_uring_get_sqe(&r->uring);
+}
+
+/* A free SQE, flushing a full SQ to the kernel first. */
+static inline struct io_uring_sqe *get_sqe(struct corio_ring *r, int *err)
+{
+    bool full = corio_fault_hit(CORIO_FAULT_SQE_NULL, NULL);
+    if (!full) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+        if (sqe != NULL)
+            return sqe;
+    }
+    return get_sqe_after_flush(r, full, err);
 }
 
 static void prep(struct io_uring_sqe *sqe, corio_op_t *op)
