@@ -21,6 +21,7 @@
 #include "internal.h"
 #include "support.h"
 
+#define US  1000ull
 #define MS  1000000ull
 #define SEC (1000 * MS)
 
@@ -937,6 +938,71 @@ static void test_recv_racing_its_cancel_returns_data_or_ecanceled_never_loses_it
     close(rc.server);
 }
 
+/* A recv whose deadline expires around the moment its data arrives (the writer sleeps
+ * 0-200 us against a 100 us deadline, so the two timers often fire in the same loop
+ * iteration): the data comes back from the recv, or the recv says -ETIMEDOUT and the data
+ * is still in the socket. Never both, never lost, and the task's next call is unaffected. */
+#define DEADLINE_RACE_ROUNDS 600
+
+struct deadline_racer {
+    int fd;
+    ssize_t res;
+    int after;
+    char buf[32];
+};
+
+static void *deadline_race_reader(void *arg)
+{
+    struct deadline_racer *r = arg;
+    assert_int_equal(corio_timeout_begin(100 * US), 0);
+    r->res = corio_recv(r->fd, r->buf, sizeof r->buf, 0);
+    corio_timeout_end();
+    r->after = corio_nop();
+    return NULL;
+}
+
+static void *deadline_race_main(void *arg)
+{
+    struct race *rc = arg;
+    for (int i = 0; i < DEADLINE_RACE_ROUNDS; i++) {
+        char msg[9];
+        snprintf(msg, sizeof msg, "d%07d", i);
+        struct deadline_racer r = {.fd = rc->server};
+        corio_task_t *t;
+        assert_int_equal(corio_spawn(NULL, deadline_race_reader, &r, &t), 0);
+        corio_yield(); /* the reader parks with its recv queued and its deadline set */
+        assert_int_equal(corio_sleep((uint64_t)(i % 5) * 50 * US), 0);
+        assert_int_equal(write(rc->client, msg, 8), 8);
+        assert_int_equal(corio_join(t, NULL), 0);
+        assert_int_equal(r.after, 0);
+        char left[32];
+        if (r.res == 8) {
+            assert_memory_equal(r.buf, msg, 8);
+            rc->got_data++;
+        } else {
+            assert_int_equal(r.res, -ETIMEDOUT);
+            assert_int_equal(recv(rc->server, left, 8, MSG_WAITALL), 8);
+            assert_memory_equal(left, msg, 8);
+            rc->got_cancel++;
+        }
+        assert_int_equal(recv(rc->server, left, sizeof left, MSG_DONTWAIT), -1);
+        assert_int_equal(errno, EAGAIN);
+    }
+    return NULL;
+}
+
+static void test_recv_racing_its_deadline_returns_data_or_etimedout_never_loses_it(void **state)
+{
+    (void)state;
+    struct race rc = {0};
+    tcp_pair_for_races(&rc.client, &rc.server);
+    support_run(deadline_race_main, &rc);
+    assert_int_equal(rc.got_data + rc.got_cancel, DEADLINE_RACE_ROUNDS);
+    print_message("recv/deadline race: %d data, %d timed out\n", rc.got_data, rc.got_cancel);
+    close(rc.client);
+    close(rc.server);
+}
+
 /* Ops of await-style calls live on the task's stack: a task cancelled (or timed out) in
  * the middle of a recv must keep that stack until the kernel has let go of the op. Here
  * the stacks are handed to new tasks right away and the data the old recvs waited for
@@ -1694,6 +1760,7 @@ int main(void)
         cmocka_unit_test(test_cancel_while_parked_in_join_leaves_the_target_joinable),
         cmocka_unit_test(test_cancel_while_parked_in_future_await_removes_the_waiter),
         cmocka_unit_test(test_recv_racing_its_cancel_returns_data_or_ecanceled_never_loses_it),
+        cmocka_unit_test(test_recv_racing_its_deadline_returns_data_or_etimedout_never_loses_it),
         cmocka_unit_test(test_task_stack_outlives_its_cancelled_recv),
         cmocka_unit_test(test_deadline_times_out_recv_and_ends_cleanly),
         cmocka_unit_test(test_deadline_costs_no_sqe_and_leaves_no_timer),
