@@ -16,9 +16,9 @@
  *
  * Deadlines come from corio_timeout_begin: one over the whole attempt (connect, send,
  * response), and one inside it over the connect. The send and the receives of an exchange
- * are callback-mode operations the worker waits for through a future (fetch_client.c,
- * "I/O"): under a deadline that wait is a timer in the loop's heap, where an await-style
- * call would carry a linked kernel timeout per operation. A reused connection that the server had
+ * are callback-mode operations, in flight together, that the worker waits for through a
+ * future (fetch_client.c, "I/O"); under a deadline that wait is a timer in the loop's heap,
+ * as an await-style call's is. A reused connection that the server had
  * closed meanwhile (no byte of a response came back) is replaced by another at once, which
  * is not counted as a retry; --retries retries connection errors and 5xx responses after an
  * exponential backoff. Every failure is classified (refused, reset, timeout, parse, dns,
@@ -581,7 +581,7 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
-    /* Room for every worker's operation and its linked timeout in one submission. */
+    /* Room for every worker's operations (a send and a receive) in one submission. */
     unsigned entries = 256;
     while (entries < 2 * f->nworkers + 64 && entries < 32768)
         entries *= 2;
