@@ -153,6 +153,62 @@ static void test_fp_control_is_per_context(void **state)
     corio_stack_put(&pool, fp_fiber.stack);
 }
 
+#if defined(__x86_64__)
+/* The switch loads MXCSR and the x87 control word only when they differ from the side it
+ * leaves: each must still be restored when it alone differs. */
+static struct test_fiber fp1_fiber;
+static volatile unsigned fp1_seen_mxcsr;
+static volatile unsigned short fp1_seen_cw;
+
+static unsigned short x87_cw(void)
+{
+    unsigned short cw;
+    __asm__ volatile("fnstcw %0" : "=m"(cw));
+    return cw;
+}
+
+static void set_x87_cw(unsigned short cw)
+{
+    __asm__ volatile("fldcw %0" : : "m"(cw));
+}
+
+#define MXCSR_FTZ_DAZ 0x8040u
+#define X87_PC_MASK   0x0300u /* precision control: 0x0300 extended, 0x0200 double */
+
+static void fp1_entry(void *arg)
+{
+    (void)arg;
+    corio_fiber_started(&main_fiber);
+    _mm_setcsr(_mm_getcsr() | MXCSR_FTZ_DAZ); /* MXCSR only */
+    corio_fiber_switch(&fp1_fiber.f, &main_fiber, NULL);
+    fp1_seen_mxcsr = _mm_getcsr();
+    _mm_setcsr(_mm_getcsr() & ~MXCSR_FTZ_DAZ);
+    set_x87_cw((unsigned short)((x87_cw() & ~X87_PC_MASK) | 0x0200)); /* x87 only */
+    corio_fiber_switch(&fp1_fiber.f, &main_fiber, NULL);
+    fp1_seen_cw = x87_cw();
+    corio_fiber_exit(&fp1_fiber.f, &main_fiber, NULL);
+}
+
+static void test_fp_control_restored_when_only_one_differs(void **state)
+{
+    (void)state;
+    unsigned mxcsr = _mm_getcsr();
+    unsigned short cw = x87_cw();
+    fiber_start(&fp1_fiber, fp1_entry);
+    corio_fiber_switch(&main_fiber, &fp1_fiber.f, NULL);
+    assert_int_equal(_mm_getcsr(), mxcsr); /* the fiber's FTZ/DAZ stayed with it */
+    assert_int_equal(x87_cw(), cw);
+    corio_fiber_switch(&main_fiber, &fp1_fiber.f, NULL);
+    assert_int_equal(fp1_seen_mxcsr & MXCSR_FTZ_DAZ, MXCSR_FTZ_DAZ);
+    assert_int_equal(x87_cw(), cw); /* the fiber's double precision stayed with it */
+    assert_int_equal(_mm_getcsr(), mxcsr);
+    corio_fiber_switch(&main_fiber, &fp1_fiber.f, NULL);
+    assert_int_equal(fp1_seen_cw & X87_PC_MASK, 0x0200);
+    assert_int_equal(x87_cw(), cw);
+    corio_stack_put(&pool, fp1_fiber.stack);
+}
+#endif
+
 /* ---- alignment ------------------------------------------------------------------------ */
 
 static struct test_fiber align_fiber;
@@ -282,6 +338,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_callee_saved_registers_survive),
         cmocka_unit_test(test_fp_control_is_per_context),
+#if defined(__x86_64__)
+        cmocka_unit_test(test_fp_control_restored_when_only_one_differs),
+#endif
         cmocka_unit_test(test_new_context_stack_is_aligned),
         cmocka_unit_test(test_thousands_of_contexts_in_a_ring),
         cmocka_unit_test(test_deep_recursion_on_a_task_stack),
