@@ -18,8 +18,6 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -29,9 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "echo_baseline.h"
 
 #define BUF_SIZE   (64 * 1024) /* per connection; pages untouched by small messages cost nothing */
 #define MAX_EVENTS 512
@@ -54,14 +53,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
-}
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: epoll_echo [--host ADDR] [--port P]\n"
-                 "  --host ADDR  address to listen on (default 127.0.0.1)\n"
-                 "  --port P     TCP port, 0 for an ephemeral one (default 0)\n"
-                 "Prints \"port N\" as its first line; SIGINT/SIGTERM stop it.\n");
 }
 
 static void conn_close(struct conn *c)
@@ -173,99 +164,12 @@ static void accept_all(int lfd)
     }
 }
 
-static int listen_on(const char *host, const char *port)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res;
-    int err = getaddrinfo(host, port, &hints, &res);
-    if (err) {
-        fprintf(stderr, "epoll_echo: %s: %s\n", host, gai_strerror(err));
-        return -1;
-    }
-    int fd = -1, saved = 0;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
-            break;
-        saved = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        fprintf(stderr, "epoll_echo: cannot listen on %s port %s: %s\n", host, port,
-                strerror(saved));
-    return fd;
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-        return -1;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
-static bool parse_port(const char *s, const char **out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 65535)
-        return false;
-    *out = s;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1", *port = "0";
-    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
-                                         {"port", required_argument, NULL, 'p'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int opt;
-    while ((opt = getopt_long(argc, argv, "H:p:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'H':
-            host = optarg;
-            break;
-        case 'p':
-            if (!parse_port(optarg, &port)) {
-                fprintf(stderr, "epoll_echo: bad port '%s' (0-65535)\n", optarg);
-                return 2;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "epoll_echo: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    const char *host, *port;
+    int status = echo_parse_args("epoll_echo", argc, argv, &host, &port);
+    if (status >= 0)
+        return status;
 
     /* SIGINT/SIGTERM are blocked except inside epoll_pwait, so a stop request can never slip
      * in between the check and the wait. */
@@ -282,7 +186,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int lfd = listen_on(host, port);
+    int lfd = echo_listen("epoll_echo", host, port);
     if (lfd < 0)
         return 1;
     epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -292,8 +196,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "epoll_echo: epoll: %s\n", strerror(errno));
         return 1;
     }
-    printf("port %d\n", bound_port(lfd));
-    fflush(stdout);
+    echo_print_port(lfd);
 
     struct epoll_event events[MAX_EVENTS];
     while (!stop_requested) {

@@ -24,9 +24,7 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <liburing.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -37,10 +35,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "echo_baseline.h"
 
 #define SQ_ENTRIES 4096
 #define CQ_ENTRIES (2 * SQ_ENTRIES)
@@ -81,14 +80,6 @@ static bool stop_requested;
 static unsigned long long served;
 static struct conn *conns;
 static struct signalfd_siginfo sig_info;
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: uring_echo [--host ADDR] [--port P]\n"
-                 "  --host ADDR  address to listen on (default 127.0.0.1)\n"
-                 "  --port P     TCP port, 0 for an ephemeral one (default 0)\n"
-                 "Prints \"port N\" as its first line; SIGINT/SIGTERM stop it.\n");
-}
 
 static uint64_t tag(struct conn *c, int op)
 {
@@ -412,101 +403,12 @@ static int setup_ring(void)
     return 0;
 }
 
-static int listen_on(const char *host, const char *port)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res;
-    int err = getaddrinfo(host, port, &hints, &res);
-    if (err) {
-        fprintf(stderr, "uring_echo: %s: %s\n", host, gai_strerror(err));
-        return -1;
-    }
-    int fd = -1, saved = 0;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        /* Nonblocking only so that shedding a connection at EMFILE never blocks: io_uring
-         * polls for readiness either way. */
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
-            break;
-        saved = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        fprintf(stderr, "uring_echo: cannot listen on %s port %s: %s\n", host, port,
-                strerror(saved));
-    return fd;
-}
-
-static int bound_port(int fd)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-        return -1;
-    if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
-static bool parse_port(const char *s, const char **out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 65535)
-        return false;
-    *out = s;
-    return true;
-}
-
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1", *port = "0";
-    static const struct option opts[] = {{"host", required_argument, NULL, 'H'},
-                                         {"port", required_argument, NULL, 'p'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int opt;
-    while ((opt = getopt_long(argc, argv, "H:p:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'H':
-            host = optarg;
-            break;
-        case 'p':
-            if (!parse_port(optarg, &port)) {
-                fprintf(stderr, "uring_echo: bad port '%s' (0-65535)\n", optarg);
-                return 2;
-            }
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "uring_echo: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    const char *host, *port;
+    int status = echo_parse_args("uring_echo", argc, argv, &host, &port);
+    if (status >= 0)
+        return status;
 
     /* SIGINT/SIGTERM are blocked and read from a signalfd through the ring, so a stop request
      * is just another completion and can never slip in between a check and the wait. */
@@ -522,7 +424,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    lfd = listen_on(host, port);
+    lfd = echo_listen("uring_echo", host, port);
     if (lfd < 0)
         return 1;
     if (setup_ring() < 0)
@@ -530,8 +432,7 @@ int main(int argc, char **argv)
     idle_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     arm_signal();
     arm_accept();
-    printf("port %d\n", bound_port(lfd));
-    fflush(stdout);
+    echo_print_port(lfd);
 
     while (!stop_requested) {
         int rc = io_uring_submit_and_wait(&ring, 1);

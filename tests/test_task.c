@@ -854,6 +854,7 @@ static void test_cancel_while_parked_in_future_await_removes_the_waiter(void **s
 
 struct racer {
     int fd;
+    uint64_t deadline; /* 0: none */
     ssize_t res;
     int after;
     char buf[32];
@@ -862,7 +863,11 @@ struct racer {
 static void *race_reader(void *arg)
 {
     struct racer *r = arg;
+    if (r->deadline != 0)
+        assert_int_equal(corio_timeout_begin(r->deadline), 0);
     r->res = corio_recv(r->fd, r->buf, sizeof r->buf, 0);
+    if (r->deadline != 0)
+        corio_timeout_end();
     r->after = corio_nop();
     return NULL;
 }
@@ -871,6 +876,25 @@ struct race {
     int client, server;
     int got_data, got_cancel;
 };
+
+/* The reader got msg, or failed with lost_err and msg is still in the socket, whole;
+ * either way nothing else is left there. */
+static void check_race_outcome(struct race *rc, const struct racer *r, const char *msg,
+                               int lost_err)
+{
+    char left[32];
+    if (r->res == 8) {
+        assert_memory_equal(r->buf, msg, 8);
+        rc->got_data++;
+    } else {
+        assert_int_equal(r->res, lost_err);
+        assert_int_equal(recv(rc->server, left, 8, MSG_WAITALL), 8);
+        assert_memory_equal(left, msg, 8);
+        rc->got_cancel++;
+    }
+    assert_int_equal(recv(rc->server, left, sizeof left, MSG_DONTWAIT), -1);
+    assert_int_equal(errno, EAGAIN);
+}
 
 static void *race_main(void *arg)
 {
@@ -908,20 +932,7 @@ static void *race_main(void *arg)
         }
         assert_int_equal(corio_join(t, NULL), -ECANCELED);
         assert_int_equal(r.after, -ECANCELED);
-        char left[32];
-        if (r.res == 8) {
-            assert_memory_equal(r.buf, msg, 8);
-            rc->got_data++;
-        } else {
-            assert_int_equal(r.res, -ECANCELED);
-            /* The cancelled recv took nothing: all of it is still to be read. */
-            assert_int_equal(recv(rc->server, left, 8, MSG_WAITALL), 8);
-            assert_memory_equal(left, msg, 8);
-            rc->got_cancel++;
-        }
-        /* Nothing left behind, nothing delivered twice. */
-        assert_int_equal(recv(rc->server, left, sizeof left, MSG_DONTWAIT), -1);
-        assert_int_equal(errno, EAGAIN);
+        check_race_outcome(rc, &r, msg, -ECANCELED);
     }
     return NULL;
 }
@@ -944,49 +955,21 @@ static void test_recv_racing_its_cancel_returns_data_or_ecanceled_never_loses_it
  * is still in the socket. Never both, never lost, and the task's next call is unaffected. */
 #define DEADLINE_RACE_ROUNDS 600
 
-struct deadline_racer {
-    int fd;
-    ssize_t res;
-    int after;
-    char buf[32];
-};
-
-static void *deadline_race_reader(void *arg)
-{
-    struct deadline_racer *r = arg;
-    assert_int_equal(corio_timeout_begin(100 * US), 0);
-    r->res = corio_recv(r->fd, r->buf, sizeof r->buf, 0);
-    corio_timeout_end();
-    r->after = corio_nop();
-    return NULL;
-}
-
 static void *deadline_race_main(void *arg)
 {
     struct race *rc = arg;
     for (int i = 0; i < DEADLINE_RACE_ROUNDS; i++) {
         char msg[9];
         snprintf(msg, sizeof msg, "d%07d", i);
-        struct deadline_racer r = {.fd = rc->server};
+        struct racer r = {.fd = rc->server, .deadline = 100 * US};
         corio_task_t *t;
-        assert_int_equal(corio_spawn(NULL, deadline_race_reader, &r, &t), 0);
+        assert_int_equal(corio_spawn(NULL, race_reader, &r, &t), 0);
         corio_yield(); /* the reader parks with its recv queued and its deadline set */
         assert_int_equal(corio_sleep((uint64_t)(i % 5) * 50 * US), 0);
         assert_int_equal(write(rc->client, msg, 8), 8);
         assert_int_equal(corio_join(t, NULL), 0);
         assert_int_equal(r.after, 0);
-        char left[32];
-        if (r.res == 8) {
-            assert_memory_equal(r.buf, msg, 8);
-            rc->got_data++;
-        } else {
-            assert_int_equal(r.res, -ETIMEDOUT);
-            assert_int_equal(recv(rc->server, left, 8, MSG_WAITALL), 8);
-            assert_memory_equal(left, msg, 8);
-            rc->got_cancel++;
-        }
-        assert_int_equal(recv(rc->server, left, sizeof left, MSG_DONTWAIT), -1);
-        assert_int_equal(errno, EAGAIN);
+        check_race_outcome(rc, &r, msg, -ETIMEDOUT);
     }
     return NULL;
 }
