@@ -172,18 +172,21 @@ static void set_x87_cw(unsigned short cw)
     __asm__ volatile("fldcw %0" : : "m"(cw));
 }
 
-#define MXCSR_FTZ_DAZ 0x8040u
-#define X87_PC_MASK   0x0300u /* precision control: 0x0300 extended, 0x0200 double */
+/* MXCSR rounding control (not FTZ/DAZ, which valgrind does not model): toward zero. */
+#define MXCSR_RC_MASK 0x6000u
+#define MXCSR_RC_ZERO 0x6000u
+#define X87_RC_MASK   0x0c00u /* x87 rounding control (valgrind ignores precision control) */
+#define X87_RC_ZERO   0x0c00u
 
 static void fp1_entry(void *arg)
 {
     (void)arg;
     corio_fiber_started(&main_fiber);
-    _mm_setcsr(_mm_getcsr() | MXCSR_FTZ_DAZ); /* MXCSR only */
+    _mm_setcsr((_mm_getcsr() & ~MXCSR_RC_MASK) | MXCSR_RC_ZERO); /* MXCSR only */
     corio_fiber_switch(&fp1_fiber.f, &main_fiber, NULL);
     fp1_seen_mxcsr = _mm_getcsr();
-    _mm_setcsr(_mm_getcsr() & ~MXCSR_FTZ_DAZ);
-    set_x87_cw((unsigned short)((x87_cw() & ~X87_PC_MASK) | 0x0200)); /* x87 only */
+    _mm_setcsr(_mm_getcsr() & ~MXCSR_RC_MASK); /* back to round-to-nearest */
+    set_x87_cw((unsigned short)((x87_cw() & ~X87_RC_MASK) | X87_RC_ZERO)); /* x87 only */
     corio_fiber_switch(&fp1_fiber.f, &main_fiber, NULL);
     fp1_seen_cw = x87_cw();
     corio_fiber_exit(&fp1_fiber.f, &main_fiber, NULL);
@@ -192,18 +195,19 @@ static void fp1_entry(void *arg)
 static void test_fp_control_restored_when_only_one_differs(void **state)
 {
     (void)state;
+    fesetround(FE_TONEAREST); /* a known start, whatever an earlier test left */
     unsigned mxcsr = _mm_getcsr();
     unsigned short cw = x87_cw();
     fiber_start(&fp1_fiber, fp1_entry);
     corio_fiber_switch(&main_fiber, &fp1_fiber.f, NULL);
-    assert_int_equal(_mm_getcsr(), mxcsr); /* the fiber's FTZ/DAZ stayed with it */
+    assert_int_equal(_mm_getcsr(), mxcsr); /* the fiber's rounding stayed with it */
     assert_int_equal(x87_cw(), cw);
     corio_fiber_switch(&main_fiber, &fp1_fiber.f, NULL);
-    assert_int_equal(fp1_seen_mxcsr & MXCSR_FTZ_DAZ, MXCSR_FTZ_DAZ);
-    assert_int_equal(x87_cw(), cw); /* the fiber's double precision stayed with it */
+    assert_int_equal(fp1_seen_mxcsr & MXCSR_RC_MASK, MXCSR_RC_ZERO);
+    assert_int_equal(x87_cw(), cw); /* the fiber's x87 rounding stayed with it */
     assert_int_equal(_mm_getcsr(), mxcsr);
     corio_fiber_switch(&main_fiber, &fp1_fiber.f, NULL);
-    assert_int_equal(fp1_seen_cw & X87_PC_MASK, 0x0200);
+    assert_int_equal(fp1_seen_cw & X87_RC_MASK, X87_RC_ZERO);
     assert_int_equal(x87_cw(), cw);
     corio_stack_put(&pool, fp1_fiber.stack);
 }
