@@ -183,7 +183,11 @@ static int start_worker_locked(void)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t tid;
-    int err = pthread_create(&tid, &attr, worker_main, NULL);
+    int err = 0;
+    if (corio_fault_hit(CORIO_FAULT_THREAD, &err))
+        err = -err; /* armed with a negative errno, as pthread_create gives a positive one */
+    else
+        err = pthread_create(&tid, &attr, worker_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (err != 0)

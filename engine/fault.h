@@ -17,6 +17,7 @@ enum corio_fault {
     CORIO_FAULT_ALLOC,      /* the engine's malloc, calloc or realloc fails */
     CORIO_FAULT_MMAP,       /* a stack or buffer-ring mapping fails */
     CORIO_FAULT_RING_SETUP, /* io_uring set-up fails with `value` */
+    CORIO_FAULT_THREAD,     /* starting an executor worker thread fails with `value` */
     CORIO_FAULT_COUNT
 };
 

@@ -71,6 +71,12 @@ static int stack_map(struct corio_stack_pool *pool, struct corio_stack **out)
                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (map == MAP_FAILED)
         return -ENOMEM;
+#ifdef CORIO_ASAN
+    /* ASan keeps the shadow of memory that was unmapped: a task's frames on a stack that
+     * has since been unmapped would still read as poisoned in a new mapping at the same
+     * address, and with colouring the new header may sit where the old stack was. */
+    ASAN_UNPOISON_MEMORY_REGION(map, map_size);
+#endif
     if (mprotect(map, page, PROT_NONE) != 0) {
         munmap(map, map_size);
         return -ENOMEM;

@@ -2,7 +2,8 @@
  * refused with -EAGAIN/-EBUSY/-EINTR or a fatal error, completions carrying -ENOBUFS or
  * -ECANCELED, genuinely short transfers, and allocation, mmap and ring set-up failures.
  * Each must be retried, reported to the caller, or surfaced as a clear message: never a
- * crash, a hang, a leak (the sanitizer build runs this) or a lost completion. A real CQ
+ * crash, a hang, a leak (the sanitizer build runs this) or a lost completion; an executor
+ * worker that cannot be started refuses or queues the job. A real CQ
  * overflow is provoked in test_op.c, without injection. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -369,11 +372,95 @@ static void test_ring_setup_failures_come_with_their_remedy(void **state)
     assert_int_equal(corio_run(empty, NULL, NULL), -EPERM);
 }
 
+/* ---- executor threads --------------------------------------------------------------- */
+
+static sem_t release_first;
+static atomic_int first_running, quick_runs;
+
+static void *block_until_released(void *arg)
+{
+    atomic_store(&first_running, 1);
+    while (sem_wait(&release_first) != 0)
+        ;
+    return arg;
+}
+
+static void *quick(void *arg)
+{
+    atomic_fetch_add(&quick_runs, 1);
+    return arg;
+}
+
+static void never_called(void *arg, void *result)
+{
+    (void)arg;
+    (void)result;
+    fail_msg("a refused job's callback ran");
+}
+
+static void *run_job(void *fn)
+{
+    void *result = NULL;
+    assert_int_equal(corio_run_blocking((void *(*)(void *))fn, &quick_runs, &result), 0);
+    assert_ptr_equal(result, &quick_runs);
+    return NULL;
+}
+
+/* No worker thread can be started: with none running, the job is refused with the error
+ * and never runs; with one running, the job waits for it instead. */
+static void *thread_failure_main(void *arg)
+{
+    (void)arg;
+    corio_executor_stats_t st;
+    corio_executor_stats(&st);
+    assert_int_equal(st.started, 0); /* this process has no worker yet */
+
+    corio_fault_arm(CORIO_FAULT_THREAD, 0, 2, -EAGAIN);
+    assert_int_equal(corio_run_blocking(quick, NULL, NULL), -EAGAIN);
+    assert_int_equal(corio_run_blocking_cb(corio_current_loop(), quick, NULL, never_called, NULL),
+                     -EAGAIN);
+    assert_int_equal(corio_fault_fired(CORIO_FAULT_THREAD), 2);
+    corio_executor_stats(&st);
+    assert_int_equal(st.started, 0);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(atomic_load(&quick_runs), 0);
+
+    /* One worker starts and blocks in the first job; starting a second fails. */
+    assert_int_equal(sem_init(&release_first, 0, 0), 0);
+    corio_task_t *first, *second;
+    assert_int_equal(corio_spawn(NULL, run_job, (void *)block_until_released, &first), 0);
+    uint64_t give_up = support_now_ns() + 10ull * 1000 * 1000 * 1000;
+    while (!atomic_load(&first_running) && support_now_ns() < give_up)
+        corio_yield();
+    assert_true(atomic_load(&first_running));
+    corio_fault_arm(CORIO_FAULT_THREAD, 0, 1, -EAGAIN);
+    assert_int_equal(corio_spawn(NULL, run_job, (void *)quick, &second), 0);
+    corio_yield(); /* the second task submits its job */
+    assert_int_equal(corio_fault_fired(CORIO_FAULT_THREAD), 1);
+    corio_executor_stats(&st);
+    assert_int_equal(st.started, 1);
+    assert_int_equal(st.queued, 1); /* waiting for the one worker */
+    assert_int_equal(sem_post(&release_first), 0);
+    assert_int_equal(corio_join(first, NULL), 0);
+    assert_int_equal(corio_join(second, NULL), 0);
+    assert_int_equal(atomic_load(&quick_runs), 1);
+    sem_destroy(&release_first);
+    return NULL;
+}
+
+static void test_executor_thread_start_failure_refuses_or_queues(void **state)
+{
+    (void)state;
+    support_run(thread_failure_main, NULL);
+}
+
 int main(void)
 {
     support_require_uring();
     support_watchdog(60);
     const struct CMUnitTest tests[] = {
+        /* First: it needs a process with no executor worker yet. */
+        cmocka_unit_test_setup(test_executor_thread_start_failure_refuses_or_queues, reset_faults),
         cmocka_unit_test_setup(test_sq_found_full_is_flushed_and_retried, reset_faults),
         cmocka_unit_test_setup(test_submit_eagain_is_retried, reset_faults),
         cmocka_unit_test_setup(test_submit_ebusy_is_retried, reset_faults),
