@@ -3,8 +3,8 @@
 # shellcheck shell=bash
 tmp=$(mktemp -d)
 pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+cleanup() { # graceful shutdown is checked by the tests themselves, not here
+  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   rm -rf "$tmp"
 }
 trap cleanup EXIT

@@ -12,15 +12,9 @@
 set -uo pipefail
 server=${1:?usage: test_httpd.sh CORIO_HTTPD HTTP_PROBE}
 probe=${2:?usage: test_httpd.sh CORIO_HTTPD HTTP_PROBE}
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-failures=0 checks=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+# shellcheck source=tests/server_lib.sh
+source "$(dirname "$0")/server_lib.sh"
+checks=0
 check() { checks=$((checks + 1)); }
 
 # ---- the document root ---------------------------------------------------------------------
@@ -55,20 +49,8 @@ mkdir -p "$root/$seg/$seg/$seg"
 
 # ---- helpers ---------------------------------------------------------------------------------
 
-# Starts corio-httpd with "$@" in the background; sets pid and port from "port N".
-start_server() {
-  "$server" --port 0 "$@" >"$tmp/out" 2>"$tmp/err" &
-  pid=$!
-  port=
-  for _ in $(seq 200); do
-    port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$tmp/out")
-    [ -n "$port" ] && return 0
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "corio-httpd $* did not print its port: $(cat "$tmp/err")" >&2
-  exit 1
-}
+# Starts corio-httpd with "$@" on an ephemeral port (server_lib.sh's start_server).
+start_httpd() { start_server "$server" --port 0 "$@"; }
 
 stop_server() { # SIGTERM must end it with 0 (and, under ASan, no leak report)
   kill -TERM "$pid"
@@ -278,14 +260,14 @@ crafted_checks() {
 
 for mode in "" "--no-openat2"; do
   # shellcheck disable=SC2086
-  start_server --root "$root" $mode
+  start_httpd --root "$root" $mode
   static_checks "${mode:-openat2}"
   [ -z "$mode" ] && crafted_checks
   stop_server
 done
 
 # Without --root only /hello exists.
-start_server
+start_httpd
 get /hello
 expect_statuses "no root: /hello" "200"
 get /index.html
@@ -293,7 +275,7 @@ expect_statuses "no root: /index.html" "404"
 stop_server
 
 # Several threads.
-start_server --root "$root" --threads 2
+start_httpd --root "$root" --threads 2
 for _ in 1 2 3 4; do
   get /big.bin
   expect_body "--threads 2: big file" "$root/big.bin"
@@ -301,7 +283,7 @@ done
 stop_server
 
 # ---- timeouts ---------------------------------------------------------------------------------
-start_server --idle-timeout 1 --header-timeout 5
+start_httpd --idle-timeout 1 --header-timeout 5
 send '' --keep-open --timeout 8
 expect_closed_within "idle connection" 0.8 3
 send 'GET /hello HTTP/1.1\r\nHost: t\r\n\r\n' --keep-open --timeout 8
@@ -312,7 +294,7 @@ stop_server
 # A client that stops reading: the sends that the socket cannot take are bounded by the
 # idle timeout too. With --max-conns 1 the stuck connection holds the only slot (503)
 # until then.
-start_server --root "$root" --idle-timeout 1 --max-conns 1
+start_httpd --root "$root" --idle-timeout 1 --max-conns 1
 exec 6<>"/dev/tcp/127.0.0.1/$port"
 for _ in $(seq 30); do printf 'GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n'; done >&6
 sleep 0.3
@@ -331,7 +313,7 @@ stop_server
 
 # Slow loris: a byte every 100 ms keeps each receive well inside the 5 s idle timeout, but
 # the head must be whole within the 1 s header timeout.
-start_server --idle-timeout 5 --header-timeout 1
+start_httpd --idle-timeout 5 --header-timeout 1
 send 'GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n' \
   --keep-open --trickle 100 --timeout 8
 expect_closed_within "slow loris" 0.8 3
@@ -339,7 +321,7 @@ lacks "slow loris" '^HTTP/'
 stop_server
 
 # ---- --max-conns: one more is answered 503 and closed --------------------------------------
-start_server --max-conns 2
+start_httpd --max-conns 2
 exec 4<>"/dev/tcp/127.0.0.1/$port" 5<>"/dev/tcp/127.0.0.1/$port"
 for fd in 4 5; do # an answer on each: both are accepted and counted
   printf 'GET /hello HTTP/1.1\r\nHost: t\r\n\r\n' >&"$fd"
@@ -362,7 +344,7 @@ stop_server
 # A request in flight (trickling in) when SIGTERM arrives is still answered, with
 # Connection: close; an idle kept-alive connection is closed at once; new connections are
 # refused; the server then exits 0.
-start_server --grace 5
+start_httpd --grace 5
 exec 3<>"/dev/tcp/127.0.0.1/$port" 4<>"/dev/tcp/127.0.0.1/$port" # 4: never sends
 printf 'GET /hello HTTP/1.1\r\nHost: t\r\n\r\n' >&3 # served: now idle
 printf 'GET /hello HTTP/1.1\r\nHost: t\r\n\r\n' |
@@ -389,7 +371,7 @@ check
 [ "$status" -eq 0 ] || fail "graceful shutdown exited $status: $(cat "$tmp/err")"
 
 # A second signal does not wait for the grace period: everything is cancelled, exit 0.
-start_server --grace 30
+start_httpd --grace 30
 printf 'GET /hello HTTP/1.1\r\nHost: t\r\n\r\n' |
   "$probe" "$port" --trickle 100 --keep-open --timeout 8 >"$tmp/inflight" &
 inflight=$!
@@ -420,7 +402,7 @@ for bad in "--port 70000" "--threads 0" "--bogus" "--idle-timeout 0" "--max-body
   [ "$status" -eq 2 ] || fail "corio-httpd $bad exited $status, not 2"
   grep -q 'usage' "$tmp/bad" || fail "corio-httpd $bad printed no usage"
 done
-start_server
+start_httpd
 "$server" --port "$port" >/dev/null 2>"$tmp/busy"
 status=$?
 check

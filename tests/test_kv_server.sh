@@ -9,34 +9,11 @@
 # shellcheck disable=SC2317  # cleanup runs from a trap
 set -uo pipefail
 server=${1:?usage: test_kv_server.sh CORIO_KV}
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-failures=0 starts=0
-fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
+# shellcheck source=tests/server_lib.sh
+source "$(dirname "$0")/server_lib.sh"
 
-# Starts corio-kv with "$@" in the background and sets pid and port from its first line.
-# The output file is new each time: a reused one could still show the previous server's
-# port until the new process has truncated it.
-start_server() {
-  starts=$((starts + 1))
-  out=$tmp/out.$starts
-  "$server" --port 0 "$@" >"$out" 2>"$tmp/err" &
-  pid=$!
-  port=
-  for _ in $(seq 200); do
-    port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$out" 2>/dev/null)
-    [ -n "$port" ] && return 0
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "corio-kv $* did not print its port: $(cat "$tmp/err")" >&2
-  exit 1
-}
+# Starts corio-kv with "$@" on an ephemeral port (server_lib.sh's start_server).
+start_kv() { start_server "$server" --port 0 "$@"; }
 
 # Stops the server with SIGNAL and checks it exits 0 within 10 s.
 stop_server() {
@@ -80,7 +57,7 @@ expect_eof() { # FD WHAT: the server must have closed the connection
 }
 
 snap=$tmp/snapshot.kv
-start_server --snapshot "$snap"
+start_kv --snapshot "$snap"
 connect 3
 connect 4
 
@@ -166,7 +143,7 @@ expect_eof 3 "after SIGTERM"
 exec 3<&-
 
 # The snapshot is read back at start-up; SIGINT stops the server too.
-start_server --snapshot "$snap"
+start_kv --snapshot "$snap"
 connect 3
 expect 3 "KEYS" "KEYS 4 a b c greeting"
 expect 3 "GET b" "VALUE two words"
@@ -174,7 +151,7 @@ stop_server INT
 exec 3<&-
 
 # Without --snapshot, SAVE is refused and nothing else changes.
-start_server
+start_kv
 connect 3
 expect 3 "SAVE" "ERR no snapshot file (start with --snapshot FILE)"
 expect 3 "KEYS" "KEYS 0"
