@@ -8,6 +8,11 @@
 /* Prints "what: a_name X, b_name Y, ratio a/b R" (or says which one did not run). */
 void bench_line(const char *what, const char *a_name, double a, const char *b_name, double b);
 
+/* Sets up a raw liburing baseline's ring of `entries` with the flags corio asks for
+ * (falling back to none on older kernels). Returns 0 or -errno (raw_ring.c). */
+struct io_uring;
+int bench_raw_ring(struct io_uring *ring, unsigned entries);
+
 void bench_switch_register(void);
 void bench_switch_summary(void);
 void bench_loop_register(void);

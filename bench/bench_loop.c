@@ -33,24 +33,11 @@ static void raw_prep(struct io_uring *ring, const struct workload *w, uint64_t i
         io_uring_prep_read(sqe, w->fd, buffers[i % QUEUE_DEPTH], READ_SIZE, 0);
 }
 
-/* The flags corio asks for, so the baseline runs the same kernel path. */
-static int raw_ring(struct io_uring *ring)
-{
-    struct io_uring_params p = {.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
-                                         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
-    int rc = io_uring_queue_init_params(256, ring, &p);
-    if (rc == -EINVAL) {
-        struct io_uring_params plain = {0};
-        rc = io_uring_queue_init_params(256, ring, &plain);
-    }
-    return rc;
-}
-
 static void bench_raw(corio_bench_state_t *st, void *arg)
 {
     const struct workload *w = arg;
     struct io_uring ring;
-    if (raw_ring(&ring) < 0) {
+    if (bench_raw_ring(&ring, 256) < 0) {
         corio_bench_skip(st, "io_uring unavailable");
         return;
     }

@@ -123,25 +123,12 @@ static void prep(struct io_uring *ring, int op, int fd, uint64_t *buf, uint64_t 
     io_uring_sqe_set_data64(sqe, tag);
 }
 
-/* The flags corio asks for, so the baseline runs the same kernel path. */
-static int raw_ring(struct io_uring *ring)
-{
-    struct io_uring_params p = {.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
-                                         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN};
-    int rc = io_uring_queue_init_params(64, ring, &p);
-    if (rc == -EINVAL) {
-        struct io_uring_params plain = {0};
-        rc = io_uring_queue_init_params(64, ring, &plain);
-    }
-    return rc;
-}
-
 static void bench_pipe(corio_bench_state_t *st, void *arg)
 {
     (void)arg;
     struct io_uring ring;
     struct pipes p = {0};
-    if (pipe(p.ab) != 0 || pipe(p.ba) != 0 || raw_ring(&ring) < 0) {
+    if (pipe(p.ab) != 0 || pipe(p.ba) != 0 || bench_raw_ring(&ring, 64) < 0) {
         corio_bench_skip(st, "pipes or io_uring unavailable");
         return;
     }

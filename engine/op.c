@@ -51,19 +51,21 @@ static void mark_iov_defined(const struct iovec *iov, size_t iovcnt, size_t byte
 }
 
 /* Whether this process runs under valgrind: asked once, as the client request is a
- * serial chain of rotates that every completion would otherwise pay for. */
-static int under_valgrind = -1;
+ * serial chain of rotates that every completion would otherwise pay for. Atomic because
+ * loops on several threads may ask first at once (a relaxed load is a plain load). */
+static _Atomic int under_valgrind = -1;
 
 /* The kernel fills buffers through io_uring without a syscall memcheck could see, so
  * under valgrind a program would be told it reads uninitialised data: say what the
  * completion wrote. */
-static void mark_kernel_writes(const corio_op_t *op, int res)
+static __attribute__((noinline)) void mark_kernel_writes_slow(const corio_op_t *op, int res)
 {
-    if (__builtin_expect(under_valgrind == 0, 1))
-        return;
-    if (under_valgrind < 0)
-        under_valgrind = RUNNING_ON_VALGRIND ? 1 : 0;
-    if (res < 0 || !under_valgrind)
+    int known = atomic_load_explicit(&under_valgrind, memory_order_relaxed);
+    if (known < 0) {
+        known = RUNNING_ON_VALGRIND ? 1 : 0;
+        atomic_store_explicit(&under_valgrind, known, memory_order_relaxed);
+    }
+    if (res < 0 || !known)
         return;
     switch ((enum corio_op_kind)op->priv_kind) {
     case CORIO_OP_READ:
@@ -99,6 +101,12 @@ static void mark_kernel_writes(const corio_op_t *op, int res)
     default:
         break;
     }
+}
+/* Outside valgrind, one load and a branch per completion. */
+static inline void mark_kernel_writes(const corio_op_t *op, int res)
+{
+    if (__builtin_expect(atomic_load_explicit(&under_valgrind, memory_order_relaxed) != 0, 0))
+        mark_kernel_writes_slow(op, res);
 }
 #else
 #define mark_kernel_writes(op, res) ((void)0)

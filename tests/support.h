@@ -39,4 +39,7 @@ void *support_run(void *(*fn)(void *), void *arg);
  * path is unlinked right away, the open fd (O_RDWR) returned. */
 int support_pattern_file(size_t len);
 
+/* Entries of /proc/self/fd now: a failure path that leaks an fd shows as a difference. */
+int support_count_fds(void);
+
 #endif

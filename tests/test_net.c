@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -27,18 +26,6 @@
 
 #define MS  1000000ull
 #define SEC (1000 * MS)
-
-/* Open fds of this process: a failure path that leaks a socket shows here. */
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    int n = 0;
-    while (readdir(d) != NULL)
-        n++;
-    closedir(d);
-    return n;
-}
 
 static bool has_cloexec(int fd)
 {
@@ -184,10 +171,10 @@ static void *refused_main(void *arg)
 {
     (void)arg;
     uint16_t port = support_refused_port(); /* its first call opens a socket */
-    int before = count_fds();
+    int before = support_count_fds();
     assert_int_equal(corio_dial("127.0.0.1", port), -ECONNREFUSED);
     assert_int_equal(corio_dial("localhost", port), -ECONNREFUSED);
-    assert_int_equal(count_fds(), before); /* the failed sockets were closed */
+    assert_int_equal(support_count_fds(), before); /* the failed sockets were closed */
     return NULL;
 }
 
@@ -260,9 +247,9 @@ static void test_listen_on_a_port_in_use_returns_eaddrinuse(void **state)
     (void)state;
     int lfd = corio_listen("127.0.0.1", 0, 4);
     assert_true(lfd >= 0);
-    int before = count_fds();
+    int before = support_count_fds();
     assert_int_equal(corio_listen("127.0.0.1", listen_port(lfd), 4), -EADDRINUSE);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(support_count_fds(), before);
     /* With CORIO_LISTEN_REUSEPORT on both, two sockets may share the port. */
     int a = corio_listen_ex("127.0.0.1", 0, 4, CORIO_LISTEN_REUSEPORT);
     assert_true(a >= 0);
@@ -305,7 +292,7 @@ static void *dial_deadline_main(void *arg)
     int filler;
     uint16_t port;
     int lfd = full_listener(&port, &filler);
-    int before = count_fds();
+    int before = support_count_fds();
 
     assert_int_equal(corio_timeout_begin(100 * MS), 0);
     uint64_t t0 = support_now_ns();
@@ -315,13 +302,13 @@ static void *dial_deadline_main(void *arg)
     assert_int_equal(fd, -ETIMEDOUT);
     assert_true(took >= 90 * MS);
     assert_true(took < 5 * SEC);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(support_count_fds(), before);
 
     /* The same through a name: the deadline covers resolution and connect. */
     assert_int_equal(corio_timeout_begin(100 * MS), 0);
     assert_int_equal(corio_dial("localhost", port), -ETIMEDOUT);
     corio_timeout_end();
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(support_count_fds(), before);
     close(filler);
     close(lfd);
 
@@ -354,7 +341,7 @@ static void *dial_cancel_main(void *arg)
     int filler;
     uint16_t port;
     int lfd = full_listener(&port, &filler);
-    int before = count_fds();
+    int before = support_count_fds();
     corio_task_t *t;
     assert_int_equal(corio_spawn(NULL, dialer, (void *)(uintptr_t)port, &t), 0);
     corio_yield(); /* it parks in connect */
@@ -362,7 +349,7 @@ static void *dial_cancel_main(void *arg)
     void *r = NULL;
     assert_int_equal(corio_join(t, &r), -ECANCELED);
     assert_int_equal((intptr_t)r, -ECANCELED);
-    assert_int_equal(count_fds(), before);
+    assert_int_equal(support_count_fds(), before);
     close(filler);
     close(lfd);
     return NULL;

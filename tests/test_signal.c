@@ -10,7 +10,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -50,17 +49,6 @@ static void drain(void)
     struct timespec zero = {0, 0};
     while (sigtimedwait(&s, NULL, &zero) > 0)
         ;
-}
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    assert_non_null(d);
-    int n = 0;
-    while (readdir(d) != NULL)
-        n++;
-    closedir(d);
-    return n;
 }
 
 static int setup(void **state)
@@ -115,12 +103,12 @@ static void *kill_main(void *arg)
 static void test_kill_while_a_task_waits_gives_it_the_signal(void **state)
 {
     (void)state;
-    int fds = count_fds();
+    int fds = support_count_fds();
     struct waiter w = {.set = set_of(SIGUSR1, 0)};
     support_run(kill_main, &w);
     assert_int_equal(w.res, SIGUSR1);
-    assert_false(is_pending(SIGUSR1));  /* taken from the kernel, not left pending */
-    assert_int_equal(count_fds(), fds); /* the signalfd went with the last waiter */
+    assert_false(is_pending(SIGUSR1));          /* taken from the kernel, not left pending */
+    assert_int_equal(support_count_fds(), fds); /* the signalfd went with the last waiter */
 }
 
 static void *raise_main(void *arg)
@@ -270,14 +258,14 @@ static void *cancel_main(void *arg)
 static void test_cancel_while_waiting_returns_ecanceled_and_takes_no_signal(void **state)
 {
     (void)state;
-    int fds = count_fds();
+    int fds = support_count_fds();
     struct waiter w = {.set = set_of(SIGUSR1, 0)};
     uint64_t t0 = support_now_ns();
     support_run(cancel_main, &w); /* returns: the poll did not keep the loop alive */
     assert_int_equal(w.res, -ECANCELED);
     assert_true(support_now_ns() - t0 < 5 * SEC);
     assert_true(is_pending(SIGUSR1));
-    assert_int_equal(count_fds(), fds);
+    assert_int_equal(support_count_fds(), fds);
     drain();
 }
 
@@ -301,13 +289,13 @@ static void *deadline_main(void *arg)
 static void test_deadline_ends_the_wait_with_etimedout(void **state)
 {
     (void)state;
-    int fds = count_fds();
+    int fds = support_count_fds();
     struct deadline_case c = {0};
     support_run(deadline_main, &c);
     assert_int_equal(c.res, -ETIMEDOUT);
     assert_true(c.elapsed >= 45 * MS);
     assert_true(c.elapsed < 5 * SEC);
-    assert_int_equal(count_fds(), fds);
+    assert_int_equal(support_count_fds(), fds);
 }
 
 /* ---- callback form ----------------------------------------------------------------- */
@@ -360,12 +348,13 @@ static void test_callback_form_runs_once_per_signal_and_may_restart(void **state
 {
     (void)state;
     corio_loop_t *loop = support_loop(0);
-    int fds = count_fds();
+    int fds = support_count_fds();
     struct cb_case c;
     cb_case_init(&c, loop);
     c.restarts = 1;
     assert_int_equal(cb_start(&c), 0);
-    assert_int_equal(count_fds(), fds + 1); /* the loop's signalfd, made by the first wait */
+    assert_int_equal(support_count_fds(),
+                     fds + 1); /* the loop's signalfd, made by the first wait */
     assert_int_equal(corio_signal_wait_cb(loop, &c.req, &c.set, on_signal), -EBUSY);
     assert_int_equal(corio_call_soon(loop, send_usr1, NULL), 0);
     assert_int_equal(corio_loop_run(loop), 0); /* ends once the request is idle */
@@ -374,7 +363,7 @@ static void test_callback_form_runs_once_per_signal_and_may_restart(void **state
     assert_int_equal(c.res[1], SIGUSR1);
     assert_false(is_pending(SIGUSR1));
     assert_int_equal(corio_signal_cancel(&c.req), -ENOENT);
-    assert_int_equal(count_fds(), fds); /* the signalfd went with the last wait */
+    assert_int_equal(support_count_fds(), fds); /* the signalfd went with the last wait */
     corio_loop_free(loop);
 }
 
@@ -382,7 +371,7 @@ static void test_cancelled_callback_request_never_runs_and_takes_no_signal(void 
 {
     (void)state;
     corio_loop_t *loop = support_loop(0);
-    int fds = count_fds();
+    int fds = support_count_fds();
     struct cb_case c;
     cb_case_init(&c, loop);
     assert_int_equal(cb_start(&c), 0);
@@ -394,7 +383,7 @@ static void test_cancelled_callback_request_never_runs_and_takes_no_signal(void 
     assert_true(support_now_ns() - t0 < 5 * SEC);
     assert_int_equal(c.calls, 0);
     assert_true(is_pending(SIGUSR1));
-    assert_int_equal(count_fds(), fds);
+    assert_int_equal(support_count_fds(), fds);
     corio_loop_free(loop);
     drain();
 }
@@ -407,7 +396,7 @@ static void stop_loop(void *arg)
 static void test_loop_free_ends_a_waiting_callback_request_with_ecanceled(void **state)
 {
     (void)state;
-    int fds = count_fds();
+    int fds = support_count_fds();
     corio_loop_t *loop = support_loop(0);
     struct cb_case c;
     cb_case_init(&c, loop);
@@ -419,7 +408,7 @@ static void test_loop_free_ends_a_waiting_callback_request_with_ecanceled(void *
     corio_loop_free(loop);
     assert_int_equal(c.calls, 1);
     assert_int_equal(c.res[0], -ECANCELED);
-    assert_int_equal(count_fds(), fds);
+    assert_int_equal(support_count_fds(), fds);
 }
 
 struct mixed {
