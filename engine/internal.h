@@ -196,8 +196,9 @@ struct corio_task {
     void *arg;
     void *result;
     struct corio_task *joiner;
-    struct corio_task *next_waiter;          /* link in a future's waiter list */
-    struct corio_link link;                  /* on loop->tasks */
+    struct corio_task *next_waiter; /* link in a future's waiter list */
+    struct corio_link link;         /* on loop->tasks */
+    unsigned multishots; /* corio_multishot_t it started and has not stopped (multishot.c) */
     uint64_t deadlines[CORIO_MAX_DEADLINES]; /* absolute ns; [ndeadlines-1] is the earliest */
 };
 

@@ -6,6 +6,7 @@ list(APPEND CORIO_SOURCES
   engine/fault.c
   engine/future.c
   engine/loop.c
+  engine/multishot.c
   engine/net.c
   engine/op.c
   engine/ring.c

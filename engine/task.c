@@ -90,6 +90,11 @@ static void task_entry(void *arg)
     struct corio_task *t = arg;
     corio_fiber_started(&t->loop->sched);
     t->result = t->fn(t->arg);
+    if (t->multishots > 0)
+        corio_panic("corio: task %p returned with %u multishot op(s) it started and did "
+                    "not stop: stop each with corio_multishot_stop before its "
+                    "corio_multishot_t goes away",
+                    (void *)t, t->multishots);
     corio_loop_t *loop = t->loop;
     task_finished(loop, t);
     /* A detached task's stack is released by the loop, which must not run on it; a
@@ -174,6 +179,7 @@ int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t
     t->joiner = NULL;
     t->next_waiter = NULL;
     t->ndeadlines = 0;
+    t->multishots = 0;
     corio_fiber_init(&t->fiber, s->lo, s->size, task_entry);
     corio_link_add(&loop->tasks, &t->link);
     loop->ntasks++;

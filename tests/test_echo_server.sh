@@ -30,7 +30,8 @@ stop_server() {
   [ "$status" -eq 0 ] || fail "$mode: exit $status on SIGTERM: $(cat "$tmp/err")"
 }
 
-for mode in "--mode coroutines" "--mode callbacks" "--mode callbacks --plain-recv" \
+for mode in "--mode coroutines" "--mode coroutines --multishot" "--mode callbacks" \
+            "--mode callbacks --plain-recv" \
             "--mode coroutines --threads 2" "--mode callbacks --threads 2"; do
   # shellcheck disable=SC2086  # the mode is several words on purpose
   start_server "$server" --port 0 $mode

@@ -3,7 +3,8 @@
  * -ECANCELED, genuinely short transfers, and allocation, mmap and ring set-up failures.
  * Each must be retried, reported to the caller, or surfaced as a clear message: never a
  * crash, a hang, a leak (the sanitizer build runs this) or a lost completion; an executor
- * worker that cannot be started refuses or queues the job. A real CQ
+ * worker that cannot be started refuses or queues the job; a multishot without memory is
+ * refused or closes the connection that does not fit. A real CQ
  * overflow is provoked in test_op.c, without injection. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -351,6 +353,68 @@ static void test_bufring_new_without_memory_is_enomem(void **state)
     corio_loop_free(loop);
 }
 
+static int connect_loopback(uint16_t port)
+{
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(c >= 0);
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+    return c;
+}
+
+#define ACCEPT_QUEUE_START 16 /* engine/multishot.c */
+
+static void *multishot_without_memory_main(void *arg)
+{
+    (void)arg;
+    uint16_t port;
+    int lfd = support_listener(&port);
+    int fds_before = support_count_fds();
+    corio_multishot_t m = {0};
+    /* No memory for the queue: refused, and m is left with nothing to stop. */
+    corio_fault_arm(CORIO_FAULT_ALLOC, 0, 1, 0);
+    int err = corio_accept_multishot(&m, lfd, SOCK_CLOEXEC);
+    if (err == -EOPNOTSUPP) {
+        close(lfd);
+        return NULL;
+    }
+    assert_int_equal(err, -ENOMEM);
+    assert_int_equal(corio_multishot_next(&m, NULL), -EINVAL);
+
+    /* A full accept queue that cannot grow: the connection that does not fit is closed,
+     * the others stay queued. */
+    assert_int_equal(corio_accept_multishot(&m, lfd, SOCK_CLOEXEC), 0);
+    int clients[ACCEPT_QUEUE_START + 1];
+    for (int i = 0; i <= ACCEPT_QUEUE_START; i++) {
+        if (i == ACCEPT_QUEUE_START)
+            corio_fault_arm(CORIO_FAULT_ALLOC, 0, 1, 0);
+        clients[i] = connect_loopback(port);
+        assert_int_equal(corio_nop(), 0); /* the accept completes */
+    }
+    assert_int_equal(corio_fault_fired(CORIO_FAULT_ALLOC), 1);
+    assert_int_equal(corio_multishot_pending(&m), ACCEPT_QUEUE_START);
+    char c;
+    assert_int_equal(recv(clients[ACCEPT_QUEUE_START], &c, 1, MSG_DONTWAIT), 0); /* closed */
+    for (int i = 0; i < ACCEPT_QUEUE_START; i++) {
+        int fd = (int)corio_multishot_next(&m, NULL);
+        assert_true(fd >= 0);
+        close(fd);
+    }
+    assert_int_equal(corio_multishot_stop(&m), 0);
+    for (int i = 0; i <= ACCEPT_QUEUE_START; i++)
+        close(clients[i]);
+    assert_int_equal(support_count_fds(), fds_before);
+    close(lfd);
+    return NULL;
+}
+
+static void test_multishot_without_memory_is_refused_or_closes_what_does_not_fit(void **state)
+{
+    (void)state;
+    support_run(multishot_without_memory_main, NULL);
+}
+
 static void test_ring_setup_failures_come_with_their_remedy(void **state)
 {
     (void)state;
@@ -480,6 +544,8 @@ int main(void)
         cmocka_unit_test_setup(test_spawn_without_a_stack_is_enomem_and_the_next_works,
                                reset_faults),
         cmocka_unit_test_setup(test_bufring_new_without_memory_is_enomem, reset_faults),
+        cmocka_unit_test_setup(test_multishot_without_memory_is_refused_or_closes_what_does_not_fit,
+                               reset_faults),
         cmocka_unit_test_setup(test_ring_setup_failures_come_with_their_remedy, reset_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

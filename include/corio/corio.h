@@ -443,6 +443,78 @@ CORIO_API int corio_shutdown(int fd, int how);
 /* Returns the ready events. */
 CORIO_API int corio_poll(int fd, unsigned events);
 
+/* ---- 6. multishot ops in coroutine mode ----------------------------------------------
+ * A multishot recv or accept started from a task keeps running in the kernel; each result
+ * waits in the corio_multishot_t until a task takes it with corio_multishot_next, in the
+ * order they arrived. One submission serves a whole connection (or listener), where a
+ * loop of corio_recv calls submits one per message.
+ *
+ * The struct is caller-owned (a task's local variable is fine); zero it before its first
+ * start (corio_multishot_t m = {0};). Once started it must be stopped with
+ * corio_multishot_stop, even after it ended by itself (stop frees the queue and gives
+ * back what was not taken), and before its memory goes away: a task that returns with a
+ * multishot it started and did not stop is reported and the process aborts, as the
+ * kernel could otherwise write into its freed stack. */
+
+struct corio_multishot_result; /* private */
+
+typedef struct corio_multishot {
+    /* private: */
+    corio_op_t priv_op;
+    struct corio_multishot_result *priv_queue; /* results not yet taken, oldest at head */
+    unsigned priv_head, priv_len, priv_cap;
+    int priv_end;      /* the result that ended it, once priv_running is false */
+    bool priv_running; /* the op is in the kernel (its last completion has not come) */
+    bool priv_started; /* started at least once: priv_end and the queue are meaningful */
+    void *priv_waiter; /* the task parked in next or stop */
+    void *priv_owner;  /* the task that started it */
+} corio_multishot_t;
+
+/* Inside a task: starts a multishot recv on fd into buffers of br. Results are bytes
+ * received, each with its own buffer. Returns 0; -EINVAL (NULL m or br), -EBADF, -EBUSY
+ * (m still running), -ENOMEM, -EOPNOTSUPP before Linux 6.0 (use corio_recv_bufring
+ * there), -EPERM outside a task, -ECANCELED, -ESHUTDOWN. After any error but -EBUSY, m is
+ * stopped: nothing to take, nothing to stop. A stopped or ended m may be started again
+ * (e.g. after -ENOBUFS): results not taken yet are dropped first, as by
+ * corio_multishot_stop. */
+CORIO_API int corio_recv_multishot(corio_multishot_t *m, int fd, corio_bufring_t *br, int flags);
+
+/* Inside a task: starts a multishot accept on listening fd; results are accepted fds
+ * (flags: SOCK_NONBLOCK, SOCK_CLOEXEC). Returns as corio_recv_multishot (-EOPNOTSUPP
+ * before Linux 5.19: use corio_accept there). */
+CORIO_API int corio_accept_multishot(corio_multishot_t *m, int fd, int flags);
+
+/* Inside a task: the next result, waiting for one if none has arrived.
+ *   recv:   bytes received (> 0), with *buf set to the buffer holding them; it is yours
+ *           until you give it back with corio_bufring_put.
+ *   accept: an accepted fd (buf may be NULL); yours to close.
+ * Once every result is taken, the result that ended the op, again on every call: 0 (recv:
+ * the peer closed), -ENOBUFS (br ran dry: put buffers back and start again), -EAGAIN (the
+ * kernel stopped it early: start again), -ECANCELED (stopped), or the error. *buf is NULL
+ * whenever the return is not a byte count. Also -EINVAL (m NULL, never started or stopped),
+ * -EBUSY (another task is waiting on m), -EPERM outside a task, -ECANCELED once the
+ * caller is cancelled and -ETIMEDOUT at its deadline; in these cases the op keeps
+ * running and no result is lost. */
+CORIO_API ssize_t corio_multishot_next(corio_multishot_t *m, void **buf);
+
+/* How many results are queued in m, not yet taken (0 for NULL). A task that cannot keep
+ * up (say, its peer does not read what it sends) can pause with corio_multishot_cancel
+ * when this grows, and start again once it has taken them. */
+CORIO_API unsigned corio_multishot_pending(const corio_multishot_t *m);
+
+/* Asks the kernel to end m without waiting and without dropping anything: the results
+ * already received stay queued for corio_multishot_next, which then returns -ECANCELED
+ * (or the error or end of stream that came first). Returns 0 (also when m is not
+ * running), -EINVAL for NULL. From a task or a callback on the loop's thread. */
+CORIO_API int corio_multishot_cancel(corio_multishot_t *m);
+
+/* Stops m: cancels the op, waits for its last completion, and drops the results not
+ * taken (recv: buffers go back to br; accept: fds are closed). It waits even if the
+ * calling task is cancelled, as the kernel may write into m until then. Returns 0
+ * (also for an m already stopped or ended), -EINVAL for NULL, -EPERM outside a task when
+ * it would have to wait, -EBUSY while another task waits on m in corio_multishot_next. */
+CORIO_API int corio_multishot_stop(corio_multishot_t *m);
+
 #ifdef __cplusplus
 }
 #endif
