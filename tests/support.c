@@ -67,14 +67,20 @@ int support_listener(uint16_t *port)
     return fd;
 }
 
-void support_tcp_pair(int *client, int *server)
+int support_connect(uint16_t port)
 {
-    uint16_t port;
-    int lfd = support_listener(&port);
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(c >= 0);
     struct sockaddr_in a = loopback(port);
     assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+    return c;
+}
+
+void support_tcp_pair(int *client, int *server)
+{
+    uint16_t port;
+    int lfd = support_listener(&port);
+    int c = support_connect(port);
     int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     assert_true(s >= 0);
     close(lfd);

@@ -22,6 +22,9 @@ void support_watchdog(unsigned seconds);
 /* A listening TCP socket on 127.0.0.1 with an ephemeral port (written to *port). */
 int support_listener(uint16_t *port);
 
+/* A blocking TCP socket connected to 127.0.0.1:port (close-on-exec). */
+int support_connect(uint16_t port);
+
 /* A connected TCP pair over 127.0.0.1 (blocking sockets). */
 void support_tcp_pair(int *client, int *server);
 

@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -353,16 +352,6 @@ static void test_bufring_new_without_memory_is_enomem(void **state)
     corio_loop_free(loop);
 }
 
-static int connect_loopback(uint16_t port)
-{
-    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(c >= 0);
-    struct sockaddr_in a = {
-        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
-    return c;
-}
-
 #define ACCEPT_QUEUE_START 16 /* engine/multishot.c */
 
 static void *multishot_without_memory_main(void *arg)
@@ -389,7 +378,7 @@ static void *multishot_without_memory_main(void *arg)
     for (int i = 0; i <= ACCEPT_QUEUE_START; i++) {
         if (i == ACCEPT_QUEUE_START)
             corio_fault_arm(CORIO_FAULT_ALLOC, 0, 1, 0);
-        clients[i] = connect_loopback(port);
+        clients[i] = support_connect(port);
         assert_int_equal(corio_nop(), 0); /* the accept completes */
     }
     assert_int_equal(corio_fault_fired(CORIO_FAULT_ALLOC), 1);
