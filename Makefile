@@ -50,6 +50,7 @@ SOAK = SOAK_SECONDS=$(SOAK_SECONDS) bash tests/soak/soak.sh --hostile build/test
 soak: build
 	@status=0; \
 	$(SOAK) echo build/examples/corio-echo --mode coroutines || status=1; \
+	$(SOAK) echo build/examples/corio-echo --mode coroutines --multishot || status=1; \
 	$(SOAK) echo build/examples/corio-echo --mode callbacks || status=1; \
 	if [ -x build/examples/corio-httpd ]; then \
 	  $(SOAK) http build/examples/corio-httpd --header-timeout 2 --idle-timeout 5 || status=1; \

@@ -18,6 +18,11 @@ function(corio_soak_tests)
                COMMAND bash ${script} ${tools} echo $<TARGET_FILE:corio-echo> --mode ${mode})
       list(APPEND names soak_echo_${mode})
     endforeach()
+    # Coroutines taking a multishot recv's results (corio_multishot_t).
+    add_test(NAME soak_echo_coroutines_multishot
+             COMMAND bash ${script} ${tools} echo $<TARGET_FILE:corio-echo> --mode coroutines
+                     --multishot)
+    list(APPEND names soak_echo_coroutines_multishot)
   endif()
   if(TARGET corio-httpd)
     # Short timeouts, so the server's slow-loris and idle defences act within the soak.
