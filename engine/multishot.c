@@ -191,8 +191,8 @@ ssize_t corio_multishot_next(corio_multishot_t *m, void **buf)
 {
     if (buf != NULL)
         *buf = NULL;
-    if (m == NULL || !m->priv_started)
-        return -EINVAL;
+    if (m == NULL || !m->priv_started || (buf == NULL && is_recv(m)))
+        return -EINVAL; /* a recv result's buffer must go somewhere */
     int err;
     struct corio_task *t = corio_task_enter_await(&err);
     if (t == NULL)
@@ -212,8 +212,6 @@ ssize_t corio_multishot_next(corio_multishot_t *m, void **buf)
     m->priv_len--;
     if (buf != NULL)
         *buf = r.buf;
-    else if (r.buf != NULL)
-        (void)corio_bufring_put(m->priv_op.priv_addr2, r.buf); /* nowhere to hand it */
     return r.res;
 }
 

@@ -488,6 +488,7 @@ CORIO_API int corio_accept_multishot(corio_multishot_t *m, int fd, int flags);
  *   recv:   bytes received (> 0), with *buf set to the buffer holding them; it is yours
  *           until you give it back with corio_bufring_put.
  *   accept: an accepted fd (buf may be NULL); yours to close.
+ * For a recv, buf must not be NULL (-EINVAL): a result is never dropped for want of it.
  * Once every result is taken, the result that ended the op, again on every call: 0 (recv:
  * the peer closed), -ENOBUFS (br ran dry: put buffers back and start again), -EAGAIN (the
  * kernel stopped it early: start again), -ECANCELED (stopped), or the error. *buf is NULL
