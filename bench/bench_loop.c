@@ -204,12 +204,6 @@ static void *yield_main(void *arg)
     return NULL;
 }
 
-static void bench_in_task(corio_bench_state_t *st, void *main)
-{
-    if (corio_run((void *(*)(void *))main, st, NULL) != 0)
-        corio_bench_skip(st, "io_uring unavailable");
-}
-
 void bench_loop_register(void)
 {
     read_work.fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);

@@ -98,12 +98,6 @@ static void *chan_main(void *arg)
     return NULL;
 }
 
-static void bench_in_task(corio_bench_state_t *st, void *main)
-{
-    if (corio_run((void *(*)(void *))main, st, NULL) != 0)
-        corio_bench_skip(st, "io_uring unavailable");
-}
-
 /* ---- raw liburing, two pipes --------------------------------------------------------- */
 
 enum { A_WRITE = 1, A_READ, B_WRITE, B_READ };

@@ -3,10 +3,17 @@
  * CORIO_BENCH_DAT=FILE as tab-separated data for bench/run.sh's chart. */
 #include "bench.h"
 
+#include <corio/corio.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 static FILE *md, *dat;
+
+void bench_in_task(corio_bench_state_t *st, void *main)
+{
+    if (corio_run((void *(*)(void *))main, st, NULL) != 0)
+        corio_bench_skip(st, "io_uring unavailable");
+}
 
 void bench_line(const char *what, const char *a_name, double a, const char *b_name, double b)
 {

@@ -85,10 +85,9 @@ static void set_nodelay(int fd)
 
 /* ---- coroutine mode ------------------------------------------------------------------ */
 
-struct connection {
-    struct worker *w;
-    int fd;
-};
+/* The worker's buffer ring with --multishot (NULL: plain recv). Each worker is one thread
+ * running one loop, so its connection tasks find the ring here. */
+static __thread corio_bufring_t *thread_ring;
 
 /* One recv into a stack buffer and its echo. Returns the bytes echoed, or <= 0 for the
  * end of stream, a reset, or a cancel at shutdown. */
@@ -141,15 +140,14 @@ static void echo_multishot(int fd, corio_bufring_t *ring)
 
 static void *serve_connection(void *arg)
 {
-    struct connection c = *(struct connection *)arg;
-    free(arg);
-    if (c.w->ring != NULL) {
-        echo_multishot(c.fd, c.w->ring);
+    int fd = (int)(intptr_t)arg;
+    if (thread_ring != NULL) {
+        echo_multishot(fd, thread_ring);
     } else {
-        while (echo_once(c.fd) > 0) {
+        while (echo_once(fd) > 0) {
         }
     }
-    close(c.fd); /* plain close: it must happen even when the task was cancelled */
+    close(fd); /* plain close: it must happen even when the task was cancelled */
     return NULL;
 }
 
@@ -160,6 +158,7 @@ static void *accept_connections(void *arg)
                                  : corio_bufring_new(w->loop, RING_BUFFERS, RECV_SIZE, &w->ring);
     if (err < 0 && err != -EOPNOTSUPP)
         fprintf(stderr, "corio-echo: no buffer ring (%s); using plain recv\n", corio_strerror(err));
+    thread_ring = w->ring;
     for (;;) {
         int fd = corio_accept(w->listen_fd, NULL, NULL);
         if (fd == -ECANCELED)
@@ -173,13 +172,8 @@ static void *accept_connections(void *arg)
         if (fd < 0)
             continue; /* a connection that died in the backlog (ECONNABORTED, ...) */
         set_nodelay(fd);
-        struct connection *c = malloc(sizeof *c);
-        if (c != NULL)
-            *c = (struct connection){.w = w, .fd = fd};
-        if (c == NULL || corio_spawn(NULL, serve_connection, c, NULL) < 0) {
-            free(c);
+        if (corio_spawn(NULL, serve_connection, (void *)(intptr_t)fd, NULL) < 0)
             close(fd);
-        }
     }
 }
 
