@@ -4,7 +4,9 @@
  *     completed op);
  *   task/spawn_join: spawn and join an empty task (pooled stacks);
  *   task/yield_round_trip: two tasks yielding to each other (one iteration = A->B->A),
- *     compared with boost.context's switch from bench_switch.c. */
+ *     compared with boost.context's switch from bench_switch.c;
+ *   task/yield_64_tasks: 64 tasks yielding round robin (one iteration = one hand-over),
+ *     the scheduling an await pays at depth 64 without the kernel, against the same. */
 #include "bench.h"
 
 #include <corio/corio.h>
@@ -204,6 +206,31 @@ static void *yield_main(void *arg)
     return NULL;
 }
 
+static uint64_t yields_left;
+
+static void *round_robin_yielder(void *arg)
+{
+    (void)arg;
+    while (yields_left > 0) {
+        yields_left--;
+        corio_yield();
+    }
+    return NULL;
+}
+
+static void *yield64_main(void *arg)
+{
+    corio_bench_state_t *st = arg;
+    corio_task_t *tasks[QUEUE_DEPTH];
+    yields_left = corio_bench_start(st);
+    for (unsigned i = 0; i < QUEUE_DEPTH; i++)
+        corio_spawn(NULL, round_robin_yielder, NULL, &tasks[i]);
+    for (unsigned i = 0; i < QUEUE_DEPTH; i++)
+        corio_join(tasks[i], NULL);
+    corio_bench_stop(st);
+    return NULL;
+}
+
 void bench_loop_register(void)
 {
     read_work.fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
@@ -215,6 +242,7 @@ void bench_loop_register(void)
     corio_bench_register("read64/corio_coroutines", bench_corio_coroutines, &read_work);
     corio_bench_register("task/spawn_join", bench_in_task, (void *)spawn_join_main);
     corio_bench_register("task/yield_round_trip", bench_in_task, (void *)yield_main);
+    corio_bench_register("task/yield_64_tasks", bench_in_task, (void *)yield64_main);
 }
 
 void bench_loop_summary(void)
@@ -235,5 +263,8 @@ void bench_loop_summary(void)
         printf("%-40s %-16s %9.2f\n", "spawn + join an empty task, ns", "corio", spawn);
     bench_line("yield round trip vs one switch, ns", "corio yield",
                corio_bench_result_ns("task/yield_round_trip"), "boost switch",
+               corio_bench_result_ns("switch/boost_context") / 2);
+    bench_line("yield among 64 tasks vs one switch, ns", "corio yield",
+               corio_bench_result_ns("task/yield_64_tasks"), "boost switch",
                corio_bench_result_ns("switch/boost_context") / 2);
 }

@@ -54,13 +54,18 @@ int corio_stack_pool_init(struct corio_stack_pool *pool, size_t size, size_t max
 /* Stacks are page-aligned, so without colouring every task's control block and the top
  * of every stack would share the same few L1 cache sets (the set index is the address
  * within a page): 64 tasks taking turns evicted each other on every switch. Each new
- * stack therefore starts up to 63 cache lines lower within its page, round robin. */
+ * stack therefore starts up to 63 cache lines lower within its page. Consecutive stacks
+ * (tasks spawned together usually run one after the other) sit half a page apart
+ * (COLOUR_STEP lines, odd so that every colour is used): a parked task's hot lines span
+ * ~11 lines, and neighbours one line apart overlapped within the page, which cost 20%
+ * on a 64-task yield round robin (docs/DESIGN-NOTES.md). */
 #define STACK_COLOURS 64u
+#define COLOUR_STEP   33u
 
 static int stack_map(struct corio_stack_pool *pool, struct corio_stack **out)
 {
     size_t page = page_size(), size = pool->size;
-    size_t colour = (pool->mapped++ % STACK_COLOURS) * 64;
+    size_t colour = (pool->mapped++ * COLOUR_STEP % STACK_COLOURS) * 64;
     /* guard page | usable stack | colour | struct corio_stack + user area, page-rounded */
     size_t header =
         round_up(STACK_COLOURS * 64 + sizeof(struct corio_stack) + CORIO_STACK_USER_BYTES, page);

@@ -2,6 +2,7 @@
  * overflow report, and failure without leaks. Runs natively and under qemu-aarch64. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,37 @@ static void test_stack_is_usable_and_pooled(void **state)
     corio_stack_pool_destroy(&pool);
     assert_int_equal(pool.nfree, 0);
     assert_null(pool.free);
+}
+
+/* 64 new stacks: their tops (where the hot frames and the control block are) take 64
+ * different cache-line offsets within a page, and each sits at least a quarter page
+ * from the one mapped before it, so tasks running one after the other do not overlap. */
+#define COLOURED 64
+static void test_consecutive_stacks_are_coloured_apart(void **state)
+{
+    (void)state;
+    struct corio_stack_pool pool;
+    struct corio_stack *s[COLOURED];
+    bool seen[COLOURED] = {false};
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    assert_int_equal(corio_stack_pool_init(&pool, CORIO_STACK_MIN_SIZE, COLOURED), 0);
+    for (int i = 0; i < COLOURED; i++) {
+        assert_int_equal(corio_stack_get(&pool, &s[i]), 0);
+        size_t top = ((uintptr_t)s[i]->lo + s[i]->size) % page;
+        assert_int_equal(top % 64, 0);
+        assert_false(seen[top / 64 % COLOURED]);
+        seen[top / 64 % COLOURED] = true;
+        if (i > 0) {
+            size_t prev = ((uintptr_t)s[i - 1]->lo + s[i - 1]->size) % page;
+            size_t apart = top > prev ? top - prev : prev - top;
+            if (apart > page / 2)
+                apart = page - apart;
+            assert_true(apart >= page / 4);
+        }
+    }
+    for (int i = 0; i < COLOURED; i++)
+        corio_stack_put(&pool, s[i]);
+    corio_stack_pool_destroy(&pool);
 }
 
 /* Stacks unmapped while their fibers were suspended mid-function (frames with ASan
@@ -287,6 +319,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_sizes_are_rejected),
         cmocka_unit_test(test_stack_is_usable_and_pooled),
+        cmocka_unit_test(test_consecutive_stacks_are_coloured_apart),
         cmocka_unit_test(test_stacks_mapped_again_are_clean),
         cmocka_unit_test(test_mmap_failure_returns_enomem_and_leaks_nothing),
         cmocka_unit_test(test_overflow_hits_guard_and_is_reported),
