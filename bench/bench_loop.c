@@ -2,12 +2,18 @@
  *   {nop,read64}/{raw_liburing,corio_callbacks,corio_coroutines}: throughput of NOPs and
  *     of 64-byte reads from /dev/zero at the same queue depth (one iteration = one
  *     completed op);
+ *   {nop,read64}/minimal_fibers: the floor for any stackful design: 64 fibers on corio's
+ *     stacks and switch over the raw ring, with no engine at all (each fiber preps its
+ *     own SQE and hands over to the next completed one);
  *   task/spawn_join: spawn and join an empty task (pooled stacks);
  *   task/yield_round_trip: two tasks yielding to each other (one iteration = A->B->A),
  *     compared with boost.context's switch from bench_switch.c;
  *   task/yield_64_tasks: 64 tasks yielding round robin (one iteration = one hand-over),
  *     the scheduling an await pays at depth 64 without the kernel, against the same. */
 #include "bench.h"
+
+#include "fiber.h"
+#include "stack.h"
 
 #include <corio/corio.h>
 #include <fcntl.h>
@@ -26,13 +32,14 @@ struct workload {
 static struct workload nop_work = {-1}, read_work = {-1};
 static char buffers[QUEUE_DEPTH][READ_SIZE];
 
-static void raw_prep(struct io_uring *ring, const struct workload *w, uint64_t i)
+static struct io_uring_sqe *raw_prep(struct io_uring *ring, const struct workload *w, uint64_t i)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
     if (w->fd < 0)
         io_uring_prep_nop(sqe);
     else
         io_uring_prep_read(sqe, w->fd, buffers[i % QUEUE_DEPTH], READ_SIZE, 0);
+    return sqe;
 }
 
 static void bench_raw(corio_bench_state_t *st, void *arg)
@@ -60,6 +67,95 @@ static void bench_raw(corio_bench_state_t *st, void *arg)
     corio_bench_stop(st);
     corio_bench_counter(st, "ops_per_enter", (double)done / (double)enters, 0);
     io_uring_queue_exit(&ring);
+}
+
+/* ---- the stackful floor: fibers over the raw ring, no engine --------------------- */
+
+struct mini_fiber {
+    struct corio_fiber fiber;
+    unsigned row; /* its row of `buffers` */
+};
+
+static struct mini_run {
+    struct io_uring ring;
+    const struct workload *w;
+    uint64_t to_start;
+    struct corio_fiber sched;
+    struct mini_fiber fibers[QUEUE_DEPTH];
+    struct mini_fiber *ready[QUEUE_DEPTH]; /* completed this round, in CQE order */
+    unsigned nready, next;
+} mini;
+
+/* Hands over to the next fiber whose op completed, or back to the scheduler. */
+static void mini_hand_over(struct mini_fiber *self)
+{
+    if (mini.next < mini.nready) {
+        struct mini_fiber *to = mini.ready[mini.next++];
+        corio_fiber_switch(&self->fiber, &to->fiber, to);
+    } else {
+        corio_fiber_switch(&self->fiber, &mini.sched, NULL);
+    }
+}
+
+static void mini_entry(void *arg)
+{
+    struct mini_fiber *self = arg;
+    corio_fiber_started(&mini.sched);
+    for (;;) { /* never returns: the benchmark abandons its fibers parked */
+        if (mini.to_start > 0) {
+            mini.to_start--;
+            io_uring_sqe_set_data(raw_prep(&mini.ring, mini.w, self->row), self);
+        }
+        mini_hand_over(self);
+    }
+}
+
+static void bench_minimal_fibers(corio_bench_state_t *st, void *arg)
+{
+    struct corio_stack_pool pool;
+    struct corio_stack *stacks[QUEUE_DEPTH];
+    if (bench_raw_ring(&mini.ring, 256) < 0) {
+        corio_bench_skip(st, "io_uring unavailable");
+        return;
+    }
+    if (corio_stack_pool_init(&pool, corio_stack_default_size(), QUEUE_DEPTH) != 0) {
+        corio_bench_skip(st, "cannot set up stacks");
+        io_uring_queue_exit(&mini.ring);
+        return;
+    }
+    mini.w = arg;
+    mini.nready = 0;
+    for (unsigned i = 0; i < QUEUE_DEPTH; i++) {
+        if (corio_stack_get(&pool, &stacks[i]) != 0) {
+            corio_bench_skip(st, "cannot map a stack");
+            return; /* a benchmark process: the exit unmaps what is mapped */
+        }
+        mini.fibers[i].row = i;
+        corio_fiber_init(&mini.fibers[i].fiber, stacks[i]->lo, stacks[i]->size, mini_entry);
+        mini.ready[mini.nready++] = &mini.fibers[i];
+    }
+    uint64_t n = corio_bench_start(st), done = 0;
+    mini.to_start = n;
+    for (;;) {
+        mini.next = 1;
+        struct mini_fiber *first = mini.ready[0];
+        corio_fiber_switch(&mini.sched, &first->fiber, first);
+        if (done >= n)
+            break;
+        io_uring_submit_and_wait(&mini.ring, 1);
+        unsigned head, seen = 0;
+        struct io_uring_cqe *cqe;
+        io_uring_for_each_cqe(&mini.ring, head, cqe) mini.ready[seen++] =
+            io_uring_cqe_get_data(cqe);
+        io_uring_cq_advance(&mini.ring, seen);
+        mini.nready = seen;
+        done += seen;
+    }
+    corio_bench_stop(st);
+    for (unsigned i = 0; i < QUEUE_DEPTH; i++)
+        corio_stack_put(&pool, stacks[i]);
+    corio_stack_pool_destroy(&pool);
+    io_uring_queue_exit(&mini.ring);
 }
 
 /* Completions per io_uring_enter: at depth 64 the loop should enter once per 64 ops, as
@@ -237,9 +333,11 @@ void bench_loop_register(void)
     corio_bench_register("nop/raw_liburing", bench_raw, &nop_work);
     corio_bench_register("nop/corio_callbacks", bench_corio_callbacks, &nop_work);
     corio_bench_register("nop/corio_coroutines", bench_corio_coroutines, &nop_work);
+    corio_bench_register("nop/minimal_fibers", bench_minimal_fibers, &nop_work);
     corio_bench_register("read64/raw_liburing", bench_raw, &read_work);
     corio_bench_register("read64/corio_callbacks", bench_corio_callbacks, &read_work);
     corio_bench_register("read64/corio_coroutines", bench_corio_coroutines, &read_work);
+    corio_bench_register("read64/minimal_fibers", bench_minimal_fibers, &read_work);
     corio_bench_register("task/spawn_join", bench_in_task, (void *)spawn_join_main);
     corio_bench_register("task/yield_round_trip", bench_in_task, (void *)yield_main);
     corio_bench_register("task/yield_64_tasks", bench_in_task, (void *)yield64_main);
@@ -256,7 +354,12 @@ void bench_loop_summary(void)
         snprintf(name, sizeof name, "%s/corio_callbacks", kinds[k]);
         bench_line(what, "callbacks", corio_bench_result_ns(name), "raw liburing", raw);
         snprintf(name, sizeof name, "%s/corio_coroutines", kinds[k]);
-        bench_line(what, "coroutines", corio_bench_result_ns(name), "raw liburing", raw);
+        double coroutines = corio_bench_result_ns(name);
+        bench_line(what, "coroutines", coroutines, "raw liburing", raw);
+        snprintf(name, sizeof name, "%s/minimal_fibers", kinds[k]);
+        double floor = corio_bench_result_ns(name);
+        bench_line(what, "minimal fibers", floor, "raw liburing", raw);
+        bench_line(what, "coroutines", coroutines, "minimal fibers", floor);
     }
     double spawn = corio_bench_result_ns("task/spawn_join");
     if (spawn > 0)
