@@ -7,8 +7,8 @@
  *                      submission per connection rather than one per message, and a
  *                      buffer only while data waits. Where the kernel lacks it, and while
  *                      the ring is dry, it recvs into the stack buffer. On these 2-core
- *                      VMs plain recv measured as fast or faster for ping-pong echo (a
- *                      stack buffer stays in cache; ring buffers rotate through 64 MiB).
+ *                      VMs plain recv measured about as fast for ping-pong echo (a stack
+ *                      buffer stays in cache; ring buffers rotate through 16 MiB).
  *   --mode callbacks   no tasks: a multishot accept, and per connection a multishot recv
  *                      into a provided-buffer ring, each buffer sent back (short sends
  *                      continued) and then returned to the ring. Where the kernel lacks
@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #define RECV_SIZE         (16 * 1024) /* one recv's buffer */
-#define RING_BUFFERS      4096        /* provided buffers per loop */
+#define RING_BUFFERS      1024        /* provided buffers per loop: see docs/DESIGN-NOTES.md */
 #define QUEUE_PAUSE       16          /* buffers queued on a connection before it stops reading */
 #define MAX_THREADS       64
 #define ACCEPT_BACKOFF_NS (10 * 1000 * 1000) /* out of fds: retry accepting after 10 ms */
