@@ -289,7 +289,10 @@ typedef struct corio_bufring corio_bufring_t; /* opaque */
 
 /* Creates `count` buffers (a power of two, at most 32768) of `size` bytes each (at most
  * 1 MiB) for loop, all lent to the kernel. Returns 0 and *out, -EINVAL for a bad count or
- * size, -EOPNOTSUPP if the kernel lacks provided-buffer rings, -ENOMEM. Loop thread only. */
+ * size, -EOPNOTSUPP if the kernel lacks provided-buffer rings, -ENOMEM. Loop thread only.
+ * The kernel takes buffers in the order they were given back, so each is used again only
+ * after all the others: a count far above the buffers in use at once costs cache misses
+ * (corio-echo measured 1024 x 16 KiB ~10% faster than 4096 at 512 connections). */
 CORIO_API int corio_bufring_new(corio_loop_t *loop, unsigned count, size_t size,
                                 corio_bufring_t **out);
 
