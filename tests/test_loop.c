@@ -327,8 +327,8 @@ static void read_done(corio_op_t *op, int res)
     ((struct read_slot *)op)->res = res;
 }
 
-/* 4096 reads of distinct offsets queued at once on an 8-entry ring: every one completes
- * with its own bytes, so no SQE slot was reused before the kernel had read it. */
+/* 4096 reads of distinct offsets queued at once on an 8-entry ring: the full SQ is
+ * flushed and refilled, and every read completes with its own bytes. */
 static void run_4096_reads_on_an_8_entry_ring(unsigned flags)
 {
     corio_loop_opts_t opts = {.entries = 8, .cq_entries = 16, .flags = flags};
