@@ -185,7 +185,6 @@ static int arm_wakeup(corio_loop_t *loop)
     op->priv_addr = &loop->wake_buf;
     op->priv_len = sizeof loop->wake_buf;
     op->priv_off = 0;
-    op->priv_deadline = 0;
     op->priv_bits = CORIO_OPB_INTERNAL;
     op->data = loop;
     return corio_op_start(loop, op, on_wakeup);
@@ -408,7 +407,7 @@ void corio_loop_free(corio_loop_t *loop)
      * them and deliver those completions before the memory can go away. */
     loop->closing = true;
     if (loop->inflight > 0)
-        (void)corio_ring_queue_cancel(loop->ring, NULL);
+        (void)corio_ring_queue_cancel(loop->ring, 0);
     while (loop->inflight > 0) {
         if (corio_ring_submit_wait(loop->ring, UINT64_MAX) < 0)
             break;

@@ -1,9 +1,12 @@
 /* Operations, one small describe function each, shared by both modes: the _cb form
- * starts the described op with the caller's callback; the await form starts it on the
- * task's stack with a callback that wakes the task, and parks. The kernel side (SQE
- * preparation) is ring.c's. */
+ * starts the described op with the caller's callback; the await form queues it with its
+ * task as the completion's addressee and parks (nop, read, write, recv and send with no
+ * op at all, their SQE written inline). Also the completion dispatch to ops and tasks.
+ * The kernel side (SQE preparation) is ring.c's and ring_sqe.h's. */
+#include "handover.h"
 #include "internal.h"
 #include "ring.h"
+#include "ring_sqe.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -28,7 +31,7 @@ int corio_op_start(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb)
     op->priv_cb = cb;
     op->priv_loop = loop;
     op->flags = 0;
-    int err = corio_ring_queue(loop->ring, op);
+    int err = corio_ring_queue(loop->ring, op, (uint64_t)(uintptr_t)op);
     if (err < 0)
         return err;
     loop->sq_dirty = true;
@@ -108,8 +111,21 @@ static inline void mark_kernel_writes(const corio_op_t *op, int res)
     if (__builtin_expect(atomic_load_explicit(&under_valgrind, memory_order_relaxed) != 0, 0))
         mark_kernel_writes_slow(op, res);
 }
+
+/* The same for a read or recv of res bytes into buf that had no op. */
+static __attribute__((noinline)) void mark_buf_written_slow(const void *buf, int res)
+{
+    corio_op_t op = {.priv_kind = CORIO_OP_READ, .priv_addr = (void *)buf};
+    mark_kernel_writes_slow(&op, res);
+}
+static inline void mark_buf_written(const void *buf, int res)
+{
+    if (__builtin_expect(atomic_load_explicit(&under_valgrind, memory_order_relaxed) != 0, 0))
+        mark_buf_written_slow(buf, res);
+}
 #else
 #define mark_kernel_writes(op, res) ((void)0)
+#define mark_buf_written(buf, res)  ((void)0)
 #endif
 
 /* The less common parts of a completion: multishot and buffer-ring bookkeeping, and the
@@ -125,10 +141,6 @@ static int complete_slow(corio_loop_t *loop, corio_op_t *op, int res, unsigned f
     }
     if (flags & CORIO_CQE_F_BUFFER && op->priv_bits & CORIO_OPB_BUFRING)
         corio_bufring_mark_held(op->priv_addr2, flags >> CORIO_CQE_BUFFER_SHIFT);
-    /* An op cancelled because its task's deadline passed: say why. */
-    if ((res == -ECANCELED || res == -EINTR) && op->priv_deadline != 0 &&
-        corio_clock_ns() >= op->priv_deadline)
-        res = -ETIMEDOUT;
     if (op->priv_kind == CORIO_OP_TIMEOUT && res == -ETIME)
         res = 0;
     return res;
@@ -153,12 +165,22 @@ static inline void op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsi
     op->priv_cb(op, res);
 }
 
+/* An await call's completion: wakes the task parked on it (see await_op). */
+static inline void task_op_complete(corio_loop_t *loop, uint64_t user_data, int res)
+{
+    loop->inflight--;
+    corio_task_wake((struct corio_task *)(uintptr_t)(user_data & ~CORIO_UD_TASK), res);
+}
+
 void corio_op_complete_all(corio_loop_t *loop, const struct corio_cqe *cqes, unsigned n)
 {
     for (unsigned i = 0; i < n; i++) {
-        if (cqes[i].user_data < CORIO_UD_MIN_OP)
-            continue; /* a cancel request: nothing to deliver */
-        op_complete(loop, (corio_op_t *)(uintptr_t)cqes[i].user_data, cqes[i].res, cqes[i].flags);
+        uint64_t ud = cqes[i].user_data;
+        if (ud & CORIO_UD_TASK)
+            task_op_complete(loop, ud, cqes[i].res);
+        else if (ud >= CORIO_UD_MIN_OP)
+            op_complete(loop, (corio_op_t *)(uintptr_t)ud, cqes[i].res, cqes[i].flags);
+        /* else a cancel request: nothing to deliver */
     }
 }
 
@@ -169,7 +191,7 @@ int corio_op_cancel(corio_loop_t *loop, corio_op_t *op)
     if (op->priv_state != CORIO_OP_INFLIGHT)
         return -ENOENT;
     loop->sq_dirty = true;
-    return corio_ring_queue_cancel(loop->ring, op);
+    return corio_ring_queue_cancel(loop->ring, (uint64_t)(uintptr_t)op);
 }
 
 /* ---- describing ------------------------------------------------------------------ */
@@ -183,7 +205,6 @@ static void describe(corio_op_t *op, enum corio_op_kind kind, int fd)
     op->priv_off = 0;
     op->priv_len = 0;
     op->priv_op_flags = 0;
-    op->priv_deadline = 0;
     op->priv_bits = 0;
 }
 
@@ -192,13 +213,22 @@ static uint32_t clamp_len(size_t len)
     return len > MAX_RW ? MAX_RW : (uint32_t)len;
 }
 
-static int describe_buf(corio_op_t *op, enum corio_op_kind kind, int fd, const void *buf,
-                        size_t len, uint64_t off, unsigned flags)
+/* The argument check of every call that takes a buffer. */
+static int check_buf(int fd, const void *buf, size_t len)
 {
     if (fd < 0)
         return -EBADF;
     if (buf == NULL && len > 0)
         return -EFAULT;
+    return 0;
+}
+
+static int describe_buf(corio_op_t *op, enum corio_op_kind kind, int fd, const void *buf,
+                        size_t len, uint64_t off, unsigned flags)
+{
+    int err = check_buf(fd, buf, len);
+    if (err < 0)
+        return err;
     describe(op, kind, fd);
     op->priv_addr = (void *)buf;
     op->priv_len = clamp_len(len);
@@ -551,19 +581,57 @@ int corio_poll_cb(corio_loop_t *loop, corio_op_t *op, int fd, unsigned events, c
 
 /* ---- await mode ------------------------------------------------------------------ */
 
-static void wake_task(corio_op_t *op, int res)
+_Static_assert(_Alignof(corio_op_t) > CORIO_UD_TASK, "an op's address could carry the task tag");
+
+/* An await call's op only describes the SQE: its completion goes straight to the task
+ * (user_data is the task's address tagged CORIO_UD_TASK), which is parked on it and does
+ * the rest when it resumes. The completion loop then touches nothing but the task's
+ * first cache line: no op, no call through a pointer. A task waits on one op at a time,
+ * so the tagged address names the op for a cancel too. */
+static uint64_t task_user_data(const struct corio_task *t)
 {
-    corio_task_wake(op->data, res);
+    return (uint64_t)(uintptr_t)t | CORIO_UD_TASK;
 }
 
 /* Cancelling a task parked on I/O: ask the kernel to cancel, then keep waiting for the
- * op's own completion, which still points into this task's stack. */
-static void abort_op_wait(struct corio_task *t, int res)
+ * op's own completion, as the kernel may still write into the task's buffers. */
+static void abort_task_op(struct corio_task *t, int res)
 {
     (void)res;
-    corio_op_t *op = t->wait_obj;
     t->loop->sq_dirty = true;
-    (void)corio_ring_queue_cancel(t->loop->ring, op);
+    (void)corio_ring_queue_cancel(t->loop->ring, task_user_data(t));
+}
+
+/* What an await call returns for its op's result res, once a cancel or its deadline
+ * (0: none) may have cut it short. */
+static int await_result(const struct corio_task *t, int res, uint64_t deadline)
+{
+    if (__builtin_expect(res >= 0, 1))
+        return res;
+    /* Cancelled because the task's deadline passed: say why. */
+    if ((res == -ECANCELED || res == -EINTR) && deadline != 0 && corio_clock_ns() >= deadline)
+        return -ETIMEDOUT;
+    if (t->cancelled && res != -ETIMEDOUT)
+        return -ECANCELED;
+    return res;
+}
+
+/* Parks t on the SQE just queued for it (err: what queueing it returned) until its
+ * completion, and returns the result. (No -ESHUTDOWN check as in corio_op_start: a loop
+ * is only freed once every task has finished.) */
+static inline __attribute__((always_inline)) int await_queued(struct corio_task *t, int err,
+                                                              uint64_t deadline)
+{
+    if (err < 0)
+        return err;
+    t->loop->sq_dirty = true;
+    t->loop->inflight++;
+    /* A deadline is a timer in the loop's heap for as long as the task waits; if it fires,
+     * abort_task_op cancels the op, whose -ECANCELED completion then reads -ETIMEDOUT.
+     * (A linked timeout per op cost the kernel an hrtimer and a CQE on every call.) */
+    int res = deadline == 0 ? park(t, abort_task_op, NULL)
+                            : corio_task_park(t, abort_task_op, NULL, deadline);
+    return await_result(t, res, deadline);
 }
 
 /* Starts a described op for the current task and parks until it completes. */
@@ -573,19 +641,68 @@ static int await_op(corio_op_t *op)
     struct corio_task *t = corio_task_enter_await(&err);
     if (t == NULL)
         return err;
+    uint64_t deadline = corio_task_deadline(t);
+    err = corio_ring_queue(t->loop->ring, op, task_user_data(t));
+    int res = await_queued(t, err, deadline);
+    mark_kernel_writes(op, res);
+    return res;
+}
+
+/* The hot await calls (nop, read, write, recv and send) have no op: their SQE is written
+ * inline from their arguments, and the hand-over is inline too. On the path that ~64
+ * tasks take in turn, every call and cache line counts (see docs/DESIGN-NOTES.md). */
+static ssize_t await_rw(enum corio_op_kind kind, int fd, const void *buf, size_t len, uint64_t off,
+                        unsigned flags)
+{
+    int err;
+    struct corio_task *t = corio_task_enter_await(&err);
+    if (t == NULL)
+        return err;
+    uint64_t deadline = corio_task_deadline(t);
+    err = corio_ring_queue_rw(t->loop->ring, kind, fd, (void *)buf, clamp_len(len), off, flags,
+                              task_user_data(t));
+    int res = await_queued(t, err, deadline);
+    if (kind == CORIO_OP_READ || kind == CORIO_OP_RECV)
+        mark_buf_written(buf, res);
+    return res;
+}
+
+/* read, write, recv and send: the arguments checked as the _cb forms check them. */
+static ssize_t await_transfer(enum corio_op_kind kind, int fd, const void *buf, size_t len,
+                              uint64_t off, unsigned flags)
+{
+    int err = check_buf(fd, buf, len);
+    return err < 0 ? err : await_rw(kind, fd, buf, len, off, flags);
+}
+
+/* A recv into a bufring goes through its op and a callback instead: the completion
+ * carries a buffer id, and the bufring's count of users must drop at the completion. */
+static void wake_task(corio_op_t *op, int res)
+{
+    corio_task_wake(op->data, res);
+}
+
+static void abort_op_wait(struct corio_task *t, int res)
+{
+    (void)res;
+    t->loop->sq_dirty = true;
+    (void)corio_ring_queue_cancel(t->loop->ring, (uint64_t)(uintptr_t)t->wait_obj);
+}
+
+static int await_bufring_op(corio_op_t *op)
+{
+    int err;
+    struct corio_task *t = corio_task_enter_await(&err);
+    if (t == NULL)
+        return err;
+    uint64_t deadline = corio_task_deadline(t);
     op->priv_state = CORIO_OP_IDLE;
-    op->priv_deadline = corio_task_deadline(t);
     op->data = t;
     err = corio_op_start(t->loop, op, wake_task);
     if (err < 0)
         return err;
-    /* A deadline is a timer in the loop's heap for as long as the task waits; if it fires,
-     * abort_op_wait cancels the op, whose -ECANCELED completion then reads -ETIMEDOUT.
-     * (A linked timeout per op cost the kernel an hrtimer and a CQE on every call.) */
-    int res = corio_task_park(t, abort_op_wait, op, op->priv_deadline);
-    if (res < 0 && t->cancelled && res != -ETIMEDOUT)
-        res = -ECANCELED;
-    return res;
+    int res = corio_task_park(t, abort_op_wait, op, deadline);
+    return await_result(t, res, deadline);
 }
 
 /* Describes into a stack op (an expression yielding 0 or -errno) and awaits it. */
@@ -599,17 +716,17 @@ static int await_op(corio_op_t *op)
 
 int corio_nop(void)
 {
-    AWAIT(d_nop(op));
+    return (int)await_rw(CORIO_OP_NOP, -1, NULL, 0, 0, 0);
 }
 
 ssize_t corio_read(int fd, void *buf, size_t len, int64_t off)
 {
-    AWAIT(d_read(op, fd, buf, len, off));
+    return await_transfer(CORIO_OP_READ, fd, buf, len, (uint64_t)off, 0);
 }
 
 ssize_t corio_write(int fd, const void *buf, size_t len, int64_t off)
 {
-    AWAIT(d_write(op, fd, buf, len, off));
+    return await_transfer(CORIO_OP_WRITE, fd, buf, len, (uint64_t)off, 0);
 }
 
 ssize_t corio_readv(int fd, const struct iovec *iov, int iovcnt, int64_t off)
@@ -664,7 +781,7 @@ int corio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 
 ssize_t corio_recv(int fd, void *buf, size_t len, int flags)
 {
-    AWAIT(d_recv(op, fd, buf, len, flags));
+    return await_transfer(CORIO_OP_RECV, fd, buf, len, 0, (unsigned)flags);
 }
 
 ssize_t corio_recv_bufring(int fd, corio_bufring_t *br, int flags, void **buf)
@@ -676,7 +793,7 @@ ssize_t corio_recv_bufring(int fd, corio_bufring_t *br, int flags, void **buf)
     int err = d_recv_bufring(&op, fd, br, flags, CORIO_OP_RECV_BUF);
     if (err < 0)
         return err;
-    int res = await_op(&op);
+    int res = await_bufring_op(&op);
     /* A buffer the kernel filled is handed out even if the task was cancelled meanwhile:
      * the caller owns it either way, and must put it back. */
     *buf = corio_op_buffer(&op);
@@ -689,7 +806,7 @@ ssize_t corio_recv_bufring(int fd, corio_bufring_t *br, int flags, void **buf)
 
 ssize_t corio_send(int fd, const void *buf, size_t len, int flags)
 {
-    AWAIT(d_send(op, fd, buf, len, flags));
+    return await_transfer(CORIO_OP_SEND, fd, buf, len, 0, (unsigned)flags | MSG_NOSIGNAL);
 }
 
 ssize_t corio_recvmsg(int fd, struct msghdr *msg, int flags)

@@ -1,9 +1,11 @@
-/* The io_uring backend, and the only file that includes liburing.h: ring set-up with
- * flag-by-flag fallback, SQE preparation for each op kind, flush-and-retry when the SQ
- * is full, one-syscall submit-and-wait, and batch reaping that survives CQ overflow. */
+/* The io_uring backend (with ring_sqe.h, the only code that includes liburing.h): ring
+ * set-up with flag-by-flag fallback, SQE preparation for each op kind, flush-and-retry
+ * when the SQ is full, one-syscall submit-and-wait, and batch reaping that survives CQ
+ * overflow. */
 #include "ring.h"
 
 #include "internal.h"
+#include "ring_sqe.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -15,21 +17,6 @@
 _Static_assert(CORIO_CQE_F_MORE == IORING_CQE_F_MORE, "CQE flag mirror is wrong");
 _Static_assert(CORIO_CQE_F_BUFFER == IORING_CQE_F_BUFFER, "CQE flag mirror is wrong");
 _Static_assert(CORIO_CQE_BUFFER_SHIFT == IORING_CQE_BUFFER_SHIFT, "CQE flag mirror is wrong");
-
-struct corio_ring {
-    struct io_uring uring;
-    unsigned setup_flags;
-    unsigned features;
-    bool enabled; /* created disabled (R_DISABLED): enabled by the first submit */
-    bool multishot_accept;
-    bool multishot_recv;
-    uint64_t pbuf_groups[1024]; /* buffer-group ids in use, one bit each (65536 ids) */
-    /* Completions drained out of the CQ while the SQ was being flushed: they are
-     * delivered by the next reap, never from inside an op's start call. */
-    struct corio_cqe *backlog;
-    unsigned backlog_head, backlog_len, backlog_cap;
-    uint64_t enters, submitted, completions, sq_full, cq_overflow;
-};
 
 /* Richest set first. DEFER_TASKRUN needs SINGLE_ISSUER (6.1); SINGLE_ISSUER 6.0;
  * COOP_TASKRUN 5.19; SUBMIT_ALL 5.18. R_DISABLED lets the thread that runs the loop,
@@ -184,9 +171,8 @@ static int flush(struct corio_ring *r)
     return rc;
 }
 
-/* get_sqe's slow path: flushes the SQ until a slot is free (or injects a full SQ). */
-static __attribute__((noinline)) struct io_uring_sqe *get_sqe_after_flush(struct corio_ring *r,
-                                                                          bool full, int *err)
+/* corio_ring_get_sqe's slow path: flushes the SQ until a slot is free. */
+struct io_uring_sqe *corio_ring_get_sqe_after_flush(struct corio_ring *r, bool full, int *err)
 {
     while (full || io_uring_sq_space_left(&r->uring) == 0) {
         full = false;
@@ -202,38 +188,20 @@ static __attribute__((noinline)) struct io_uring_sqe *get_sqe_after_flush(struct
     return io_uring_get_sqe(&r->uring);
 }
 
-/* A free SQE, flushing a full SQ to the kernel first. */
-static inline struct io_uring_sqe *get_sqe(struct corio_ring *r, int *err)
-{
-    bool full = corio_fault_hit(CORIO_FAULT_SQE_NULL, NULL);
-    if (!full) {
-        struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
-        if (sqe != NULL)
-            return sqe;
-    }
-    return get_sqe_after_flush(r, full, err);
-}
-
-static void prep(struct io_uring_sqe *sqe, corio_op_t *op)
+static void prep(struct io_uring_sqe *sqe, const corio_op_t *op)
 {
     int fd = op->priv_fd;
     void *addr = op->priv_addr;
     unsigned len = op->priv_len;
-    bool transfer = op->priv_kind == CORIO_OP_READ || op->priv_kind == CORIO_OP_WRITE ||
-                    op->priv_kind == CORIO_OP_RECV || op->priv_kind == CORIO_OP_SEND;
-    if (transfer && len > 1 && !(op->priv_bits & CORIO_OPB_INTERNAL) &&
-        corio_fault_hit(CORIO_FAULT_SHORT, NULL))
-        len /= 2; /* a genuinely short transfer: the kernel is asked for less */
     uint64_t off = op->priv_off;
     switch ((enum corio_op_kind)op->priv_kind) {
     case CORIO_OP_NOP:
-        io_uring_prep_nop(sqe);
-        break;
     case CORIO_OP_READ:
-        io_uring_prep_read(sqe, fd, addr, len, off);
-        break;
     case CORIO_OP_WRITE:
-        io_uring_prep_write(sqe, fd, addr, len, off);
+    case CORIO_OP_RECV:
+    case CORIO_OP_SEND:
+        corio_ring_prep_rw(sqe, op->priv_kind, fd, addr, len, off, op->priv_op_flags,
+                           op->priv_bits & CORIO_OPB_INTERNAL);
         break;
     case CORIO_OP_READV:
         io_uring_prep_readv(sqe, fd, addr, len, off);
@@ -265,9 +233,6 @@ static void prep(struct io_uring_sqe *sqe, corio_op_t *op)
     case CORIO_OP_CONNECT:
         io_uring_prep_connect(sqe, fd, addr, len);
         break;
-    case CORIO_OP_RECV:
-        io_uring_prep_recv(sqe, fd, addr, len, (int)op->priv_op_flags);
-        break;
     case CORIO_OP_RECV_BUF:
         io_uring_prep_recv(sqe, fd, NULL, len, (int)op->priv_op_flags);
         sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -277,9 +242,6 @@ static void prep(struct io_uring_sqe *sqe, corio_op_t *op)
         io_uring_prep_recv_multishot(sqe, fd, NULL, 0, (int)op->priv_op_flags);
         sqe->flags |= IOSQE_BUFFER_SELECT;
         sqe->buf_group = ((const struct corio_bufring *)op->priv_addr2)->group;
-        break;
-    case CORIO_OP_SEND:
-        io_uring_prep_send(sqe, fd, addr, len, (int)op->priv_op_flags);
         break;
     case CORIO_OP_RECVMSG:
         io_uring_prep_recvmsg(sqe, fd, addr, op->priv_op_flags);
@@ -302,26 +264,26 @@ static void prep(struct io_uring_sqe *sqe, corio_op_t *op)
     }
 }
 
-int corio_ring_queue(struct corio_ring *r, corio_op_t *op)
+int corio_ring_queue(struct corio_ring *r, const corio_op_t *op, uint64_t user_data)
 {
     int err = 0;
-    struct io_uring_sqe *sqe = get_sqe(r, &err);
+    struct io_uring_sqe *sqe = corio_ring_get_sqe(r, &err);
     if (sqe == NULL)
         return err;
     prep(sqe, op);
-    io_uring_sqe_set_data(sqe, op);
+    io_uring_sqe_set_data64(sqe, user_data);
     r->submitted++;
     return 0;
 }
 
-int corio_ring_queue_cancel(struct corio_ring *r, corio_op_t *op)
+int corio_ring_queue_cancel(struct corio_ring *r, uint64_t user_data)
 {
     int err = 0;
-    struct io_uring_sqe *sqe = get_sqe(r, &err);
+    struct io_uring_sqe *sqe = corio_ring_get_sqe(r, &err);
     if (sqe == NULL)
         return err;
-    if (op != NULL)
-        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+    if (user_data != 0)
+        io_uring_prep_cancel64(sqe, user_data, 0);
     else
         io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
     io_uring_sqe_set_data64(sqe, CORIO_UD_IGNORE);
@@ -354,6 +316,16 @@ int corio_ring_submit_wait(struct corio_ring *r, uint64_t timeout_ns)
     return rc;
 }
 
+/* Whether user_data belongs to an op of the user's (an await call's task, or an op that
+ * is not the loop's own): the ones whose results the fault point may replace. */
+static inline bool is_user_op(uint64_t user_data)
+{
+    if (user_data & CORIO_UD_TASK)
+        return true;
+    return user_data >= CORIO_UD_MIN_OP &&
+           !(((const corio_op_t *)(uintptr_t)user_data)->priv_bits & CORIO_OPB_INTERNAL);
+}
+
 unsigned corio_ring_reap(struct corio_ring *r, struct corio_cqe *out, unsigned max)
 {
     unsigned n = 0;
@@ -371,8 +343,7 @@ unsigned corio_ring_reap(struct corio_ring *r, struct corio_cqe *out, unsigned m
         /* Copy before advancing: the slot may be reused as soon as it is released. */
         out[n] =
             (struct corio_cqe){.user_data = cqe->user_data, .res = cqe->res, .flags = cqe->flags};
-        if (cqe->user_data >= CORIO_UD_MIN_OP &&
-            !(((corio_op_t *)(uintptr_t)cqe->user_data)->priv_bits & CORIO_OPB_INTERNAL))
+        if (is_user_op(cqe->user_data))
             (void)corio_fault_hit(CORIO_FAULT_CQE_RES, &out[n].res);
         n++;
         seen++;

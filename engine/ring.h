@@ -1,6 +1,8 @@
-/* The kernel seam: everything the loop asks of io_uring goes through these calls, and
- * ring.c is the only file that includes liburing.h. A different backend (epoll, for
- * machines where io_uring is blocked) would implement this header and nothing else. */
+/* The kernel seam: everything the loop asks of io_uring goes through these calls and the
+ * inline SQE path in ring_sqe.h that the hot await calls take. Only ring.c and
+ * ring_sqe.h include liburing.h, and only ring.c and op.c include ring_sqe.h. A different
+ * backend (epoll, for machines where io_uring is blocked) would implement these two
+ * headers and nothing else. */
 #ifndef CORIO_RING_H
 #define CORIO_RING_H
 
@@ -15,6 +17,10 @@
 #define CORIO_UD_IGNORE ((uint64_t)1)
 /* Lowest user_data that is an op pointer. */
 #define CORIO_UD_MIN_OP ((uint64_t)4096)
+/* Set in the user_data of an await call's SQE: the rest is the address of the task
+ * parked on it (64-byte aligned), which the completion wakes directly (op.c). Op
+ * pointers are at least 8-byte aligned, so they never have this bit. */
+#define CORIO_UD_TASK ((uint64_t)2)
 
 /* IORING_CQE_F_MORE, for code that must not include liburing (checked in ring.c). */
 #define CORIO_CQE_F_MORE (1u << 1)
@@ -36,13 +42,14 @@ struct corio_ring;
 int corio_ring_init(struct corio_ring **ring, const corio_loop_opts_t *opts);
 void corio_ring_exit(struct corio_ring *ring);
 
-/* Queues op's SQE. A full SQ is flushed to the kernel first, never reported. Returns 0
- * or a negative errno the kernel gave while flushing. */
-int corio_ring_queue(struct corio_ring *ring, corio_op_t *op);
+/* Queues the SQE op describes, with user_data as its completion's. A full SQ is flushed
+ * to the kernel first, never reported. Returns 0 or a negative errno the kernel gave
+ * while flushing. */
+int corio_ring_queue(struct corio_ring *ring, const corio_op_t *op, uint64_t user_data);
 
-/* Queues a cancel request for op (user_data CORIO_UD_IGNORE), or for every op in flight
- * when op is NULL. */
-int corio_ring_queue_cancel(struct corio_ring *ring, corio_op_t *op);
+/* Queues a cancel request (user_data CORIO_UD_IGNORE) for the SQE queued with
+ * user_data, or for every op in flight when user_data is 0. */
+int corio_ring_queue_cancel(struct corio_ring *ring, uint64_t user_data);
 
 /* Submits everything queued and waits for a completion for at most timeout_ns
  * (0: do not wait, UINT64_MAX: no limit), in one io_uring_enter. Returns 0 or a fatal

@@ -2,6 +2,7 @@
  * yield, sleep and deadlines. A task's control block lives in its stack mapping's header,
  * so spawning allocates nothing but (rarely) a new stack. */
 #include "internal.h"
+#include "handover.h"
 
 #include <errno.h>
 #include <string.h>
@@ -28,18 +29,6 @@ static void task_release(struct corio_task *t)
 
 /* ---- running --------------------------------------------------------------------- */
 
-static struct corio_task *task_of_runnable(struct corio_runnable *r);
-
-/* The hand-over path (enter_task, next_in_batch, task_leave) is forced inline: a yield
- * round trip is a few dozen instructions besides the two switches, and calls show. */
-#define HOT static inline __attribute__((always_inline))
-
-HOT void enter_task(struct corio_task *t)
-{
-    t->state = CORIO_TASK_RUNNING;
-    corio_tls_stack_user = t; /* its stack's user area: see corio_tls_task */
-}
-
 /* Bookkeeping once fn has returned (or the task was cancelled before it started). */
 static void task_finished(corio_loop_t *loop, struct corio_task *t)
 {
@@ -50,39 +39,6 @@ static void task_finished(corio_loop_t *loop, struct corio_task *t)
         t->joiner = NULL;
         corio_task_wake(j, 0);
     }
-}
-
-/* The task queued at r, if it may be handed over to directly: NULL when r is a callback,
- * or a task cancelled before it started (the loop finishes those). */
-HOT struct corio_task *handover_candidate(struct corio_runnable *r)
-{
-    struct corio_task *next = task_of_runnable(r);
-    if (next == NULL || (next->state == CORIO_TASK_NEW && next->cancelled))
-        return NULL;
-    return next;
-}
-
-/* One run of the current batch is used up. */
-HOT void count_run(corio_loop_t *loop)
-{
-    loop->batch--;
-    loop->runs_since_poll++;
-}
-
-/* The next task to hand over to directly, taken off the ready queue: the head, if it is
- * a candidate and belongs to the current batch (or the loop agrees to start the next
- * batch from here). NULL: go back to the loop. */
-HOT struct corio_task *next_in_batch(corio_loop_t *loop)
-{
-    struct corio_runnable *r = loop->ready.head;
-    if (r == NULL || (loop->batch == 0 && !corio_loop_next_batch(loop)))
-        return NULL;
-    struct corio_task *next = handover_candidate(r);
-    if (next == NULL)
-        return NULL;
-    corio_runq_pop(&loop->ready);
-    count_run(loop);
-    return next;
 }
 
 static void task_entry(void *arg)
@@ -110,7 +66,7 @@ static void task_entry(void *arg)
 /* Ready-queue entry point: switch into the task. Control comes back when a task (this
  * one, or another it handed over to) parks, yields or finishes; that task is the value
  * the switch returns. */
-static void task_run(corio_loop_t *loop, struct corio_runnable *r)
+void corio_task_run(corio_loop_t *loop, struct corio_runnable *r)
 {
     struct corio_task *t = task_of_runnable(r);
     if (t->state == CORIO_TASK_NEW && t->cancelled) {
@@ -124,28 +80,6 @@ static void task_run(corio_loop_t *loop, struct corio_runnable *r)
     corio_stack_set_current(NULL);
     if (back->state == CORIO_TASK_DONE && back->detached)
         task_release(back);
-}
-
-static struct corio_task *task_of_runnable(struct corio_runnable *r)
-{
-    if (r->run != task_run)
-        return NULL;
-    return (struct corio_task *)((char *)r - offsetof(struct corio_task, run));
-}
-
-/* The current task stops running (it is parked or queued already): hand over to the
- * next task of the batch directly (two switches instead of four through the loop's
- * context), or go back to the loop. */
-HOT void task_leave(struct corio_task *t)
-{
-    struct corio_task *next = next_in_batch(t->loop);
-    if (next == NULL) {
-        corio_fiber_switch(&t->fiber, &t->loop->sched, t);
-        return;
-    }
-    enter_task(next);
-    if (next != t) /* a task that yields to itself just carries on */
-        corio_fiber_switch(&t->fiber, &next->fiber, next);
 }
 
 int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t **out)
@@ -162,7 +96,7 @@ int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t
         return err;
     /* Field by field rather than memset: the deadline array needs no clearing. */
     struct corio_task *t = corio_stack_user_area(s);
-    t->run.run = task_run;
+    t->run.run = corio_task_run;
     t->stack = s;
     t->loop = loop;
     t->fn = fn;
@@ -206,15 +140,6 @@ static void deadline_fired(void *arg)
     }
 }
 
-HOT int park(struct corio_task *t, void (*abort_wait)(struct corio_task *, int), void *wait_obj)
-{
-    t->abort_wait = abort_wait;
-    t->wait_obj = wait_obj;
-    t->state = CORIO_TASK_PARKED;
-    task_leave(t);
-    return t->wake_res;
-}
-
 static int park_until(struct corio_task *t, void (*abort_wait)(struct corio_task *, int),
                       void *wait_obj, uint64_t deadline)
 {
@@ -231,17 +156,6 @@ int corio_task_park(struct corio_task *t, void (*abort_wait)(struct corio_task *
     if (deadline != 0)
         return park_until(t, abort_wait, wait_obj, deadline);
     return park(t, abort_wait, wait_obj);
-}
-
-void corio_task_wake(struct corio_task *t, int res)
-{
-    if (t->state != CORIO_TASK_PARKED)
-        corio_panic("corio: waking task %p that is not waiting (state %d)", (void *)t, t->state);
-    t->wake_res = res;
-    t->abort_wait = NULL;
-    t->wait_obj = NULL;
-    t->state = CORIO_TASK_READY;
-    corio_runq_push(&t->loop->ready, &t->run);
 }
 
 struct corio_task *corio_task_enter_await_slow(int *err)

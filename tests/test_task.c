@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -1090,6 +1091,69 @@ static void test_task_stack_outlives_its_cancelled_recv(void **state)
     }
 }
 
+/* An await call's completion and its cancel are addressed to the task (there is no op
+ * for nop, read, write, recv and send): a cancel must reach the cancelled task's op and
+ * no other, for both kinds of await call. */
+struct pipe_waiter {
+    int fd;
+    bool poll; /* corio_poll (an await call through an op) instead of corio_read */
+    ssize_t res;
+    char buf[8];
+};
+
+static void *wait_on_pipe(void *arg)
+{
+    struct pipe_waiter *w = arg;
+    w->res = w->poll ? corio_poll(w->fd, POLLIN) : corio_read(w->fd, w->buf, sizeof w->buf, -1);
+    return NULL;
+}
+
+static void *cancel_one_of_each_main(void *arg)
+{
+    int(*pipes)[2] = arg;
+    struct pipe_waiter w[4] = {{.fd = pipes[0][0]},
+                               {.fd = pipes[1][0]},
+                               {.fd = pipes[2][0], .poll = true},
+                               {.fd = pipes[3][0], .poll = true}};
+    corio_task_t *t[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(corio_spawn(NULL, wait_on_pipe, &w[i], &t[i]), 0);
+    corio_yield();                    /* all four park */
+    assert_int_equal(corio_nop(), 0); /* and their ops are in the kernel */
+    assert_int_equal(corio_cancel(t[0]), 0);
+    assert_int_equal(corio_cancel(t[2]), 0);
+    assert_int_equal(write(pipes[1][1], "read", 4), 4);
+    assert_int_equal(write(pipes[3][1], "poll", 4), 4);
+    assert_int_equal(corio_join(t[0], NULL), -ECANCELED);
+    assert_int_equal(corio_join(t[1], NULL), 0);
+    assert_int_equal(corio_join(t[2], NULL), -ECANCELED);
+    assert_int_equal(corio_join(t[3], NULL), 0);
+    assert_int_equal(w[0].res, -ECANCELED);
+    assert_int_equal(w[1].res, 4);
+    assert_memory_equal(w[1].buf, "read", 4);
+    assert_int_equal(w[2].res, -ECANCELED);
+    assert_true(w[3].res > 0 && (w[3].res & POLLIN));
+    /* The cancelled read is gone from the pipe: what is written now stays there. */
+    char got[4];
+    assert_int_equal(write(pipes[0][1], "kept", 4), 4);
+    assert_int_equal(read(pipes[0][0], got, sizeof got), 4);
+    assert_memory_equal(got, "kept", 4);
+    return NULL;
+}
+
+static void test_cancel_reaches_the_cancelled_tasks_op_and_no_other(void **state)
+{
+    (void)state;
+    int pipes[4][2];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pipe(pipes[i]), 0);
+    support_run(cancel_one_of_each_main, pipes);
+    for (int i = 0; i < 4; i++) {
+        close(pipes[i][0]);
+        close(pipes[i][1]);
+    }
+}
+
 /* ---- deadlines --------------------------------------------------------------------- */
 
 struct late_writer {
@@ -1745,6 +1809,7 @@ int main(void)
         cmocka_unit_test(test_recv_racing_its_cancel_returns_data_or_ecanceled_never_loses_it),
         cmocka_unit_test(test_recv_racing_its_deadline_returns_data_or_etimedout_never_loses_it),
         cmocka_unit_test(test_task_stack_outlives_its_cancelled_recv),
+        cmocka_unit_test(test_cancel_reaches_the_cancelled_tasks_op_and_no_other),
         cmocka_unit_test(test_deadline_times_out_recv_and_ends_cleanly),
         cmocka_unit_test(test_deadline_costs_no_sqe_and_leaves_no_timer),
         cmocka_unit_test(test_nested_deadlines_the_earliest_wins),

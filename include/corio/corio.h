@@ -188,8 +188,7 @@ struct corio_op {
     void *priv_addr;  /* buffer, path, iovec, msghdr or sockaddr */
     void *priv_addr2; /* socklen_t * or struct statx * */
     uint64_t priv_off;
-    uint64_t priv_deadline; /* absolute CLOCK_MONOTONIC ns; 0: none */
-    int64_t priv_ts[2];     /* struct __kernel_timespec for timeouts */
+    int64_t priv_ts[2]; /* struct __kernel_timespec for timeouts */
     uint32_t priv_len;
     uint32_t priv_op_flags;
     int priv_fd;
