@@ -258,6 +258,7 @@ struct corio_loop {
     struct corio_runq ready;
     size_t batch;             /* items of the ready queue still to run in this iteration's batch */
     bool sq_dirty;            /* SQEs were queued since the last submit */
+    bool cq_pending;          /* completions are posted that the last reap left for later */
     unsigned runs_since_poll; /* tasks and callbacks run since the kernel was last entered */
     struct corio_heap timers;
     struct corio_fiber sched; /* the loop's own context: the thread stack that runs it */
@@ -305,9 +306,10 @@ void corio_executor_detach_loop(corio_loop_t *loop);
  * completions: under DEFER_TASKRUN they are only posted when we enter. */
 static inline bool corio_loop_must_enter(const corio_loop_t *loop)
 {
-    if (loop->ready.n == 0 || loop->sq_dirty ||
-        atomic_load_explicit(&loop->stop, memory_order_relaxed))
+    if (loop->sq_dirty || atomic_load_explicit(&loop->stop, memory_order_relaxed))
         return true;
+    if (loop->ready.n == 0) /* nothing to run: wait, unless completions are already there */
+        return !loop->cq_pending;
     /* Polling is for completions: with nothing in flight and no call from another thread
      * waiting behind the eventfd, there is nothing to see. */
     return loop->runs_since_poll >= CORIO_POLL_EVERY_RUNS &&
@@ -320,7 +322,7 @@ static inline bool corio_loop_must_enter(const corio_loop_t *loop)
  * does for an iteration that skips the kernel. Returns true if it did. */
 static inline bool corio_loop_next_batch(corio_loop_t *loop)
 {
-    if (corio_loop_must_enter(loop) || loop->timers.n > 0)
+    if (corio_loop_must_enter(loop) || loop->timers.n > 0 || loop->cq_pending)
         return false;
     loop->iterations++;
     loop->batch = loop->ready.n;

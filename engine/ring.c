@@ -361,6 +361,11 @@ unsigned corio_ring_reap(struct corio_ring *r, struct corio_cqe *out, unsigned m
     return n;
 }
 
+bool corio_ring_has_completions(const struct corio_ring *r)
+{
+    return r->backlog_head < r->backlog_len || io_uring_cq_ready(&r->uring) > 0;
+}
+
 void corio_ring_stats(const struct corio_ring *r, corio_loop_stats_t *stats)
 {
     stats->enters = r->enters;

@@ -60,6 +60,10 @@ int corio_ring_submit_wait(struct corio_ring *ring, uint64_t timeout_ns);
  * aside while the SQ was being flushed come first). Returns how many. */
 unsigned corio_ring_reap(struct corio_ring *ring, struct corio_cqe *out, unsigned max);
 
+/* True when completions are waiting to be reaped (posted in the CQ, or set aside while
+ * the SQ was being flushed). */
+bool corio_ring_has_completions(const struct corio_ring *ring);
+
 /* Counters and accepted setup for corio_loop_stats. */
 void corio_ring_stats(const struct corio_ring *ring, corio_loop_stats_t *stats);
 

@@ -311,6 +311,47 @@ static void test_errors_are_named_with_remedies(void **state)
     assert_non_null(strstr(corio_loop_setup_hint(-ENOSYS), "Linux"));
 }
 
+/* ---- reaping in batches --------------------------------------------------------- */
+
+#define FLOOD 200
+
+static corio_op_t flood_ops[FLOOD];
+static uint64_t flood_iteration[FLOOD], flood_enters[FLOOD];
+static int flood_order[FLOOD], flood_n;
+
+static void note_flood(corio_op_t *op, int res)
+{
+    assert_int_equal(res, 0);
+    corio_loop_stats_t s;
+    corio_loop_stats(op->data, &s);
+    int i = (int)(op - flood_ops);
+    flood_iteration[i] = s.iterations;
+    flood_enters[i] = s.enters;
+    flood_order[flood_n++] = i;
+}
+
+/* 200 NOPs complete at once: their callbacks run in order, at most 64 per iteration (what
+ * one batch woke runs before the next is reaped), and the later batches are reaped
+ * without entering the kernel again. */
+static void test_a_flood_of_completions_is_reaped_64_per_iteration_after_one_enter(void **state)
+{
+    (void)state;
+    corio_loop_t *loop = support_loop(256);
+    flood_n = 0;
+    for (int i = 0; i < FLOOD; i++) {
+        flood_ops[i] = (corio_op_t){.data = loop};
+        assert_int_equal(corio_nop_cb(loop, &flood_ops[i], note_flood), 0);
+    }
+    assert_int_equal(corio_loop_run(loop), 0);
+    assert_int_equal(flood_n, FLOOD);
+    for (int i = 0; i < FLOOD; i++) {
+        assert_int_equal(flood_order[i], i);
+        assert_int_equal(flood_iteration[i], flood_iteration[0] + (uint64_t)(i / 64));
+        assert_int_equal(flood_enters[i], flood_enters[0]);
+    }
+    corio_loop_free(loop);
+}
+
 /* ---- back-pressure ---------------------------------------------------------------- */
 
 #define READS 4096
@@ -384,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_stop_from_another_thread_wakes_a_sleeping_loop),
         cmocka_unit_test(test_bad_options_are_rejected),
         cmocka_unit_test(test_errors_are_named_with_remedies),
+        cmocka_unit_test(test_a_flood_of_completions_is_reaped_64_per_iteration_after_one_enter),
         cmocka_unit_test(test_4096_reads_on_an_8_entry_ring_all_complete),
         cmocka_unit_test(test_4096_reads_on_an_8_entry_sqpoll_ring_all_complete),
     };

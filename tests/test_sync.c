@@ -693,12 +693,14 @@ static void *blocked_task(void *arg)
 
 /* Waiters A (cancelled), B (times out) and C queue up in that order; once A and B have
  * given up, completing one waiter must reach C: A and B left the queue (had they not,
- * waking one of them again would abort the test with "not waiting"). */
+ * waking one of them again would abort the test with "not waiting"). B's 200 ms leaves
+ * room for a slow start (valgrind, a loaded machine) before all three are checked parked;
+ * 20 ms once failed that check under memcheck in a parallel ctest run. */
 static void *abort_main(void *arg)
 {
     const struct blocker *b = arg;
     b->setup();
-    struct bwaiter a = {.b = b}, bw = {.b = b, .timeout_ns = 20 * MS}, c = {.b = b};
+    struct bwaiter a = {.b = b}, bw = {.b = b, .timeout_ns = 200 * MS}, c = {.b = b};
     corio_task_t *ta, *tb, *tc;
     assert_int_equal(corio_spawn(NULL, blocked_task, &a, &ta), 0);
     assert_int_equal(corio_spawn(NULL, blocked_task, &bw, &tb), 0);
