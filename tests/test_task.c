@@ -1581,10 +1581,16 @@ static void *read_chunk(void *arg)
     return NULL;
 }
 
-static void test_4096_concurrent_reads_on_an_8_entry_ring_all_complete(void **state)
+/* 4096 tasks each await a read on an 8-entry ring: the await path's inline SQE finds the
+ * SQ full and flushes it (with SQPOLL: waits for the kernel thread to take entries). */
+static void run_4096_concurrent_reads_on_an_8_entry_ring(unsigned flags)
 {
-    (void)state;
-    corio_loop_t *loop = support_loop(8);
+    corio_loop_opts_t opts = {.entries = 8, .flags = flags};
+    corio_loop_t *loop;
+    int rc = corio_loop_new(&loop, &opts);
+    if (rc == -EPERM && (flags & CORIO_LOOP_SQPOLL))
+        skip(); /* SQPOLL needs CAP_SYS_NICE before Linux 5.13 */
+    assert_int_equal(rc, 0);
     pattern_fd = support_pattern_file((size_t)READERS * CHUNK);
     reads_ok = reads_bad = 0;
     for (intptr_t i = 0; i < READERS; i++)
@@ -1592,8 +1598,23 @@ static void test_4096_concurrent_reads_on_an_8_entry_ring_all_complete(void **st
     assert_int_equal(corio_loop_run(loop), 0);
     assert_int_equal(reads_bad, 0);
     assert_int_equal(reads_ok, READERS);
+    corio_loop_stats_t stats;
+    corio_loop_stats(loop, &stats);
+    assert_true(stats.sq_full > 0); /* the full-SQ path really ran */
     corio_loop_free(loop);
     close(pattern_fd);
+}
+
+static void test_4096_concurrent_reads_on_an_8_entry_ring_all_complete(void **state)
+{
+    (void)state;
+    run_4096_concurrent_reads_on_an_8_entry_ring(0);
+}
+
+static void test_4096_concurrent_reads_on_an_8_entry_sqpoll_ring_all_complete(void **state)
+{
+    (void)state;
+    run_4096_concurrent_reads_on_an_8_entry_ring(CORIO_LOOP_SQPOLL);
 }
 
 #define FRAME 1024
@@ -1824,6 +1845,7 @@ int main(void)
         cmocka_unit_test(test_awaiting_a_settled_future_returns_at_once),
         cmocka_unit_test(test_future_resolved_from_a_timer_callback_wakes_the_task),
         cmocka_unit_test(test_4096_concurrent_reads_on_an_8_entry_ring_all_complete),
+        cmocka_unit_test(test_4096_concurrent_reads_on_an_8_entry_sqpoll_ring_all_complete),
         cmocka_unit_test(test_deep_recursion_fits_the_default_stack),
         cmocka_unit_test(test_corio_run_returns_main_result),
         cmocka_unit_test(test_loop_stop_inside_a_task_makes_corio_run_cancel_the_rest),
