@@ -74,7 +74,10 @@ enum {
 /* Zero means "default" for every field; a NULL opts pointer means all defaults. */
 typedef struct corio_loop_opts {
     unsigned entries;           /* submission queue size; default 256, at most 32768 */
-    unsigned cq_entries;        /* completion queue size; default 4 x entries */
+    unsigned cq_entries;        /* completion queue size; default 4 x entries, at most
+                                 * 65536. Size it to the ops in flight at once (e.g. one
+                                 * per connection): a full CQ is survived, through the
+                                 * kernel's overflow list, but costs time. */
     size_t stack_size;          /* task stack size; default 64 KiB (256 KiB under ASan) */
     unsigned flags;             /* CORIO_LOOP_* */
     unsigned sqpoll_idle_ms;    /* with CORIO_LOOP_SQPOLL: idle time before it sleeps */
