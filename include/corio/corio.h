@@ -13,7 +13,8 @@
  *   (-EBADF, -ECANCELED, -ETIMEDOUT, ...), the convention of the kernel and liburing.
  *   corio_strerror() names it. Bad arguments return an error; they never crash.
  * - Nothing here allocates on the hot path of an operation: an operation lives in the
- *   caller's corio_op_t (callback mode) or on the waiting task's stack (await mode).
+ *   caller's corio_op_t (callback mode), or in the waiting task's stack and control block
+ *   (await mode).
  * - A loop and everything attached to it belong to one thread, the one that runs the loop.
  *   The only calls other threads may make are corio_call_soon_threadsafe() and
  *   corio_loop_stop().
