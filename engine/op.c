@@ -58,17 +58,22 @@ static void mark_iov_defined(const struct iovec *iov, size_t iovcnt, size_t byte
  * loops on several threads may ask first at once (a relaxed load is a plain load). */
 static _Atomic int under_valgrind = -1;
 
-/* The kernel fills buffers through io_uring without a syscall memcheck could see, so
- * under valgrind a program would be told it reads uninitialised data: say what the
- * completion wrote. */
-static __attribute__((noinline)) void mark_kernel_writes_slow(const corio_op_t *op, int res)
+static bool running_on_valgrind(void)
 {
     int known = atomic_load_explicit(&under_valgrind, memory_order_relaxed);
     if (known < 0) {
         known = RUNNING_ON_VALGRIND ? 1 : 0;
         atomic_store_explicit(&under_valgrind, known, memory_order_relaxed);
     }
-    if (res < 0 || !known)
+    return known;
+}
+
+/* The kernel fills buffers through io_uring without a syscall memcheck could see, so
+ * under valgrind a program would be told it reads uninitialised data: say what the
+ * completion wrote. */
+static __attribute__((noinline)) void mark_kernel_writes_slow(const corio_op_t *op, int res)
+{
+    if (res < 0 || !running_on_valgrind())
         return;
     switch ((enum corio_op_kind)op->priv_kind) {
     case CORIO_OP_READ:
@@ -115,8 +120,8 @@ static inline void mark_kernel_writes(const corio_op_t *op, int res)
 /* The same for a read or recv of res bytes into buf that had no op. */
 static __attribute__((noinline)) void mark_buf_written_slow(const void *buf, int res)
 {
-    corio_op_t op = {.priv_kind = CORIO_OP_READ, .priv_addr = (void *)buf};
-    mark_kernel_writes_slow(&op, res);
+    if (res > 0 && running_on_valgrind())
+        VALGRIND_MAKE_MEM_DEFINED(buf, (size_t)res);
 }
 static inline void mark_buf_written(const void *buf, int res)
 {

@@ -30,14 +30,20 @@ void support_require_uring(void)
         corio_loop_free(loop);
 }
 
-corio_loop_t *support_loop(unsigned entries)
+corio_loop_t *support_loop_opts(const corio_loop_opts_t *opts)
 {
-    corio_loop_opts_t opts = {.entries = entries};
     corio_loop_t *loop = NULL;
-    int err = corio_loop_new(&loop, &opts);
+    int err = corio_loop_new(&loop, opts);
+    if (err == -EPERM && (opts->flags & CORIO_LOOP_SQPOLL))
+        skip();
     if (err != 0)
         fail_msg("corio_loop_new: %s", corio_loop_setup_hint(err));
     return loop;
+}
+
+corio_loop_t *support_loop(unsigned entries)
+{
+    return support_loop_opts(&(corio_loop_opts_t){.entries = entries});
 }
 
 void support_watchdog(unsigned seconds)

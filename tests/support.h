@@ -16,6 +16,10 @@ void support_require_uring(void);
 /* A loop with `entries` SQ entries (0: default); fails the test if it cannot be made. */
 corio_loop_t *support_loop(unsigned entries);
 
+/* A loop with these options: skips the test when SQPOLL was asked for and refused with
+ * -EPERM (it needs CAP_SYS_NICE before Linux 5.13), fails it if it cannot be made. */
+corio_loop_t *support_loop_opts(const corio_loop_opts_t *opts);
+
 /* Kills the process with SIGALRM after `seconds`: a hang becomes a failure. */
 void support_watchdog(unsigned seconds);
 

@@ -372,12 +372,8 @@ static void read_done(corio_op_t *op, int res)
  * flushed and refilled, and every read completes with its own bytes. */
 static void run_4096_reads_on_an_8_entry_ring(unsigned flags)
 {
-    corio_loop_opts_t opts = {.entries = 8, .cq_entries = 16, .flags = flags};
-    corio_loop_t *loop;
-    int rc = corio_loop_new(&loop, &opts);
-    if (rc == -EPERM && (flags & CORIO_LOOP_SQPOLL))
-        skip(); /* SQPOLL needs CAP_SYS_NICE before Linux 5.13 */
-    assert_int_equal(rc, 0);
+    corio_loop_t *loop =
+        support_loop_opts(&(corio_loop_opts_t){.entries = 8, .cq_entries = 16, .flags = flags});
     int fd = support_pattern_file((size_t)READS * CHUNK);
     static struct read_slot slots[READS];
     for (int i = 0; i < READS; i++) {

@@ -1585,12 +1585,7 @@ static void *read_chunk(void *arg)
  * SQ full and flushes it (with SQPOLL: waits for the kernel thread to take entries). */
 static void run_4096_concurrent_reads_on_an_8_entry_ring(unsigned flags)
 {
-    corio_loop_opts_t opts = {.entries = 8, .flags = flags};
-    corio_loop_t *loop;
-    int rc = corio_loop_new(&loop, &opts);
-    if (rc == -EPERM && (flags & CORIO_LOOP_SQPOLL))
-        skip(); /* SQPOLL needs CAP_SYS_NICE before Linux 5.13 */
-    assert_int_equal(rc, 0);
+    corio_loop_t *loop = support_loop_opts(&(corio_loop_opts_t){.entries = 8, .flags = flags});
     pattern_fd = support_pattern_file((size_t)READERS * CHUNK);
     reads_ok = reads_bad = 0;
     for (intptr_t i = 0; i < READERS; i++)
