@@ -329,9 +329,10 @@ static inline bool corio_loop_next_batch(corio_loop_t *loop)
     return true;
 }
 
-/* Makes a parked task ready; its park returns res. Inline: every await call's
- * completion runs it, for each of ~64 tasks in a row. */
-static inline void corio_task_wake(struct corio_task *t, int res)
+/* Marks a parked task ready (its park returns res) without queueing it: what
+ * corio_task_wake does before the push. Inline: every await call's completion runs it,
+ * for each of ~64 tasks in a row. */
+static inline void corio_task_make_ready(struct corio_task *t, int res)
 {
     if (t->state != CORIO_TASK_PARKED)
         corio_panic("corio: waking task %p that is not waiting (state %d)", (void *)t, t->state);
@@ -339,6 +340,12 @@ static inline void corio_task_wake(struct corio_task *t, int res)
     t->abort_wait = NULL;
     t->wait_obj = NULL;
     t->state = CORIO_TASK_READY;
+}
+
+/* Makes a parked task ready and queues it; its park returns res. */
+static inline void corio_task_wake(struct corio_task *t, int res)
+{
+    corio_task_make_ready(t, res);
     corio_runq_push(&t->loop->ready, &t->run);
 }
 

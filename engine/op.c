@@ -170,22 +170,38 @@ static inline void op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsi
     op->priv_cb(op, res);
 }
 
-/* An await call's completion: wakes the task parked on it (see await_op). */
-static inline void task_op_complete(corio_loop_t *loop, uint64_t user_data, int res)
+/* Await calls' completions: wakes the tasks parked on the run of them that starts at
+ * cqes[i] (see await_op), up to an op's completion or n, and returns where the run ends.
+ * The ready queue and the count of ops in flight stay in locals meanwhile: a wake's
+ * byte-sized stores may alias the loop's fields, so updating those in place made every
+ * wake wait on the previous one's stores (~0.6 ns of a 64-byte read, DESIGN-NOTES). */
+static unsigned wake_tasks(corio_loop_t *loop, const struct corio_cqe *cqes, unsigned i, unsigned n)
 {
-    loop->inflight--;
-    corio_task_wake((struct corio_task *)(uintptr_t)(user_data & ~CORIO_UD_TASK), res);
+    struct corio_runq ready = loop->ready;
+    unsigned first = i;
+    for (; i < n && (cqes[i].user_data & CORIO_UD_TASK); i++) {
+        uintptr_t t = (uintptr_t)(cqes[i].user_data & ~CORIO_UD_TASK);
+        corio_task_make_ready((struct corio_task *)t, cqes[i].res);
+        corio_runq_push(&ready, &((struct corio_task *)t)->run);
+    }
+    loop->ready = ready;
+    loop->inflight -= i - first;
+    return i;
 }
 
 void corio_op_complete_all(corio_loop_t *loop, const struct corio_cqe *cqes, unsigned n)
 {
-    for (unsigned i = 0; i < n; i++) {
+    unsigned i = 0;
+    while (i < n) {
         uint64_t ud = cqes[i].user_data;
-        if (ud & CORIO_UD_TASK)
-            task_op_complete(loop, ud, cqes[i].res);
-        else if (ud >= CORIO_UD_MIN_OP)
+        if (ud & CORIO_UD_TASK) {
+            i = wake_tasks(loop, cqes, i, n);
+            continue;
+        }
+        if (ud >= CORIO_UD_MIN_OP)
             op_complete(loop, (corio_op_t *)(uintptr_t)ud, cqes[i].res, cqes[i].flags);
         /* else a cancel request: nothing to deliver */
+        i++;
     }
 }
 

@@ -334,21 +334,24 @@ unsigned corio_ring_reap(struct corio_ring *r, struct corio_cqe *out, unsigned m
     if (r->backlog_head == r->backlog_len)
         r->backlog_head = r->backlog_len = 0;
 
-    unsigned head, seen = 0;
-    struct io_uring_cqe *cqe;
-    io_uring_for_each_cqe(&r->uring, head, cqe)
-    {
-        if (n == max)
-            break;
+    /* The tail is read once (liburing's for_each reloads it, and checks for 32-byte CQEs,
+     * on every entry). */
+    struct io_uring_cq *cq = &r->uring.cq;
+    unsigned head = *cq->khead;
+    unsigned avail = io_uring_smp_load_acquire(cq->ktail) - head;
+    if (avail > max - n)
+        avail = max - n;
+    unsigned shift = (r->uring.flags & IORING_SETUP_CQE32) ? 1 : 0;
+    for (unsigned i = 0; i < avail; i++) {
+        const struct io_uring_cqe *cqe = &cq->cqes[((head + i) & cq->ring_mask) << shift];
         /* Copy before advancing: the slot may be reused as soon as it is released. */
         out[n] =
             (struct corio_cqe){.user_data = cqe->user_data, .res = cqe->res, .flags = cqe->flags};
         if (is_user_op(cqe->user_data))
             (void)corio_fault_hit(CORIO_FAULT_CQE_RES, &out[n].res);
         n++;
-        seen++;
     }
-    io_uring_cq_advance(&r->uring, seen);
+    io_uring_cq_advance(&r->uring, avail);
     r->completions += n;
 
     /* liburing 2.3's for_each never flushes the kernel's overflow list: ask for it once

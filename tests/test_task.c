@@ -1557,6 +1557,63 @@ static void test_future_resolved_from_a_timer_callback_wakes_the_task(void **sta
     support_run(resolved_by_callback_main, NULL);
 }
 
+/* ---- await and callback completions in one batch ----------------------------------- */
+
+#define MIXED_PAIRS 8
+
+static corio_op_t mixed_ops[MIXED_PAIRS];
+static char mixed_log[2 * MIXED_PAIRS + 1];
+static size_t mixed_len;
+static int mixed_bad_results;
+
+static void mixed_log_add(char c)
+{
+    if (mixed_len < 2 * MIXED_PAIRS)
+        mixed_log[mixed_len] = c;
+    mixed_len++;
+}
+
+static void mixed_done(corio_op_t *op, int res)
+{
+    mixed_bad_results += res != 0;
+    mixed_log_add((char)('a' + (op - mixed_ops)));
+}
+
+/* Queues a callback NOP and then awaits a NOP of its own: the SQ holds them in turn. */
+static void *mixed_task(void *arg)
+{
+    size_t i = (size_t)(uintptr_t)arg;
+    mixed_bad_results += corio_nop_cb(corio_current_loop(), &mixed_ops[i], mixed_done) != 0;
+    mixed_bad_results += corio_nop() != 0;
+    mixed_log_add((char)('A' + i));
+    return NULL;
+}
+
+/* The loop wakes a run of await completions in one pass and delivers an op's completion
+ * in between: whatever the mix, each completion arrives once and in order (callbacks as
+ * they are reaped, tasks when they resume), and no op is left counted in flight. */
+static void
+test_await_and_callback_completions_alternating_in_one_batch_each_arrive_once(void **state)
+{
+    (void)state;
+    corio_loop_t *loop = support_loop(0);
+    memset(mixed_log, 0, sizeof mixed_log);
+    mixed_len = 0;
+    mixed_bad_results = 0;
+    for (uintptr_t i = 0; i < MIXED_PAIRS; i++)
+        assert_int_equal(corio_spawn(loop, mixed_task, (void *)i, NULL), 0);
+    assert_int_equal(corio_loop_run(loop), 0);
+    assert_int_equal(mixed_bad_results, 0);
+    assert_string_equal(mixed_log, "abcdefghABCDEFGH");
+    assert_int_equal(mixed_len, 2 * MIXED_PAIRS);
+    assert_int_equal(loop->inflight, 0);
+    corio_loop_stats_t stats;
+    corio_loop_stats(loop, &stats);
+    /* the 16 NOPs, each reaped once (the loop's own eventfd read stays in flight) */
+    assert_int_equal(stats.completions, 2 * MIXED_PAIRS);
+    corio_loop_free(loop);
+}
+
 /* ---- many tasks, deep stacks ------------------------------------------------------- */
 
 #define READERS 4096
@@ -1839,6 +1896,8 @@ int main(void)
         cmocka_unit_test(test_future_settles_once_and_reject_needs_a_negative_errno),
         cmocka_unit_test(test_awaiting_a_settled_future_returns_at_once),
         cmocka_unit_test(test_future_resolved_from_a_timer_callback_wakes_the_task),
+        cmocka_unit_test(
+            test_await_and_callback_completions_alternating_in_one_batch_each_arrive_once),
         cmocka_unit_test(test_4096_concurrent_reads_on_an_8_entry_ring_all_complete),
         cmocka_unit_test(test_4096_concurrent_reads_on_an_8_entry_sqpoll_ring_all_complete),
         cmocka_unit_test(test_deep_recursion_fits_the_default_stack),
