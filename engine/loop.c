@@ -18,11 +18,6 @@
 #define MAX_CQ_ENTRIES        65536u
 #define DEFAULT_POOLED_STACKS 1024u
 #define MAX_FREE_CALLS        1024u
-/* At most this many completions are delivered per iteration, and their tasks run before
- * more are reaped: what the kernel just wrote into their buffers is still in the cache
- * when they use it. (Draining 512 at once, 4 KiB each, left corio-echo's sends copying
- * from memory the later receives had pushed out: see docs/DESIGN-NOTES.md.) */
-#define REAP_BATCH 64u
 
 /* The loop this thread is running (callbacks and tasks see it). */
 static __thread corio_loop_t *tls_loop __attribute__((tls_model("initial-exec")));
@@ -318,13 +313,11 @@ static uint64_t wait_timeout(const corio_loop_t *loop)
     return n->when > loop->now ? n->when - loop->now : 0;
 }
 
-/* Delivers up to REAP_BATCH completions and notes whether more are waiting. */
+/* Delivers up to CORIO_REAP_BATCH completions and notes whether more are waiting. */
 static void reap_batch(corio_loop_t *loop)
 {
-    struct corio_cqe batch[REAP_BATCH];
-    unsigned n = corio_ring_reap(loop->ring, batch, REAP_BATCH);
-    corio_op_complete_all(loop, batch, n);
-    loop->cq_pending = n == REAP_BATCH && corio_ring_has_completions(loop->ring);
+    unsigned n = corio_op_reap(loop);
+    loop->cq_pending = n == CORIO_REAP_BATCH && corio_ring_has_completions(loop->ring);
 }
 
 /* Delivers every completion there is (corio_loop_free's drain). */

@@ -334,16 +334,12 @@ unsigned corio_ring_reap(struct corio_ring *r, struct corio_cqe *out, unsigned m
     if (r->backlog_head == r->backlog_len)
         r->backlog_head = r->backlog_len = 0;
 
-    /* The tail is read once (liburing's for_each reloads it, and checks for 32-byte CQEs,
-     * on every entry). */
-    struct io_uring_cq *cq = &r->uring.cq;
-    unsigned head = *cq->khead;
-    unsigned avail = io_uring_smp_load_acquire(cq->ktail) - head;
+    unsigned head;
+    unsigned avail = corio_ring_cq_posted(r, &head);
     if (avail > max - n)
         avail = max - n;
-    unsigned shift = (r->uring.flags & IORING_SETUP_CQE32) ? 1 : 0;
     for (unsigned i = 0; i < avail; i++) {
-        const struct io_uring_cqe *cqe = &cq->cqes[((head + i) & cq->ring_mask) << shift];
+        const struct io_uring_cqe *cqe = corio_ring_cqe_at(r, head + i);
         /* Copy before advancing: the slot may be reused as soon as it is released. */
         out[n] =
             (struct corio_cqe){.user_data = cqe->user_data, .res = cqe->res, .flags = cqe->flags};

@@ -80,4 +80,21 @@ static inline int corio_ring_queue_rw(struct corio_ring *r, enum corio_op_kind k
     return 0;
 }
 
+/* How many completions are posted in the CQ; *head gets the position of the first. The
+ * tail is read once per batch (liburing's io_uring_for_each_cqe reloads it, and checks for
+ * 32-byte CQEs, on every entry). */
+static inline unsigned corio_ring_cq_posted(const struct corio_ring *r, unsigned *head)
+{
+    *head = *r->uring.cq.khead;
+    return io_uring_smp_load_acquire(r->uring.cq.ktail) - *head;
+}
+
+/* The posted completion at CQ position pos, read in place: valid until the CQ's head is
+ * advanced past it. */
+static inline const struct io_uring_cqe *corio_ring_cqe_at(const struct corio_ring *r, unsigned pos)
+{
+    unsigned shift = (r->uring.flags & IORING_SETUP_CQE32) ? 1 : 0;
+    return &r->uring.cq.cqes[(pos & r->uring.cq.ring_mask) << shift];
+}
+
 #endif
