@@ -1,5 +1,5 @@
 /* The kernel seam: everything the loop asks of io_uring goes through these calls and the
- * inline SQE path in ring_sqe.h that the hot await calls take. Only ring.c and
+ * inline paths in ring_sqe.h that the hot await calls and their completions take. Only ring.c and
  * ring_sqe.h include liburing.h, and only ring.c and op.c include ring_sqe.h. A different
  * backend (epoll, for machines where io_uring is blocked) would implement these two
  * headers and nothing else. */

@@ -1,7 +1,8 @@
-/* The ring's state and its inline SQE path, for ring.c and for the await calls of op.c.
- * With ring.c, the only code that includes liburing.h. The await calls write their SQE
- * inline because on the path that ~64 tasks take in turn, a call into ring.c and its
- * argument shuffling measured 2-3 ns of the ~135 a 64-byte read costs (DESIGN-NOTES). */
+/* The ring's state and its inline paths, for ring.c and op.c: the SQE path of the await
+ * calls, and reading the CQ in place for their completions. With ring.c, the only code
+ * that includes liburing.h. The await calls write their SQE inline because on the path
+ * that ~64 tasks take in turn, a call into ring.c and its argument shuffling measured
+ * 2-3 ns of the ~135 a 64-byte read costs (DESIGN-NOTES). */
 #ifndef CORIO_RING_SQE_H
 #define CORIO_RING_SQE_H
 
