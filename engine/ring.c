@@ -335,10 +335,10 @@ unsigned corio_ring_reap(struct corio_ring *r, struct corio_cqe *out, unsigned m
         r->backlog_head = r->backlog_len = 0;
 
     unsigned head;
-    unsigned avail = corio_ring_cq_posted(r, &head);
-    if (avail > max - n)
-        avail = max - n;
-    for (unsigned i = 0; i < avail; i++) {
+    unsigned posted = corio_ring_cq_posted(r, &head);
+    if (posted > max - n)
+        posted = max - n;
+    for (unsigned i = 0; i < posted; i++) {
         const struct io_uring_cqe *cqe = corio_ring_cqe_at(r, head + i);
         /* Copy before advancing: the slot may be reused as soon as it is released. */
         out[n] =
@@ -347,7 +347,7 @@ unsigned corio_ring_reap(struct corio_ring *r, struct corio_cqe *out, unsigned m
             (void)corio_fault_hit(CORIO_FAULT_CQE_RES, &out[n].res);
         n++;
     }
-    io_uring_cq_advance(&r->uring, avail);
+    io_uring_cq_advance(&r->uring, posted);
     r->completions += n;
 
     /* liburing 2.3's for_each never flushes the kernel's overflow list: ask for it once
