@@ -16,7 +16,7 @@ void corio_task_run(corio_loop_t *loop, struct corio_runnable *r);
 HOT void enter_task(struct corio_task *t)
 {
     t->state = CORIO_TASK_RUNNING;
-    corio_tls_stack_user = t; /* its stack's user area: see corio_tls_task */
+    corio_this_stack_user = t; /* its stack's user area: see corio_this_task */
 }
 
 /* The task queued at r, or NULL if r is a callback. */

@@ -215,7 +215,7 @@ struct corio_task {
 
 /* The running task of this thread (NULL on the loop's own stack): the user area of the
  * stack it runs on, so a switch stores one thread-local (stack.h). */
-#define corio_tls_task ((struct corio_task *)corio_tls_stack_user)
+#define corio_this_task ((struct corio_task *)corio_this_stack_user)
 
 /* Parks the current task until corio_task_wake; returns the wake result. abort_wait is
  * called by corio_cancel or a deadline while parked. When deadline is non-zero and
@@ -235,7 +235,7 @@ static inline uint64_t corio_task_deadline(const struct corio_task *t)
 struct corio_task *corio_task_enter_await_slow(int *err);
 static inline struct corio_task *corio_task_enter_await(int *err)
 {
-    struct corio_task *t = corio_tls_task;
+    struct corio_task *t = corio_this_task;
     if (__builtin_expect(t != NULL && !t->cancelled && t->ndeadlines == 0, 1))
         return t;
     return corio_task_enter_await_slow(err);

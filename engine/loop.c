@@ -490,5 +490,5 @@ uint64_t corio_loop_now(const corio_loop_t *loop)
 
 corio_loop_t *corio_current_loop(void)
 {
-    return corio_tls_task != NULL ? corio_tls_task->loop : tls_loop;
+    return corio_this_task != NULL ? corio_this_task->loop : tls_loop;
 }

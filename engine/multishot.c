@@ -238,7 +238,7 @@ int corio_multishot_stop(corio_multishot_t *m)
     if (m->priv_waiter != NULL)
         return -EBUSY;
     if (m->priv_running) {
-        struct corio_task *t = corio_tls_task;
+        struct corio_task *t = corio_this_task;
         if (t == NULL)
             return -EPERM;
         (void)corio_multishot_cancel(m);

@@ -152,7 +152,7 @@ void corio_stack_pool_destroy(struct corio_stack_pool *pool)
 
 /* initial-exec: the signal handler must reach these without calling into the dynamic
  * linker, which is not async-signal-safe. */
-__thread void *corio_tls_stack_user __attribute__((tls_model("initial-exec")));
+__thread void *corio_this_stack_user __attribute__((tls_model("initial-exec")));
 static __thread void *altstack __attribute__((tls_model("initial-exec")));
 
 static struct sigaction previous_segv, previous_bus;
@@ -195,7 +195,7 @@ static void report_overflow(const struct corio_stack *s, const void *owner)
 
 static void on_fault(int sig, siginfo_t *info, void *uctx)
 {
-    void *user = corio_tls_stack_user;
+    void *user = corio_this_stack_user;
     struct corio_stack *s = user != NULL ? corio_stack_of_user_area(user) : NULL;
     uintptr_t addr = (uintptr_t)info->si_addr;
     if (s != NULL) {

@@ -62,7 +62,7 @@ void corio_stack_pool_destroy(struct corio_stack_pool *pool);
  * is the one thread-local the switch path stores: the overflow reporter finds the stack
  * from it, and task.c reads it as the running task (whose control block is the user
  * area). initial-exec: the signal handler must reach it without the dynamic linker. */
-extern __thread void *corio_tls_stack_user __attribute__((tls_model("initial-exec")));
+extern __thread void *corio_this_stack_user __attribute__((tls_model("initial-exec")));
 
 /* The stack whose user area is p. */
 static inline struct corio_stack *corio_stack_of_user_area(void *p)
@@ -74,7 +74,7 @@ static inline struct corio_stack *corio_stack_of_user_area(void *p)
  * report names the stack's user area (a task's control block) as the task. */
 static inline void corio_stack_set_current(struct corio_stack *stack)
 {
-    corio_tls_stack_user = stack != NULL ? corio_stack_user_area(stack) : NULL;
+    corio_this_stack_user = stack != NULL ? corio_stack_user_area(stack) : NULL;
 }
 
 /* Installs, for the calling thread, a SIGSEGV/SIGBUS handler on an alternate signal stack

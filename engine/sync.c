@@ -344,7 +344,7 @@ static const char callback_owner;
 /* Who is calling: the current task, or callback code on the loop thread. */
 static const void *caller_identity(void)
 {
-    struct corio_task *t = corio_tls_task;
+    struct corio_task *t = corio_this_task;
     return t != NULL ? (const void *)t : &callback_owner;
 }
 

@@ -125,7 +125,7 @@ int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t
 
 corio_task_t *corio_current(void)
 {
-    return (corio_task_t *)corio_tls_task;
+    return (corio_task_t *)corio_this_task;
 }
 
 /* ---- parking --------------------------------------------------------------------- */
@@ -160,7 +160,7 @@ int corio_task_park(struct corio_task *t, void (*abort_wait)(struct corio_task *
 
 struct corio_task *corio_task_enter_await_slow(int *err)
 {
-    struct corio_task *t = corio_tls_task;
+    struct corio_task *t = corio_this_task;
     if (t == NULL) {
         *err = -EPERM;
         return NULL;
@@ -188,7 +188,7 @@ static void abort_join(struct corio_task *self, int res)
 
 int corio_join(corio_task_t *handle, void **result)
 {
-    struct corio_task *self = corio_tls_task;
+    struct corio_task *self = corio_this_task;
     if (self == NULL)
         return -EPERM;
     struct corio_task *t = task_of(handle);
@@ -226,7 +226,7 @@ int corio_gather(corio_task_t **tasks, size_t n, void **results)
         if (err < 0 && first == 0)
             first = err;
         /* The caller itself was cancelled or ran out of time: leave the rest joinable. */
-        if (err == -ETIMEDOUT || (err == -ECANCELED && corio_tls_task->cancelled) || err == -EPERM)
+        if (err == -ETIMEDOUT || (err == -ECANCELED && corio_this_task->cancelled) || err == -EPERM)
             break;
     }
     return first;
@@ -278,7 +278,7 @@ int corio_task_take_result(corio_task_t *handle, void **result, int err)
 
 void corio_yield(void)
 {
-    struct corio_task *t = corio_tls_task;
+    struct corio_task *t = corio_this_task;
     if (t == NULL)
         return;
     corio_loop_t *loop = t->loop;
@@ -351,7 +351,7 @@ int corio_sleep_until(uint64_t when)
 
 int corio_timeout_begin(uint64_t ns)
 {
-    struct corio_task *t = corio_tls_task;
+    struct corio_task *t = corio_this_task;
     if (t == NULL)
         return -EPERM;
     if (t->ndeadlines == CORIO_MAX_DEADLINES)
@@ -367,7 +367,7 @@ int corio_timeout_begin(uint64_t ns)
 
 void corio_timeout_end(void)
 {
-    struct corio_task *t = corio_tls_task;
+    struct corio_task *t = corio_this_task;
     if (t != NULL && t->ndeadlines > 0)
         t->ndeadlines--;
 }
