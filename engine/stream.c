@@ -1,6 +1,7 @@
-/* Buffered streams: a reader and a writer over one fd for tasks, on buffers the caller
- * provides. Every wait is one of op.c's await calls (corio_recv/read/send/write), so
- * cancellation and deadlines come with them; this file only keeps the buffers and the
+/* Buffered streams: a reader and a writer over one fd or a transport, for tasks, on buffers
+ * the caller provides. Every wait on an fd is one of op.c's await calls
+ * (corio_recv/read/send/write), so cancellation and deadlines come with them, and a
+ * transport promises the same of its own waits; this file only keeps the buffers and the
  * promises of corio/stream.h about what a failed call leaves behind. */
 #include "corio/stream.h"
 #include "internal.h"
@@ -30,9 +31,30 @@ int corio_stream_init(corio_stream_t *s, int fd, void *rbuf, size_t rcap, void *
     return 0;
 }
 
+int corio_stream_init_transport(corio_stream_t *s, const corio_stream_transport_t *t, void *ctx,
+                                void *rbuf, size_t rcap, void *wbuf, size_t wcap)
+{
+    if (s == NULL || t == NULL || t->read == NULL || t->write == NULL)
+        return -EINVAL;
+    if ((rbuf == NULL && rcap > 0) || (wbuf == NULL && wcap > 0))
+        return -EFAULT;
+    *s = (corio_stream_t){
+        .priv_rbuf = rbuf,
+        .priv_rcap = rcap,
+        .priv_wbuf = wbuf,
+        .priv_wcap = wcap,
+        .priv_transport = t,
+        .priv_ctx = ctx,
+        .priv_fd = -1,
+    };
+    return 0;
+}
+
 int corio_stream_fd(const corio_stream_t *s)
 {
-    return s != NULL ? s->priv_fd : -EINVAL;
+    if (s == NULL)
+        return -EINVAL;
+    return s->priv_transport == NULL ? s->priv_fd : -EBADF;
 }
 
 size_t corio_stream_buffered(const corio_stream_t *s)
@@ -55,16 +77,20 @@ static int enter(int poison)
     return poison;
 }
 
-/* ---- the fd ---------------------------------------------------------------------- */
+/* ---- the fd or the transport ------------------------------------------------------ */
 
-static ssize_t fd_read(corio_stream_t *s, void *buf, size_t len)
+static ssize_t raw_read(corio_stream_t *s, void *buf, size_t len)
 {
+    if (s->priv_transport != NULL)
+        return s->priv_transport->read(s->priv_ctx, buf, len);
     return s->priv_socket ? corio_recv(s->priv_fd, buf, len, 0)
                           : corio_read(s->priv_fd, buf, len, -1);
 }
 
-static ssize_t fd_write(corio_stream_t *s, const void *buf, size_t len)
+static ssize_t raw_write(corio_stream_t *s, const void *buf, size_t len)
 {
+    if (s->priv_transport != NULL)
+        return s->priv_transport->write(s->priv_ctx, buf, len);
     return s->priv_socket ? corio_send(s->priv_fd, buf, len, 0)
                           : corio_write(s->priv_fd, buf, len, -1);
 }
@@ -96,7 +122,7 @@ static ssize_t fill(corio_stream_t *s)
         memmove(s->priv_rbuf, rbase(s), s->priv_rlen);
         s->priv_rpos = 0;
     }
-    ssize_t n = fd_read(s, s->priv_rbuf + s->priv_rlen, s->priv_rcap - s->priv_rlen);
+    ssize_t n = raw_read(s, s->priv_rbuf + s->priv_rlen, s->priv_rcap - s->priv_rlen);
     if (n > 0)
         s->priv_rlen += (size_t)n;
     return n;
@@ -129,7 +155,7 @@ ssize_t corio_stream_read(corio_stream_t *s, void *buf, size_t len)
         return err;
     if (s->priv_rlen == 0) {
         if (len >= s->priv_rcap)
-            return fd_read(s, buf, len); /* nothing to gain from the buffer */
+            return raw_read(s, buf, len); /* nothing to gain from the buffer */
         ssize_t r = fill(s);
         if (r <= 0)
             return r;
@@ -150,7 +176,7 @@ static ssize_t read_exactly_direct(corio_stream_t *s, unsigned char *buf, size_t
         memcpy(buf, rbase(s), have);
     size_t done = have;
     while (done < n) {
-        ssize_t r = fd_read(s, buf + done, n - done);
+        ssize_t r = raw_read(s, buf + done, n - done);
         if (r > 0) {
             done += (size_t)r;
             continue;
@@ -326,7 +352,7 @@ static int flush_buffer(corio_stream_t *s)
 {
     size_t off = 0;
     while (off < s->priv_wlen) {
-        ssize_t r = fd_write(s, s->priv_wbuf + off, s->priv_wlen - off);
+        ssize_t r = raw_write(s, s->priv_wbuf + off, s->priv_wlen - off);
         if (r <= 0) {
             s->priv_wlen -= off;
             memmove(s->priv_wbuf, s->priv_wbuf + off, s->priv_wlen);
@@ -344,7 +370,7 @@ static ssize_t write_direct(corio_stream_t *s, const unsigned char *buf, size_t 
 {
     size_t done = 0;
     while (done < len) {
-        ssize_t r = fd_write(s, buf + done, len - done);
+        ssize_t r = raw_write(s, buf + done, len - done);
         if (r <= 0) {
             if (done > 0)
                 s->priv_werr = -EBADFD;

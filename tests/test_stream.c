@@ -1,8 +1,9 @@
 /* Tests of buffered streams (engine/stream.c): records and lines split over several
  * receives, limits (-EMSGSIZE) that leave the stream usable, a peer that closes early,
  * write_all over short writes, buffered writes and flush, files and pipes, deadlines,
- * cancellation and the poisoning of a side after a partial transfer, and argument and
- * outside-a-task errors. */
+ * cancellation and the poisoning of a side after a partial transfer, streams over a
+ * transport (one-byte reads, short writes, its errors, a cancel or deadline reaching a wait
+ * inside it), and argument and outside-a-task errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -814,6 +815,228 @@ static void test_a_write_all_that_fails_part_way_poisons_the_write_side(void **s
     close(c.peer);
 }
 
+/* ---- streams over a transport ------------------------------------------------------ */
+
+/* A transport over a script: reads hand out at most `rstep` bytes of `in` at a time (then
+ * `rerr` once, if set, where the script ends; then end of stream), writes take at most
+ * `wstep` bytes into `out`. Every call yields first, as a real transport parks. */
+struct script {
+    const char *in;
+    size_t in_len, in_pos, rstep;
+    int rerr;
+    char out[4096];
+    size_t out_len, wstep;
+    unsigned reads, writes;
+};
+
+static ssize_t script_read(void *ctx, void *buf, size_t len)
+{
+    struct script *sc = ctx;
+    assert_true(len > 0);
+    sc->reads++;
+    corio_yield();
+    size_t left = sc->in_len - sc->in_pos;
+    if (left == 0) {
+        int err = sc->rerr;
+        sc->rerr = 0;
+        return err;
+    }
+    size_t n = left < sc->rstep ? left : sc->rstep;
+    n = n < len ? n : len;
+    memcpy(buf, sc->in + sc->in_pos, n);
+    sc->in_pos += n;
+    return (ssize_t)n;
+}
+
+static ssize_t script_write(void *ctx, const void *buf, size_t len)
+{
+    struct script *sc = ctx;
+    assert_true(len > 0);
+    sc->writes++;
+    corio_yield();
+    size_t n = len < sc->wstep ? len : sc->wstep;
+    assert_true(sc->out_len + n <= sizeof sc->out);
+    memcpy(sc->out + sc->out_len, buf, n);
+    sc->out_len += n;
+    return (ssize_t)n;
+}
+
+static const corio_stream_transport_t script_transport = {script_read, script_write};
+
+struct transport_case {
+    struct script sc;
+    ssize_t line1, line2, exact, until, eof;
+    char l1[32], l2[32], ex[8], un[16];
+    ssize_t wrote, flushed, all;
+    ssize_t err_until, err_buffered, err_again;
+};
+
+static void *transport_read_main(void *arg)
+{
+    struct transport_case *c = arg;
+    unsigned char rbuf[32];
+    corio_stream_t s;
+    assert_int_equal(
+        corio_stream_init_transport(&s, &script_transport, &c->sc, rbuf, sizeof rbuf, NULL, 0), 0);
+    assert_int_equal(corio_stream_fd(&s), -EBADF);
+    c->line1 = corio_stream_readline(&s, c->l1, sizeof c->l1);
+    c->line2 = corio_stream_readline(&s, c->l2, sizeof c->l2);
+    c->exact = corio_stream_read_exactly(&s, c->ex, 5);
+    const void *view;
+    c->until = corio_stream_read_until(&s, "\r\n\r\n", 4, &view);
+    if (c->until > 0)
+        memcpy(c->un, view, (size_t)c->until);
+    c->eof = corio_stream_read(&s, c->ex, sizeof c->ex);
+    return NULL;
+}
+
+static void test_a_stream_over_a_transport_assembles_records_from_one_byte_reads(void **state)
+{
+    (void)state;
+    static const char in[] = "first line\nsecond\n12345head\r\n\r\n";
+    struct transport_case c = {.sc = {.in = in, .in_len = sizeof in - 1, .rstep = 1}};
+    support_run(transport_read_main, &c);
+    assert_int_equal(c.line1, 11);
+    assert_string_equal(c.l1, "first line\n");
+    assert_int_equal(c.line2, 7);
+    assert_string_equal(c.l2, "second\n");
+    assert_int_equal(c.exact, 5);
+    assert_memory_equal(c.ex, "12345", 5);
+    assert_int_equal(c.until, 8);
+    assert_memory_equal(c.un, "head\r\n\r\n", 8);
+    assert_int_equal(c.eof, 0);
+    assert_true(c.sc.reads >= sizeof in - 1); /* one byte a read, then the end */
+}
+
+static void *transport_write_main(void *arg)
+{
+    struct transport_case *c = arg;
+    unsigned char wbuf[8];
+    corio_stream_t s;
+    assert_int_equal(
+        corio_stream_init_transport(&s, &script_transport, &c->sc, NULL, 0, wbuf, sizeof wbuf), 0);
+    c->wrote = corio_stream_write(&s, "abc", 3); /* buffered */
+    assert_int_equal(c->sc.writes, 0);
+    c->flushed = corio_stream_flush(&s);
+    c->all = corio_stream_write_all(&s, "0123456789abcdefghij", 20); /* beyond the buffer */
+    return NULL;
+}
+
+static void test_a_stream_over_a_transport_loops_over_its_short_writes(void **state)
+{
+    (void)state;
+    struct transport_case c = {.sc = {.wstep = 3}};
+    support_run(transport_write_main, &c);
+    assert_int_equal(c.wrote, 3);
+    assert_int_equal(c.flushed, 0);
+    assert_int_equal(c.all, 20);
+    assert_int_equal(c.sc.out_len, 23);
+    assert_memory_equal(c.sc.out, "abc0123456789abcdefghij", 23);
+    assert_int_equal(c.sc.writes, 1 + 7); /* 3 bytes, then 20 in pieces of 3 */
+}
+
+static void *transport_error_main(void *arg)
+{
+    struct transport_case *c = arg;
+    unsigned char rbuf[32];
+    corio_stream_t s;
+    assert_int_equal(
+        corio_stream_init_transport(&s, &script_transport, &c->sc, rbuf, sizeof rbuf, NULL, 0), 0);
+    c->err_until = corio_stream_read_until(&s, "\n", 1, NULL);
+    c->err_buffered = (ssize_t)corio_stream_buffered(&s);
+    c->err_again = corio_stream_read_until(&s, "\n", 1, NULL); /* the script has ended */
+    return NULL;
+}
+
+static void test_a_transport_error_comes_back_as_it_is_and_consumes_nothing(void **state)
+{
+    (void)state;
+    struct transport_case c = {
+        .sc = {.in = "partial", .in_len = 7, .rstep = 4, .rerr = -ECONNRESET}};
+    support_run(transport_error_main, &c);
+    assert_int_equal(c.err_until, -ECONNRESET);
+    assert_int_equal(c.err_buffered, 7); /* what came before the error stays buffered */
+    assert_int_equal(c.err_again, -EPIPE);
+}
+
+/* A transport over a socket with corio_recv/corio_send, as TLS's is: the task's cancel and
+ * deadline reach a wait inside it. */
+static ssize_t sock_read(void *ctx, void *buf, size_t len)
+{
+    return corio_recv(*(int *)ctx, buf, len, 0);
+}
+
+static ssize_t sock_write(void *ctx, const void *buf, size_t len)
+{
+    return corio_send(*(int *)ctx, buf, len, 0);
+}
+
+static const corio_stream_transport_t sock_transport = {sock_read, sock_write};
+
+struct transport_wait_case {
+    int fd;
+    corio_event_t waiting; /* set when the reader starts its second wait */
+    ssize_t timed_out, cancelled;
+};
+
+static void *transport_wait_reader(void *arg)
+{
+    struct transport_wait_case *c = arg;
+    unsigned char rbuf[16];
+    char line[16];
+    corio_stream_t s;
+    assert_int_equal(
+        corio_stream_init_transport(&s, &sock_transport, &c->fd, rbuf, sizeof rbuf, NULL, 0), 0);
+    assert_int_equal(corio_timeout_begin(20 * MS), 0);
+    c->timed_out = corio_stream_readline(&s, line, sizeof line);
+    corio_timeout_end();
+    corio_event_set(&c->waiting);
+    c->cancelled = corio_stream_readline(&s, line, sizeof line);
+    return NULL;
+}
+
+static void *transport_wait_main(void *arg)
+{
+    struct transport_wait_case *c = arg;
+    corio_task_t *t;
+    assert_int_equal(corio_spawn(NULL, transport_wait_reader, c, &t), 0);
+    assert_int_equal(corio_event_wait(&c->waiting), 0);
+    corio_yield(); /* the reader parks in its receive */
+    assert_int_equal(corio_cancel(t), 0);
+    assert_int_equal(corio_join(t, NULL), -ECANCELED);
+    return NULL;
+}
+
+static void test_deadlines_and_cancels_reach_a_wait_inside_the_transport(void **state)
+{
+    (void)state;
+    int peer;
+    struct transport_wait_case c = {0};
+    corio_event_init(&c.waiting);
+    unix_pair(&c.fd, &peer);
+    support_run(transport_wait_main, &c);
+    assert_int_equal(c.timed_out, -ETIMEDOUT);
+    assert_int_equal(c.cancelled, -ECANCELED);
+    close(c.fd);
+    close(peer);
+}
+
+static void test_init_transport_checks_its_arguments(void **state)
+{
+    (void)state;
+    corio_stream_t s;
+    unsigned char buf[8];
+    static const corio_stream_transport_t no_write = {script_read, NULL};
+    assert_int_equal(corio_stream_init_transport(NULL, &script_transport, NULL, buf, 8, NULL, 0),
+                     -EINVAL);
+    assert_int_equal(corio_stream_init_transport(&s, NULL, NULL, buf, 8, NULL, 0), -EINVAL);
+    assert_int_equal(corio_stream_init_transport(&s, &no_write, NULL, buf, 8, NULL, 0), -EINVAL);
+    assert_int_equal(corio_stream_init_transport(&s, &script_transport, NULL, NULL, 8, NULL, 0),
+                     -EFAULT);
+    assert_int_equal(corio_stream_init_transport(&s, &script_transport, NULL, NULL, 0, NULL, 8),
+                     -EFAULT);
+}
+
 /* ---- errors ------------------------------------------------------------------------ */
 
 static void test_init_checks_its_arguments(void **state)
@@ -893,6 +1116,11 @@ int main(void)
         cmocka_unit_test(test_cancel_ends_a_read_waiting_for_data_with_ecanceled),
         cmocka_unit_test(test_a_read_beyond_the_buffer_that_fails_part_way_poisons_the_read_side),
         cmocka_unit_test(test_a_write_all_that_fails_part_way_poisons_the_write_side),
+        cmocka_unit_test(test_a_stream_over_a_transport_assembles_records_from_one_byte_reads),
+        cmocka_unit_test(test_a_stream_over_a_transport_loops_over_its_short_writes),
+        cmocka_unit_test(test_a_transport_error_comes_back_as_it_is_and_consumes_nothing),
+        cmocka_unit_test(test_deadlines_and_cancels_reach_a_wait_inside_the_transport),
+        cmocka_unit_test(test_init_transport_checks_its_arguments),
         cmocka_unit_test(test_init_checks_its_arguments),
         cmocka_unit_test(test_calls_outside_a_task_return_eperm_after_argument_errors),
     };

@@ -1,8 +1,8 @@
-/* corio/stream.h: a buffered reader and writer over one fd (socket, pipe or file), for
- * tasks.
+/* corio/stream.h: a buffered reader and writer over one fd (socket, pipe or file) or over
+ * a transport (TLS, or any other layer that reads and writes bytes), for tasks.
  *
  *   1. conventions
- *   2. setting up
+ *   2. setting up: over an fd, over a transport
  *   3. reading: read, read_exactly, peek/consume, read_until, readline, skip_until
  *   4. writing: write (buffered), flush, write_all
  *
@@ -14,7 +14,9 @@
  * - Sockets are read and written with recv/send (a send never raises SIGPIPE: a closed
  *   peer is -EPIPE); anything else (pipes, FIFOs, terminals, regular files) with
  *   read/write at the fd's current position (offset -1). Writing to a pipe whose reader
- *   has gone raises SIGPIPE, as write(2) does, unless the signal is ignored.
+ *   has gone raises SIGPIPE, as write(2) does, unless the signal is ignored. A stream over
+ *   a transport reads and writes through the transport's two functions instead, and every
+ *   promise below holds for it unchanged (corio/tls.h's corio_tls_transport is one).
  * - Every call that may wait works only inside a task and returns, like the await-style
  *   calls of corio.h: -EINVAL/-EFAULT for bad arguments first, then -EPERM outside a
  *   task, -ECANCELED once the task is cancelled, -ETIMEDOUT when its deadline
@@ -59,7 +61,9 @@ typedef struct corio_stream {
     unsigned char *priv_wbuf;
     size_t priv_wcap;
     size_t priv_wlen; /* bytes waiting to be written, at priv_wbuf */
-    int priv_fd;
+    const struct corio_stream_transport *priv_transport; /* NULL: the fd */
+    void *priv_ctx;                                      /* the transport's */
+    int priv_fd;                                         /* -1 over a transport */
     int priv_rerr; /* 0, or -EBADFD once the read side is poisoned */
     int priv_werr; /* the same for the write side */
     bool priv_socket;
@@ -78,7 +82,32 @@ typedef struct corio_stream {
 CORIO_API int corio_stream_init(corio_stream_t *s, int fd, void *rbuf, size_t rcap, void *wbuf,
                                 size_t wcap);
 
-/* The fd the stream was set up with (-EINVAL for NULL). */
+/* How a stream moves bytes when it is not over an fd. Both functions are called inside a
+ * task, with ctx as given to corio_stream_init_transport and len > 0, and may wait (park
+ * the task) like any await-style call; a cancel or deadline of the task must end a wait
+ * with -ECANCELED or -ETIMEDOUT, as corio's own calls do (a transport built on them gets
+ * that for free).
+ *   read:  reads up to len bytes into buf; returns the count (> 0), 0 at end of stream, or
+ *          -errno.
+ *   write: writes up to len bytes of buf; returns the count taken (> 0; may be short), or
+ *          -errno. Returning 0 is taken as -EIO.
+ * The struct is the caller's (usually a static const) and must outlive every stream set
+ * up with it. */
+typedef struct corio_stream_transport {
+    ssize_t (*read)(void *ctx, void *buf, size_t len);
+    ssize_t (*write)(void *ctx, const void *buf, size_t len);
+} corio_stream_transport_t;
+
+/* Sets up s over a transport instead of an fd: every read and write of the stream goes
+ * through t->read and t->write with ctx. Buffers as for corio_stream_init. No fstat, no
+ * fd: corio_stream_fd returns -EBADF. Returns 0, or -EINVAL for a NULL s or t, or a t
+ * without both functions, -EFAULT for a NULL buffer with a non-zero capacity. */
+CORIO_API int corio_stream_init_transport(corio_stream_t *s, const corio_stream_transport_t *t,
+                                          void *ctx, void *rbuf, size_t rcap, void *wbuf,
+                                          size_t wcap);
+
+/* The fd the stream was set up with (-EINVAL for NULL, -EBADF for a stream over a
+ * transport). */
 CORIO_API int corio_stream_fd(const corio_stream_t *s);
 
 /* Bytes received and not yet consumed (in the read buffer). Never waits. */
