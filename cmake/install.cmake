@@ -1,10 +1,14 @@
-# Install rules and the two package descriptions users build against. `cmake --install`
+# Install rules and the package descriptions users build against. `cmake --install`
 # (any --prefix, any DESTDIR) produces:
-#   <includedir>/corio/*.h                 the public headers
+#   <includedir>/corio/*.h                 the public headers (corio.h, http.h and the rest)
 #   <libdir>/libcorio.so.X.Y.Z             SONAME libcorio.so.X, plus the libcorio.so dev link
 #   <libdir>/libcorio.a
+#   <libdir>/libcorio-http.so.X.Y.Z        SONAME libcorio-http.so.X, and libcorio-http.so
+#   <libdir>/libcorio-http.a
 #   <libdir>/pkgconfig/corio.pc            pkg-config --cflags --libs [--static] corio
-#   <libdir>/cmake/corio/                  find_package(corio): corio::corio, corio::corio_static
+#   <libdir>/pkgconfig/corio-http.pc       the same for corio-http (which requires corio)
+#   <libdir>/cmake/corio/                  find_package(corio): corio::corio,
+#                                          corio::corio_static, corio::http, corio::http_static
 #   <bindir>/corio-*                       the tools, when the examples are built
 # Included from the top-level CMakeLists.txt for every build but CORIO_CORE_ONLY.
 include(CMakePackageConfigHelpers)
@@ -22,13 +26,13 @@ set(CORIO_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/corio)
 set(CORIO_SANITIZE_LINK_FLAGS "")
 if(CORIO_SANITIZE)
   set(CORIO_SANITIZE_LINK_FLAGS -fsanitize=address -fsanitize=undefined)
-  foreach(lib corio corio_static)
+  foreach(lib corio corio_static corio_http corio_http_static)
     target_link_options(${lib} INTERFACE "$<INSTALL_INTERFACE:${CORIO_SANITIZE_LINK_FLAGS}>")
   endforeach()
 endif()
 
 # ---- libraries and headers --------------------------------------------------------------
-install(TARGETS corio corio_static EXPORT corioTargets
+install(TARGETS corio corio_static corio_http corio_http_static EXPORT corioTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/corio
@@ -45,9 +49,10 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/corioConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/corioConfig.cmake ${PROJECT_BINARY_DIR}/corioConfigVersion.cmake
         DESTINATION ${CORIO_CMAKE_DIR})
 
-# ---- pkg-config: corio.pc ---------------------------------------------------------------
-# Written in two steps so that its paths are those of the actual install: now everything but
-# the prefix; at install time, once `cmake --install --prefix` has had its say, the prefix.
+# ---- pkg-config: corio.pc, corio-http.pc -----------------------------------------------
+# Written in two steps so that their paths are those of the actual install: now everything
+# but the prefix; at install time, once `cmake --install --prefix` has had its say, the
+# prefix.
 foreach(dir LIBDIR INCLUDEDIR)
   if(IS_ABSOLUTE "${CMAKE_INSTALL_${dir}}")
     set(CORIO_PC_${dir} "${CMAKE_INSTALL_${dir}}")
@@ -60,10 +65,12 @@ if(CORIO_PC_LIBS_EXTRA)
   string(PREPEND CORIO_PC_LIBS_EXTRA " ")
 endif()
 set(CORIO_PC_PREFIX "@CORIO_PC_PREFIX@") # kept for the install-time step
-configure_file(${PROJECT_SOURCE_DIR}/cmake/corio.pc.in ${PROJECT_BINARY_DIR}/corio.pc.in @ONLY)
-install(CODE "set(CORIO_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
-  configure_file(\"${PROJECT_BINARY_DIR}/corio.pc.in\" \"${PROJECT_BINARY_DIR}/corio.pc\" @ONLY)")
-install(FILES ${PROJECT_BINARY_DIR}/corio.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+foreach(pc corio corio-http)
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/${pc}.pc.in ${PROJECT_BINARY_DIR}/${pc}.pc.in @ONLY)
+  install(CODE "set(CORIO_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
+    configure_file(\"${PROJECT_BINARY_DIR}/${pc}.pc.in\" \"${PROJECT_BINARY_DIR}/${pc}.pc\" @ONLY)")
+  install(FILES ${PROJECT_BINARY_DIR}/${pc}.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endforeach()
 
 # ---- tools ------------------------------------------------------------------------------
 # Every corio-* program of examples/ (corio-echo, ...). Outside the system's library

@@ -9,6 +9,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The codes of libcorio-http (corio/http.h: CORIO_HTTP_EMALFORMED is -4200, and on in
+ * the order below), named here so that corio_strerror names every corio result while the
+ * core stays free of the HTTP library. tests/test_http_errors.c checks each name against
+ * its macro. */
+#define HTTP_ERRORS_FIRST 4200
+static const char *const http_errors[] = {
+    "Malformed HTTP message",
+    "Bad or conflicting HTTP message framing (Content-Length, Transfer-Encoding)",
+    "Bad HTTP chunked coding",
+    "HTTP request line too long",
+    "HTTP header section too large",
+    "HTTP version not supported",
+    "HTTP transfer coding not implemented",
+    "Missing, duplicated or invalid HTTP Host",
+    "HTTP message truncated (the stream ended first)",
+    "HTTP body too large",
+    "HTTP path climbs above the root",
+    "Malformed URL",
+    "URL scheme is not http or https",
+    "Too many HTTP redirects",
+    "HTTP content encoding cannot be decoded",
+};
+
 const char *corio_strerror(int err)
 {
     if (err == 0)
@@ -19,6 +42,9 @@ const char *corio_strerror(int err)
         return "Name does not resolve (no such host)";
     if (err == -CORIO_ERESOLVE)
         return "Name resolution failed (the resolver did not answer)";
+    if (err >= HTTP_ERRORS_FIRST &&
+        err - HTTP_ERRORS_FIRST < (int)(sizeof http_errors / sizeof http_errors[0]))
+        return http_errors[err - HTTP_ERRORS_FIRST];
     const char *s = strerrordesc_np(err);
     return s != NULL ? s : "Unknown error";
 }

@@ -7,3 +7,8 @@ endforeach()
 if(CORIO_FAULT_INJECTION)
   corio_test(test_fault SOURCES support.c LABELS engine fault)
 endif()
+
+# Tests of libcorio-http (engine/http/): pure functions, no loop needed.
+foreach(name test_http_errors)
+  corio_test(${name} LINK corio_http_static LABELS http)
+endforeach()

@@ -59,7 +59,9 @@ typedef void (*corio_cb_t)(corio_op_t *op, int res);
 /* ---- 1. errors -------------------------------------------------------------------- */
 
 /* Names an error: err is a negative errno as returned by any corio call (a positive
- * value is accepted too). Returns a static string; never NULL. */
+ * value is accepted too), or one of corio's codes beyond the errno range (net.h's
+ * CORIO_ENONAME and CORIO_ERESOLVE; libcorio-http's CORIO_HTTP_E*, corio/http.h).
+ * Returns a static string; never NULL. */
 CORIO_API const char *corio_strerror(int err);
 
 /* ---- 2. the loop ------------------------------------------------------------------- */

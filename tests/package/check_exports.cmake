@@ -1,17 +1,29 @@
-# Checks that libcorio.so exports exactly corio's public API:
-#   - every symbol it defines in its dynamic symbol table is named corio_*;
-#   - every function the public headers declare CORIO_API is among them (a declaration
-#     whose definition lost its default visibility would link in-tree, through libcorio.a,
-#     and fail for every user of the shared library);
-#   - and nothing else: no corio_* symbol that no public header declares.
-#   cmake -DLIB=libcorio.so -DNM=nm -DHEADERS=include/corio -P check_exports.cmake
+# Checks that a shared library exports exactly its public API:
+#   - every symbol it defines in its dynamic symbol table starts with one of PREFIXES;
+#   - every function the headers declare with MACRO is among them (a declaration whose
+#     definition lost its default visibility would link in-tree, through the static
+#     library, and fail for every user of the shared one);
+#   - and nothing else: no symbol that no header declares with MACRO.
+#   cmake -DLIB=libcorio-http.so -DNM=nm -DMACRO=CORIO_HTTP_API
+#         -DPREFIXES=corio_http_,corio_tls_ "-DHEADERS=include/corio/http*.h,include/corio/tls.h"
+#         -P check_exports.cmake
+# PREFIXES and HEADERS are comma-separated lists (a ';' would not survive add_test);
+# HEADERS holds file names or globs, expanded when the check runs (a glob that matches
+# nothing adds nothing).
 cmake_minimum_required(VERSION 3.16)
 
-foreach(var LIB NM HEADERS)
+foreach(var LIB NM MACRO PREFIXES HEADERS)
   if(NOT ${var})
     message(FATAL_ERROR "check_exports.cmake: pass -D${var}=...")
   endif()
 endforeach()
+get_filename_component(lib_name ${LIB} NAME)
+string(REPLACE "," ";" PREFIXES "${PREFIXES}")
+string(REPLACE "," ";" HEADERS "${HEADERS}")
+list(JOIN PREFIXES "|" prefix_alt)
+set(prefix_regex "^(${prefix_alt})")
+list(JOIN PREFIXES "*, " prefix_text)
+string(APPEND prefix_text "*")
 
 execute_process(COMMAND ${NM} -D --defined-only ${LIB}
                 OUTPUT_VARIABLE nm_out ERROR_VARIABLE nm_err RESULT_VARIABLE rc)
@@ -26,7 +38,7 @@ foreach(line IN LISTS lines)
   if(line MATCHES "^[0-9a-fA-F]* *([A-Za-z]) ([^ @]+)")
     set(type ${CMAKE_MATCH_1})
     set(name ${CMAKE_MATCH_2})
-    if(name MATCHES "^corio_")
+    if(name MATCHES "${prefix_regex}")
       list(APPEND exported ${name})
     else()
       list(APPEND foreign "${type} ${name}")
@@ -36,14 +48,20 @@ foreach(line IN LISTS lines)
   endif()
 endforeach()
 
-# CORIO_API <return type> name( ... : the identifier right before the first parenthesis.
+# MACRO <return type> name( ... : the identifier with one of PREFIXES right before the
+# first parenthesis (which leaves out the macro's own #define). The macro must stand alone:
+# CORIO_API is not CORIO_HTTP_API.
 set(declared "")
-file(GLOB headers ${HEADERS}/*.h)
+set(headers "")
+foreach(pattern IN LISTS HEADERS)
+  file(GLOB matched ${pattern})
+  list(APPEND headers ${matched})
+endforeach()
 foreach(header IN LISTS headers)
   file(READ ${header} text)
-  string(REGEX MATCHALL "CORIO_API[^;(]*\\(" decls "${text}")
+  string(REGEX MATCHALL "(^|[^A-Za-z0-9_])${MACRO}[ \t\r\n][^;(]*\\(" decls "${text}")
   foreach(decl IN LISTS decls)
-    if(decl MATCHES "(corio_[A-Za-z0-9_]*)[ \t\r\n]*\\($")
+    if(decl MATCHES "((${prefix_alt})[A-Za-z0-9_]*)[ \t\r\n]*\\($")
       list(APPEND declared ${CMAKE_MATCH_1})
     endif()
   endforeach()
@@ -66,31 +84,33 @@ endforeach()
 
 list(LENGTH exported n_exported)
 list(LENGTH declared n_declared)
+list(LENGTH headers n_headers)
 set(failed FALSE)
 if(foreign)
   list(JOIN foreign "\n  " text)
-  message(SEND_ERROR "${LIB} exports symbols outside the corio_ namespace "
+  message(SEND_ERROR "${lib_name} exports symbols outside ${prefix_text} "
                      "(give them static linkage, or hidden visibility):\n  ${text}")
   set(failed TRUE)
 endif()
 if(missing)
   list(JOIN missing "\n  " text)
-  message(SEND_ERROR "declared CORIO_API in ${HEADERS} but not exported by ${LIB} "
-                     "(is CORIO_API on the declaration the definition sees?):\n  ${text}")
+  message(SEND_ERROR "declared ${MACRO} in the headers but not exported by ${lib_name} "
+                     "(is ${MACRO} on the declaration the definition sees?):\n  ${text}")
   set(failed TRUE)
 endif()
 if(undeclared)
   list(JOIN undeclared "\n  " text)
-  message(SEND_ERROR "${LIB} exports corio_ symbols no public header declares CORIO_API "
-                     "(internal functions must not be CORIO_API):\n  ${text}")
+  message(SEND_ERROR "${lib_name} exports symbols no public header declares ${MACRO} "
+                     "(internal functions must not be ${MACRO}):\n  ${text}")
   set(failed TRUE)
 endif()
 if(n_declared EQUAL 0)
-  message(SEND_ERROR "no CORIO_API declarations found in ${HEADERS}")
+  list(JOIN HEADERS ", " text)
+  message(SEND_ERROR "no ${MACRO} declarations found in ${text} (${n_headers} headers)")
   set(failed TRUE)
 endif()
 if(failed)
-  message(FATAL_ERROR "libcorio.so's exports do not match the public API")
+  message(FATAL_ERROR "${lib_name}'s exports do not match the public API")
 endif()
-message(STATUS "libcorio.so exports ${n_exported} symbols, all corio_*; "
-               "exactly the ${n_declared} CORIO_API functions of the public headers")
+message(STATUS "${lib_name} exports ${n_exported} symbols, all ${prefix_text}; "
+               "exactly the ${n_declared} ${MACRO} functions of ${n_headers} public headers")
