@@ -32,6 +32,14 @@ static const char *const http_errors[] = {
     "HTTP content encoding cannot be decoded",
 };
 
+/* The codes of corio/tls.h (CORIO_ETLS is -4110, CORIO_ETLS_VERIFY -4111), likewise;
+ * tests/test_tls.c checks them. */
+#define TLS_ERRORS_FIRST 4110
+static const char *const tls_errors[] = {
+    "TLS protocol error",
+    "TLS certificate verify failed",
+};
+
 const char *corio_strerror(int err)
 {
     if (err == 0)
@@ -45,6 +53,9 @@ const char *corio_strerror(int err)
     if (err >= HTTP_ERRORS_FIRST &&
         err - HTTP_ERRORS_FIRST < (int)(sizeof http_errors / sizeof http_errors[0]))
         return http_errors[err - HTTP_ERRORS_FIRST];
+    if (err >= TLS_ERRORS_FIRST &&
+        err - TLS_ERRORS_FIRST < (int)(sizeof tls_errors / sizeof tls_errors[0]))
+        return tls_errors[err - TLS_ERRORS_FIRST];
     const char *s = strerrordesc_np(err);
     return s != NULL ? s : "Unknown error";
 }

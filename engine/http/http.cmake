@@ -8,6 +8,7 @@ find_package(OpenSSL 3.0 REQUIRED)
 find_package(ZLIB REQUIRED)
 
 set(CORIO_HTTP_SOURCES
+  engine/tls.c
   engine/http/status.c
   engine/http/syntax.c)
 
