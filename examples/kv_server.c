@@ -26,8 +26,13 @@
  * The snapshot holds one "key value" line per key, sorted; it is read back at start-up.
  *
  * Usage: corio-kv [--host ADDR] [--port P] [--snapshot FILE]
- * The first line on stdout is "port N" once the server listens (--port 0: a free port). */
+ * Once it accepts, stdout gets one line, "listening on ADDR:PORT" ("[ADDR]:PORT" for
+ * IPv6; serving.h has the format; --port 0 picks a free port). A server that cannot start
+ * (the port in use, io_uring blocked by a seccomp profile or kernel.io_uring_disabled, a
+ * malformed snapshot, ...) prints no such line, says why on stderr and exits 1. */
 #include <corio/corio.h> /* includes net.h, stream.h, sync.h, executor.h, signal.h */
+
+#include "serving.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -577,22 +582,25 @@ static void *server_main(void *arg)
                 corio_strerror(srv->listen_fd));
         return (void *)1;
     }
-    printf("port %d\n", corio_sock_port(srv->listen_fd));
-    fflush(stdout);
 
+    /* One round trip through the ring (a NOP) first: the loop really runs. */
     corio_task_t *acceptor;
-    if (corio_spawn(NULL, accept_loop, srv, &acceptor) < 0) {
-        fprintf(stderr, "corio-kv: cannot start the accept loop\n");
+    int err = corio_nop();
+    if (err == 0)
+        err = corio_spawn(NULL, accept_loop, srv, &acceptor);
+    if (err < 0) {
+        fprintf(stderr, "corio-kv: cannot start accepting: %s\n", corio_strerror(err));
         close(srv->listen_fd);
         return (void *)1;
     }
     sigset_t stop;
     stop_signals(&stop);
-    int sig = corio_signal_wait(&stop); /* the loop serves connections meanwhile */
-    if (sig < 0)
-        fprintf(stderr, "corio-kv: cannot wait for signals: %s\n", corio_strerror(sig));
+    if ((err = print_listening(NULL, srv->listen_fd)) < 0)
+        fprintf(stderr, "corio-kv: cannot print the listening line: %s\n", corio_strerror(err));
+    else if ((err = corio_signal_wait(&stop)) < 0) /* the loop serves meanwhile */
+        fprintf(stderr, "corio-kv: cannot wait for signals: %s\n", corio_strerror(err));
     shut_down(srv, acceptor);
-    return sig < 0 ? (void *)1 : NULL;
+    return err < 0 ? (void *)1 : NULL;
 }
 
 static int usage(const char *why)
