@@ -40,6 +40,7 @@ start_server() {
   pid=$!
   port=
   for _ in $(seq 200); do
+    # shellcheck disable=SC2034  # port is for the test that sources this file
     port=$(listening_port "$out_file") && return 0
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
