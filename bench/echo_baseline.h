@@ -1,9 +1,10 @@
 /* What the two baseline echo servers (epoll_echo.c, uring_echo.c) share: their command
- * line (--host, --port, --help), the listening socket, and the "port N" line. Header-only
+ * line (--host, --port, --help), the listening socket, and the listening line. Header-only
  * so that each stays a standalone one-file program with no corio dependency. */
 #ifndef CORIO_BENCH_ECHO_BASELINE_H
 #define CORIO_BENCH_ECHO_BASELINE_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -22,7 +23,7 @@ static void echo_usage(const char *name, FILE *out)
             "usage: %s [--host ADDR] [--port P]\n"
             "  --host ADDR  address to listen on (default 127.0.0.1)\n"
             "  --port P     TCP port, 0 for an ephemeral one (default 0)\n"
-            "Prints \"port N\" as its first line; SIGINT/SIGTERM stop it.\n",
+            "Prints \"listening on ADDR:PORT\" as its first line; SIGINT/SIGTERM stop it.\n",
             name);
 }
 
@@ -113,16 +114,25 @@ static int echo_listen(const char *name, const char *host, const char *port)
     return fd;
 }
 
-/* Prints "port N" for the listening socket fd, flushed: scripts wait for that line. */
-static void echo_print_port(int fd)
+/* Prints "listening on ADDR:PORT" ("[ADDR]:PORT" for IPv6) for the listening socket fd,
+ * flushed: scripts wait for that line. The format is corio's tools' (examples/serving.h),
+ * so one parser serves both. */
+static void echo_print_listening(int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
+    char addr[INET6_ADDRSTRLEN] = "?";
     int port = -1;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-        port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                        : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    printf("port %d\n", port);
+    bool v6 = false;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        v6 = ss.ss_family == AF_INET6;
+        const void *a = v6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                           : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+        inet_ntop(ss.ss_family, a, addr, sizeof addr);
+        port = v6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                  : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    printf("listening on %s%s%s:%d\n", v6 ? "[" : "", addr, v6 ? "]" : "", port);
     fflush(stdout);
 }
 

@@ -9,7 +9,8 @@
  * and no epoll_ctl unless a send comes up short. When it does, the unsent bytes stay in the
  * connection's buffer, reading stops (back-pressure) and the connection waits for EPOLLOUT.
  *
- * The first line on stdout is "port N" (flushed), so scripts and tests can use --port 0.
+ * The first line on stdout is "listening on ADDR:PORT" (flushed), so scripts and tests can
+ * use --port 0.
  * SIGINT/SIGTERM stop it cleanly (exit 0); bad flags exit 2, a bind or listen failure exits 1.
  * Standalone: no corio dependency, C11 + GNU extensions, Linux only.
  */
@@ -196,7 +197,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "epoll_echo: epoll: %s\n", strerror(errno));
         return 1;
     }
-    echo_print_port(lfd);
+    echo_print_listening(lfd);
 
     struct epoll_event events[MAX_EVENTS];
     while (!stop_requested) {

@@ -34,7 +34,8 @@
 #   FETCH_CONNS="64 256"  connection counts (fetch)
 #   CORIO_FETCH           corio's HTTP client (default BUILD_DIR/examples/corio-fetch)
 # A server is started as "COMMAND --port 0" (COMMAND may carry its own flags) and must print
-# "port N" as its first stdout line, listen on 127.0.0.1, and stop on SIGTERM.
+# "listening on [SCHEME://]127.0.0.1:PORT" as its first stdout line (examples/serving.h),
+# listen on 127.0.0.1, and stop on SIGTERM.
 # shellcheck disable=SC2317  # functions are called indirectly (traps, section_NAME)
 set -euo pipefail
 
@@ -86,7 +87,25 @@ else
 fi
 clk_tck=$(getconf CLK_TCK)
 
-# start_server NAME COMMAND...: starts it pinned, waits for "port N"; sets server_pid, port.
+# FILE [SCHEME]: prints the port of the first complete listening line in FILE,
+# "listening on [SCHEME://]ADDR:PORT" (examples/serving.h), or of the first for SCHEME;
+# fails while there is none.
+listening_port() {
+  local line
+  while IFS= read -r line; do # a line still being written has no '\n' yet: not read
+    case $line in
+      "listening on ${2:+$2://}"*)
+        [[ ${line##*:} =~ ^[0-9]+$ ]] || continue
+        echo "${line##*:}"
+        return 0
+        ;;
+    esac
+  done <"$1"
+  return 1
+}
+
+# start_server NAME COMMAND...: starts it pinned, waits for its listening line; sets
+# server_pid, port.
 start_server() {
   local name=$1
   shift
@@ -94,12 +113,11 @@ start_server() {
   server_pid=$!
   port=
   for _ in $(seq 200); do
-    port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$tmp/server.out")
-    [ -n "$port" ] && return 0
+    port=$(listening_port "$tmp/server.out") && return 0
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
   done
-  note "$name did not print 'port N' (command: $*)"
+  note "$name did not print its listening line (command: $*)"
   sed 's/^/  /' "$tmp/server.err" >&2
   stop_server
   return 1

@@ -14,7 +14,8 @@
  * (-ENOBUFS) is re-armed once buffers come back. A connection is closed on EOF or an error
  * once its queued echo has been sent and no request refers to it any more.
  *
- * The first line on stdout is "port N" (flushed), so scripts and tests can use --port 0.
+ * The first line on stdout is "listening on ADDR:PORT" (flushed), so scripts and tests can
+ * use --port 0.
  * SIGINT/SIGTERM (read from a signalfd through the ring) stop it cleanly (exit 0); bad flags
  * exit 2, a bind or listen failure or an unusable io_uring exits 1.
  * Standalone: no corio dependency, C11 + GNU extensions, Linux 6.0 or later, links liburing.
@@ -432,7 +433,7 @@ int main(int argc, char **argv)
     idle_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     arm_signal();
     arm_accept();
-    echo_print_port(lfd);
+    echo_print_listening(lfd);
 
     while (!stop_requested) {
         int rc = io_uring_submit_and_wait(&ring, 1);

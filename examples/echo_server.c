@@ -16,12 +16,17 @@
  *                      to one recv at a time into a per-connection buffer.
  *
  * --threads N runs N loops, one per thread, each with its own SO_REUSEPORT listener.
- * The first line on stdout is "port N" once every loop listens. SIGINT or SIGTERM stops
- * every loop; connections are closed and everything freed before exit.
+ * Once every loop accepts, stdout gets one line, "listening on ADDR:PORT" (serving.h has
+ * the format; --port 0 picks a free port). A server that cannot start (the port in use,
+ * io_uring blocked by a seccomp profile or kernel.io_uring_disabled, ...) prints no such
+ * line, says why on stderr and exits 1. SIGINT or SIGTERM stops every loop; connections
+ * are closed and everything freed before exit, with status 0.
  *
  * Usage: corio-echo [--host ADDR] [--port P] [--mode coroutines|callbacks] [--threads N]
  *                   [--plain-recv] [--multishot] */
 #include <corio/corio.h>
+
+#include "serving.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RECV_SIZE         (16 * 1024) /* one recv's buffer */
@@ -56,14 +62,46 @@ struct worker {
     const struct options *opt;
     int listen_fd;
     pthread_t thread;
-    corio_loop_t *loop;           /* the worker's own loop */
-    _Atomic(corio_loop_t *) live; /* the same, published once running, for the main thread */
-    corio_bufring_t *ring;        /* when the kernel has buffer rings (and no --plain-recv) */
+    struct start_gate *gate; /* passed once: accepting, or failed (serving.h) */
+    bool passed;             /* the worker's thread has passed the gate */
+    corio_loop_t *loop;      /* the worker's own loop */
+    pthread_mutex_t mu;
+    corio_loop_t *live;    /* under mu: the loop while it accepts, for the main thread's stop */
+    corio_bufring_t *ring; /* when the kernel has buffer rings (and no --plain-recv) */
     bool multishot_recv;
     corio_op_t accept_op; /* callback mode; freed with the loop */
     struct conn *starved; /* connections waiting for a ring buffer to come back */
-    int exit_code;
+    int exit_code;        /* read by the main thread after joining */
+    atomic_bool done;     /* the thread has finished (a failed loop ends it early) */
 };
+
+/* Returns true for the server's first failure to start (see start_gate_pass). */
+static bool pass_gate(struct worker *w, bool ok)
+{
+    if (w->passed)
+        return false;
+    w->passed = true;
+    return start_gate_pass(w->gate, ok);
+}
+
+/* Called on the worker's loop once it is about to accept: one round trip through the
+ * ring (a NOP) shows that the loop really runs, then the loop is published for the main
+ * thread's stop and the gate passed. Returns false, having said why, if it does not. */
+static bool now_serving(struct worker *w)
+{
+    int err = corio_nop();
+    if (err < 0) {
+        w->exit_code = 1;
+        if (pass_gate(w, false))
+            fprintf(stderr, "corio-echo: the loop cannot run: %s\n", corio_strerror(err));
+        return false;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->live = w->loop;
+    pthread_mutex_unlock(&w->mu);
+    (void)pass_gate(w, true);
+    return true;
+}
 
 static int send_all(int fd, const char *buf, size_t len)
 {
@@ -159,6 +197,8 @@ static void *accept_connections(void *arg)
     if (err < 0 && err != -EOPNOTSUPP)
         fprintf(stderr, "corio-echo: no buffer ring (%s); using plain recv\n", corio_strerror(err));
     thread_ring = w->ring;
+    if (!now_serving(w))
+        return NULL;
     for (;;) {
         int fd = corio_accept(w->listen_fd, NULL, NULL);
         if (fd == -ECANCELED)
@@ -373,7 +413,8 @@ static void on_recv(corio_op_t *op, int res)
 
 static void on_accept(corio_op_t *op, int res);
 
-static void start_accepting(struct worker *w)
+/* Returns 0, or -errno (said on stderr unless it is -ESHUTDOWN, the loop being freed). */
+static int start_accepting(struct worker *w)
 {
     corio_op_t *op = &w->accept_op;
     int err = corio_accept_multishot_cb(w->loop, op, w->listen_fd, SOCK_CLOEXEC, on_accept);
@@ -381,11 +422,12 @@ static void start_accepting(struct worker *w)
         err = corio_accept_cb(w->loop, op, w->listen_fd, NULL, NULL, SOCK_CLOEXEC, on_accept);
     if (err < 0 && err != -ESHUTDOWN)
         fprintf(stderr, "corio-echo: cannot accept: %s\n", corio_strerror(err));
+    return err;
 }
 
 static void accept_again(void *arg)
 {
-    start_accepting(arg);
+    (void)start_accepting(arg);
 }
 
 static void on_accept(corio_op_t *op, int res)
@@ -411,7 +453,7 @@ static void on_accept(corio_op_t *op, int res)
     if (res == -EMFILE || res == -ENFILE || res == -ENOMEM) /* out of fds: back off */
         (void)corio_call_later(w->loop, ACCEPT_BACKOFF_NS, accept_again, w, NULL);
     else
-        start_accepting(w); /* a one-shot accept, or a multishot the kernel ended */
+        (void)start_accepting(w); /* a one-shot accept, or a multishot the kernel ended */
 }
 
 /* Callback mode still runs under corio_run, in a task that sets things up and then waits
@@ -427,7 +469,15 @@ static void *serve_with_callbacks(void *arg)
     /* Probe multishot recv once: a kernel without it refuses before queuing anything. */
     w->multishot_recv = w->ring != NULL;
     w->accept_op.data = w;
-    start_accepting(w);
+    if (start_accepting(w) < 0) {
+        w->exit_code = 1;
+        (void)pass_gate(w, false);
+        return NULL;
+    }
+    if (!now_serving(w)) {
+        (void)corio_op_cancel(w->loop, &w->accept_op);
+        return NULL;
+    }
     corio_future_t never;
     corio_future_init(&never);
     (void)corio_future_await(&never, NULL); /* -ECANCELED at shutdown */
@@ -441,8 +491,12 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     w->loop = corio_current_loop();
-    atomic_store(&w->live, w->loop);
-    return w->opt->callbacks ? serve_with_callbacks(w) : accept_connections(w);
+    void *result = w->opt->callbacks ? serve_with_callbacks(w) : accept_connections(w);
+    /* The loop is freed soon after this task ends: the main thread must not reach it. */
+    pthread_mutex_lock(&w->mu);
+    w->live = NULL;
+    pthread_mutex_unlock(&w->mu);
+    return result;
 }
 
 static void *worker_thread(void *arg)
@@ -450,11 +504,12 @@ static void *worker_thread(void *arg)
     struct worker *w = arg;
     int err = corio_run(worker_main, w, NULL);
     if (err < 0 && err != -ECANCELED) {
-        fprintf(stderr, "corio-echo: %s\n",
-                err == -EPERM || err == -ENOSYS ? corio_loop_setup_hint(err) : corio_strerror(err));
         w->exit_code = 1;
+        if (w->passed || pass_gate(w, false)) /* after start-up, or its first failure */
+            fprintf(stderr, "corio-echo: %s\n", corio_loop_setup_hint(err));
     }
-    atomic_store(&w->live, (corio_loop_t *)NULL);
+    (void)pass_gate(w, false); /* unless it passed already: the loop ended before it accepted */
+    atomic_store(&w->done, true);
     return NULL;
 }
 
@@ -546,35 +601,54 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     static struct worker workers[MAX_THREADS];
-    unsigned port = opt.port;
+    static struct start_gate gate;
+    start_gate_init(&gate, opt.threads);
+    unsigned port = opt.port, started = 0;
     for (unsigned t = 0; t < opt.threads; t++) {
-        workers[t] = (struct worker){.opt = &opt};
+        workers[t] = (struct worker){.opt = &opt, .gate = &gate};
+        pthread_mutex_init(&workers[t].mu, NULL);
         workers[t].listen_fd = listen_on(&opt, port, &port); /* the first picks port 0's */
-        if (workers[t].listen_fd < 0)
-            return 1;
-    }
-    for (unsigned t = 0; t < opt.threads; t++)
-        if (pthread_create(&workers[t].thread, NULL, worker_thread, &workers[t]) != 0) {
-            fprintf(stderr, "corio-echo: cannot start a thread\n");
+        if (workers[t].listen_fd < 0) {
+            for (unsigned u = 0; u < t; u++)
+                close(workers[u].listen_fd);
             return 1;
         }
-    printf("port %u\n", port);
-    fflush(stdout);
-
-    int sig;
-    sigwait(&stop_signals, &sig);
-    /* A loop that has not published itself yet is still starting: wait for it. */
-    for (unsigned t = 0; t < opt.threads; t++) {
-        corio_loop_t *loop;
-        while ((loop = atomic_load(&workers[t].live)) == NULL && workers[t].exit_code == 0)
-            sched_yield();
-        corio_loop_stop(loop);
     }
-    int code = 0;
-    for (unsigned t = 0; t < opt.threads; t++) {
+    for (; started < opt.threads; started++)
+        if (pthread_create(&workers[started].thread, NULL, worker_thread, &workers[started]) != 0) {
+            fprintf(stderr, "corio-echo: cannot start a thread\n");
+            break;
+        }
+    for (unsigned t = started; t < opt.threads; t++)
+        (void)start_gate_pass(&gate, false); /* for the threads that do not exist */
+
+    /* The listening line once every loop accepts; then serve until a signal, or until a
+     * worker ends on its own (its loop failed). */
+    int code = 0, err;
+    if (!start_gate_wait(&gate)) {
+        code = 1;
+    } else if ((err = print_listening(NULL, workers[0].listen_fd)) < 0) {
+        fprintf(stderr, "corio-echo: cannot print the listening line: %s\n", corio_strerror(err));
+        code = 1;
+    } else {
+        struct timespec poll = {.tv_nsec = 100 * 1000 * 1000};
+        bool ended = false;
+        while (!ended && sigtimedwait(&stop_signals, NULL, &poll) < 0)
+            for (unsigned t = 0; t < started; t++)
+                ended |= atomic_load(&workers[t].done);
+    }
+
+    for (unsigned t = 0; t < started; t++) {
+        pthread_mutex_lock(&workers[t].mu);
+        corio_loop_stop(workers[t].live); /* NULL (ignored): it failed or is ending */
+        pthread_mutex_unlock(&workers[t].mu);
+    }
+    for (unsigned t = 0; t < started; t++) {
         pthread_join(workers[t].thread, NULL);
-        close(workers[t].listen_fd);
         code |= workers[t].exit_code;
     }
+    for (unsigned t = 0; t < opt.threads; t++)
+        close(workers[t].listen_fd);
+    start_gate_destroy(&gate);
     return code;
 }

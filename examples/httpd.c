@@ -6,7 +6,7 @@
  *                    [--header-timeout S] [--grace S] [--no-openat2]
  *
  *   --host ADDR          numeric IPv4 or IPv6 address to listen on (default 127.0.0.1)
- *   --port P             0 picks a free port; the first stdout line is "port N"
+ *   --port P             0 picks a free port (read it from the listening line)
  *   --threads N          N loops, one per thread, each with its own SO_REUSEPORT listener
  *   --root DIR           serve the files under DIR (without it only /hello exists)
  *   --max-body BYTES     largest request body read (and discarded); larger is 413 (1M)
@@ -49,8 +49,13 @@
  *   waiting for a request of which no byte has arrived); requests in flight are answered
  *   (with Connection: close) for up to --grace seconds, then whatever is left is
  *   cancelled. Exit 0. A second signal cancels everything at once.
- * - Exit status: 0 after a signal, 1 when the server cannot start (port in use, bad
- *   root: missing, not a directory or not readable), 2 for a bad flag (with usage).
+ * - Start-up: once every loop accepts, stdout gets "listening on http://ADDR:PORT"
+ *   ("http://[ADDR]:PORT" for IPv6), one line per address served; more listeners (HTTPS)
+ *   would each add their own line, with their own scheme (serving.h has the format).
+ *   A server that cannot start prints no such line: it says why on stderr and exits 1.
+ * - Exit status: 0 after a signal, 1 when the server cannot start (port in use, io_uring
+ *   blocked by a seccomp profile or kernel.io_uring_disabled, bad root: missing, not a
+ *   directory or not readable), 2 for a bad flag (with usage).
  *
  * The request parser (http_request.c) is hand-written: a pure function over a byte
  * buffer, allocation-free, unit-tested and fuzzable. Debian's libhttp-parser-dev
@@ -63,6 +68,7 @@
 
 #include "http_request.h"
 #include "httpd_files.h"
+#include "serving.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -104,6 +110,7 @@ struct server {
     struct options opt;
     struct docroot root;    /* root.fd is -1 without --root */
     atomic_uint live_conns; /* open connections, all threads */
+    struct start_gate gate; /* each worker passes once it accepts, or has failed */
 };
 
 /* One loop's share of the server. The main thread reaches a worker only through
@@ -129,6 +136,7 @@ struct worker {
     char hello[256];
     size_t hello_len;
     int exit_code;
+    bool passed;      /* the worker has passed srv->gate */
     atomic_bool done; /* the thread has finished (a failed loop ends it early) */
 };
 
@@ -655,15 +663,30 @@ static void on_stop(void *arg)
     cancel_conns(w, false);
 }
 
+/* Returns true for the server's first failure to start (see start_gate_pass). */
+static bool pass_gate(struct worker *w, bool ok)
+{
+    if (w->passed)
+        return false;
+    w->passed = true;
+    return start_gate_pass(&w->srv->gate, ok);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     w->main_task = corio_current();
-    if (corio_spawn(NULL, accept_connections, w, NULL) < 0) {
-        fprintf(stderr, "corio-httpd: cannot start accepting\n");
+    int err = corio_spawn(NULL, accept_connections, w, NULL);
+    if (err == 0)
+        err = corio_nop(); /* a round trip through the ring: the loop really runs */
+    if (err < 0) {
         w->exit_code = 1;
-    } else if (atomic_load(&w->stop_level) == 0) {
-        (void)corio_event_wait(&w->stop); /* -ECANCELED on a hard stop: drain all the same */
+        if (pass_gate(w, false))
+            fprintf(stderr, "corio-httpd: cannot start accepting: %s\n", corio_strerror(err));
+    } else {
+        (void)pass_gate(w, true);
+        if (atomic_load(&w->stop_level) == 0)
+            (void)corio_event_wait(&w->stop); /* -ECANCELED on a hard stop: drain all the same */
     }
     w->draining = true;
     if (w->acceptor != NULL)
@@ -672,7 +695,7 @@ static void *worker_main(void *arg)
     w->listen_fd = -1;
     cancel_conns(w, true);
     corio_timeout_begin(w->srv->opt.grace_ns);
-    int err = corio_waitgroup_wait(&w->conns_wg);
+    err = corio_waitgroup_wait(&w->conns_wg);
     corio_timeout_end();
     if (err == -ETIMEDOUT)
         cancel_conns(w, false);
@@ -691,9 +714,9 @@ static void *worker_thread(void *arg)
     corio_loop_t *loop;
     int err = corio_loop_new(&loop, &opts);
     if (err < 0) {
-        fprintf(stderr, "corio-httpd: %s\n",
-                err == -EPERM || err == -ENOSYS ? corio_loop_setup_hint(err) : corio_strerror(err));
         w->exit_code = 1;
+        if (pass_gate(w, false)) /* loops failing alike say it once */
+            fprintf(stderr, "corio-httpd: %s\n", corio_loop_setup_hint(err));
         atomic_store(&w->done, true);
         return NULL;
     }
@@ -711,6 +734,7 @@ static void *worker_thread(void *arg)
     w->loop = NULL;
     pthread_mutex_unlock(&w->mu);
     corio_loop_free(loop);
+    (void)pass_gate(w, false); /* unless it passed already: the loop ended before it accepted */
     atomic_store(&w->done, true);
     return NULL;
 }
@@ -906,15 +930,24 @@ int main(int argc, char **argv)
             break;
         }
     }
+    start_gate_init(&srv.gate, nthreads);
     for (; code == 0 && started < nthreads; started++)
         if (pthread_create(&workers[started].thread, NULL, worker_thread, &workers[started]) != 0) {
             fprintf(stderr, "corio-httpd: cannot start a thread\n");
             code = 1;
             break;
         }
+    for (unsigned t = started; t < nthreads; t++)
+        (void)start_gate_pass(&srv.gate, false); /* for the threads that do not exist */
+    /* The listening line only once every loop accepts. */
+    int err;
+    if (code == 0 && !start_gate_wait(&srv.gate)) {
+        code = 1;
+    } else if (code == 0 && (err = print_listening("http", workers[0].listen_fd)) < 0) {
+        fprintf(stderr, "corio-httpd: cannot print the listening line: %s\n", corio_strerror(err));
+        code = 1;
+    }
     if (code == 0) {
-        printf("port %u\n", port);
-        fflush(stdout);
         /* Until a signal, or a worker that ended on its own (its loop failed). */
         struct timespec poll = {.tv_nsec = 100 * 1000 * 1000};
         bool ended = false;
@@ -938,5 +971,6 @@ int main(int argc, char **argv)
         if (workers[t].listen_fd >= 0)
             close(workers[t].listen_fd);
     docroot_close(&srv.root);
+    start_gate_destroy(&srv.gate);
     return code;
 }

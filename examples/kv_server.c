@@ -5,12 +5,16 @@
  *   corio_stream_readline        one command per line, at most MAX_LINE bytes; an over-long
  *     (stream.h)                 line gets an error reply and is skipped with
  *                                corio_stream_skip_until, and the connection goes on
- *   corio_run_blocking           SAVE writes and fsyncs the snapshot on a worker thread,
- *     (executor.h)               so the loop keeps serving meanwhile
- *   corio_mutex (sync.h)         two SAVEs never write the snapshot at the same time
+ *   corio_run_blocking_cb        SAVE writes and fsyncs the snapshot on a worker thread,
+ *     (executor.h)               so the loop keeps serving meanwhile; the SAVE's task
+ *                                awaits a corio_future the job's callback resolves
+ *   corio_sem (sync.h)           one snapshot write at a time: the turn is taken by a SAVE
+ *                                and given back by the job's callback, once the file is
+ *                                written, even if the task stopped waiting for it
  *   corio_waitgroup (sync.h)     shutdown waits for the connections to finish
- *   corio_signal_wait            SIGINT/SIGTERM: stop accepting, let each connection finish
- *     (signal.h)                 the command it is running, close them all, exit 0
+ *   corio_signal_wait            SIGINT/SIGTERM: stop accepting, answer every command that
+ *     (signal.h)                 had arrived, close each connection cleanly, write a final
+ *                                snapshot, exit 0 (see shut_down)
  *
  * The table is a plain hash table with chaining. It needs no lock: one loop, one thread,
  * and a task is only ever switched out inside a corio call, never halfway through an update.
@@ -23,11 +27,19 @@
  *   SAVE            -> SAVED n | ERR ...      (needs --snapshot)
  *   QUIT            -> BYE, then the server closes the connection
  *   anything else   -> ERR ...
- * The snapshot holds one "key value" line per key, sorted; it is read back at start-up.
+ * The snapshot holds one "key value" line per key, sorted; it is read back at start-up,
+ * and written at every SAVE and at shutdown, so no acknowledged write is lost by a
+ * SIGINT or SIGTERM.
  *
  * Usage: corio-kv [--host ADDR] [--port P] [--snapshot FILE]
- * The first line on stdout is "port N" once the server listens (--port 0: a free port). */
+ * Once it accepts, stdout gets one line, "listening on ADDR:PORT" ("[ADDR]:PORT" for
+ * IPv6; serving.h has the format; --port 0 picks a free port). A server that cannot start
+ * (the port in use, io_uring blocked by a seccomp profile or kernel.io_uring_disabled, a
+ * malformed snapshot, ...) prints no such line, says why on stderr and exits 1. */
+#define _GNU_SOURCE      /* accept4 */
 #include <corio/corio.h> /* includes net.h, stream.h, sync.h, executor.h, signal.h */
+
+#include "serving.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define MAX_LINE          1024                        /* a command, its '\n' included */
@@ -186,10 +199,10 @@ struct server {
     const char *snapshot; /* NULL: SAVE is refused */
     int listen_fd;
     struct table table;
-    corio_mutex_t save_lock;   /* held while a snapshot is being written */
+    corio_sem_t save_turn;     /* one permit: taken by a snapshot write until it is done */
     corio_waitgroup_t running; /* connection tasks spawned and not yet finished */
     struct conn *conns;        /* the connections being served */
-    bool stopping;
+    bool stopping;             /* a stop signal came: the read sides are being shut down */
 };
 
 /* One connection: allocated by the accept loop, owned (and freed) by its task. */
@@ -198,7 +211,6 @@ struct conn {
     int fd;
     corio_task_t *task;
     struct conn *prev, *next; /* srv->conns */
-    bool idle;                /* waiting for the next command: safe to cancel at shutdown */
     corio_stream_t s;
 };
 
@@ -232,15 +244,18 @@ static void reply_keys(struct conn *c)
     free(all);
 }
 
-/* A snapshot on its way to disk. It is heap memory, not the task's frame: if the task were
- * cancelled while the job runs, the job would still run to its end (see dispose_save). */
+/* A snapshot on its way to disk. It is heap memory, not the task's frame: the job runs to
+ * its end even if the SAVE's task is cancelled meanwhile, and its callback still finds it. */
 struct save_job {
-    const char *path;
+    struct server *srv;
     char *data;
     size_t len;
+    int result;          /* write_snapshot's, once save_done has run */
+    bool abandoned;      /* the task stopped waiting: save_done frees the job */
+    corio_future_t done; /* resolved by save_done */
 };
 
-static void dispose_save(void *arg, void *result)
+static void free_save_job(void *arg, void *result)
 {
     (void)result;
     struct save_job *job = arg;
@@ -286,8 +301,9 @@ static int sync_dir_of(const char *path)
 static void *write_snapshot(void *arg)
 {
     struct save_job *job = arg;
+    const char *path = job->srv->snapshot;
     char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", job->path) >= (int)sizeof tmp)
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return (void *)(intptr_t)-ENAMETOOLONG;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -297,17 +313,32 @@ static void *write_snapshot(void *arg)
         err = -errno;
     if (close(fd) < 0 && err == 0)
         err = -errno;
-    if (err == 0 && rename(tmp, job->path) < 0)
+    if (err == 0 && rename(tmp, path) < 0)
         err = -errno;
     if (err == 0)
-        err = sync_dir_of(job->path);
+        err = sync_dir_of(path);
     if (err < 0)
         unlink(tmp);
     return (void *)(intptr_t)err;
 }
 
+/* On the loop thread once write_snapshot has returned: gives the turn to the next writer
+ * (only now: until then path.tmp is this job's) and hands the result to the SAVE. */
+static void save_done(void *arg, void *result)
+{
+    struct save_job *job = arg;
+    job->result = (int)(intptr_t)result;
+    (void)corio_sem_release(&job->srv->save_turn);
+    if (job->abandoned)
+        free_save_job(job, NULL);
+    else
+        (void)corio_future_resolve(&job->done, NULL);
+}
+
 /* Copies the table into a job (on the loop thread: a consistent snapshot, taken without
- * waiting) and has a worker write it. Returns the number of keys saved, or -errno. */
+ * waiting) and has a worker write it, one job at a time in the order of the calls.
+ * Returns the number of keys saved, or -errno. On -ECANCELED or -ETIMEDOUT while the job
+ * runs, the job still finishes, and the next writer waits for it. */
 static long save(struct server *srv)
 {
     size_t n;
@@ -323,7 +354,8 @@ static long save(struct server *srv)
         free(data);
         return -ENOMEM;
     }
-    *job = (struct save_job){.path = srv->snapshot, .data = data, .len = len};
+    *job = (struct save_job){.srv = srv, .data = data, .len = len};
+    corio_future_init(&job->done);
     for (size_t i = 0; i < n; i++) {
         struct entry *e = all[i];
         memcpy(data, e->kv, e->klen);
@@ -334,22 +366,27 @@ static long save(struct server *srv)
     }
     free(all);
 
-    /* The lock keeps a second SAVE from writing path.tmp while this one does: each
-     * would truncate the other's file. It is released on every path: a task that ends or
-     * is cancelled does not give up its mutexes by itself. */
-    int err = corio_mutex_lock(&srv->save_lock);
+    /* Two jobs at once would each truncate the other's path.tmp. The turn is given back
+     * by save_done, not here: a task cancelled while its job runs must not let the next
+     * writer in before the job is done. */
+    int err = corio_sem_acquire(&srv->save_turn);
+    if (err == 0) {
+        /* If the loop were freed first, free_save_job would release the job instead. */
+        err = corio_run_blocking_cb(NULL, write_snapshot, job, save_done, free_save_job);
+        if (err < 0)
+            (void)corio_sem_release(&srv->save_turn);
+    }
     if (err < 0) {
-        dispose_save(job, NULL);
+        free_save_job(job, NULL);
         return err;
     }
-    void *result;
-    /* On an error dispose_save releases the job, now or once the worker is done with it. */
-    err = corio_run_blocking_ex(write_snapshot, job, dispose_save, &result);
-    corio_mutex_unlock(&srv->save_lock);
-    if (err < 0)
+    err = corio_future_await(&job->done, NULL);
+    if (err < 0 && !corio_future_done(&job->done)) {
+        job->abandoned = true; /* cancelled, or timed out: the job finishes alone */
         return err;
-    dispose_save(job, NULL);
-    err = (int)(intptr_t)result;
+    }
+    err = job->result;
+    free_save_job(job, NULL);
     return err < 0 ? err : (long)n;
 }
 
@@ -422,12 +459,12 @@ static void *serve_connection(void *arg)
     if (c->next != NULL)
         c->next->prev = c;
     srv->conns = c;
+    if (srv->stopping) /* taken from the backlog at shutdown: it drains like the others */
+        (void)shutdown(c->fd, SHUT_RD);
 
     bool open = corio_stream_init(&c->s, c->fd, rbuf, sizeof rbuf, wbuf, sizeof wbuf) == 0;
-    while (open && !srv->stopping) {
-        c->idle = true;
+    while (open) {
         ssize_t n = corio_stream_readline(&c->s, line, sizeof line);
-        c->idle = false;
         if (n == -EMSGSIZE) {
             /* Nothing was consumed: drop the line through its '\n', however long, and
              * carry on with the next one. */
@@ -437,7 +474,9 @@ static void *serve_connection(void *arg)
             snprintf(msg, sizeof msg, "ERR line too long (limit %d bytes)\n", MAX_LINE);
             reply(c, msg);
         } else if (n <= 0) {
-            break; /* 0: the client closed; -ECONNRESET; -ECANCELED at shutdown */
+            break; /* 0: the client closed, or shut_down; -ECONNRESET; -ECANCELED */
+        } else if (line[n - 1] != '\n' && srv->stopping) {
+            break; /* cut short by shut_down: the rest of it never came, so it is not run */
         } else {
             size_t len = (size_t)n;
             if (line[len - 1] == '\n')
@@ -462,6 +501,23 @@ static void *serve_connection(void *arg)
     return NULL;
 }
 
+/* Gives the accepted connection fd a task of its own (detached); closes it if it cannot. */
+static void start_conn(struct server *srv, int fd)
+{
+    struct conn *c = malloc(sizeof *c);
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    *c = (struct conn){.srv = srv, .fd = fd};
+    corio_waitgroup_add(&srv->running, 1);
+    if (corio_spawn(NULL, serve_connection, c, NULL) < 0) {
+        corio_waitgroup_done(&srv->running);
+        close(fd);
+        free(c);
+    }
+}
+
 static void *accept_loop(void *arg)
 {
     struct server *srv = arg;
@@ -477,18 +533,7 @@ static void *accept_loop(void *arg)
                 return NULL;
             continue;
         }
-        struct conn *c = malloc(sizeof *c);
-        if (c == NULL) {
-            close(fd);
-            continue;
-        }
-        *c = (struct conn){.srv = srv, .fd = fd};
-        corio_waitgroup_add(&srv->running, 1);
-        if (corio_spawn(NULL, serve_connection, c, NULL) < 0) { /* detached */
-            corio_waitgroup_done(&srv->running);
-            close(fd);
-            free(c);
-        }
+        start_conn(srv, fd);
     }
 }
 
@@ -537,20 +582,36 @@ static void stop_signals(sigset_t *set)
     sigaddset(set, SIGTERM);
 }
 
-/* Stops accepting, lets every connection finish the command it is running, and waits for
- * them all: idle ones (waiting for a command) are cancelled at once, busy ones end after
- * their reply, and whatever is still running after GRACE_NS (a client that does not read
- * its replies, say) is cancelled. */
-static void shut_down(struct server *srv, corio_task_t *acceptor)
+/* Shuts the server down at SIGINT or SIGTERM without losing anything it acknowledged:
+ * 1. Stops accepting. Connections already in the listen backlog may have sent commands
+ *    too: they are taken, then the listener is closed and later ones are refused.
+ * 2. Shuts down the read side of every connection (shutdown(2) SHUT_RD). Its task reads
+ *    on: first what the client had sent (whatever is in the socket or its buffer), then
+ *    the end of the stream. So every whole command that had arrived is answered, a SAVE
+ *    under way included, and the connection is closed having read everything, which
+ *    makes the close a FIN and not a reset. A last line cut short is not run.
+ * 3. Connections still open after GRACE_NS (a client that does not read its replies) are
+ *    cancelled.
+ * 4. With --snapshot, writes the final snapshot, after any SAVE still being written.
+ * Returns 0, or the final snapshot's error (said on stderr). */
+static int shut_down(struct server *srv, corio_task_t *acceptor)
 {
     srv->stopping = true;
     corio_cancel(acceptor);
     corio_join(acceptor, NULL); /* -ECANCELED: it was */
+    int flags = fcntl(srv->listen_fd, F_GETFL);
+    if (flags >= 0 && fcntl(srv->listen_fd, F_SETFL, flags | O_NONBLOCK) == 0)
+        for (;;) {
+            int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC); /* a blocking fd */
+            if (fd >= 0)
+                start_conn(srv, fd); /* its task shuts its read side down when it starts */
+            else if (errno != ECONNABORTED && errno != EINTR)
+                break; /* EAGAIN: the backlog is empty */
+        }
     close(srv->listen_fd);
 
     for (struct conn *c = srv->conns; c != NULL; c = c->next)
-        if (c->idle)
-            corio_cancel(c->task);
+        (void)shutdown(c->fd, SHUT_RD); /* wakes a read waiting for the next command too */
     int err = corio_timeout_begin(GRACE_NS);
     if (err == 0) {
         err = corio_waitgroup_wait(&srv->running);
@@ -561,6 +622,14 @@ static void shut_down(struct server *srv, corio_task_t *acceptor)
             corio_cancel(c->task);
         corio_waitgroup_wait(&srv->running);
     }
+
+    if (srv->snapshot == NULL)
+        return 0;
+    long n = save(srv);
+    if (n < 0)
+        fprintf(stderr, "corio-kv: the final snapshot to %s failed: %s\n", srv->snapshot,
+                corio_strerror((int)n));
+    return n < 0 ? (int)n : 0;
 }
 
 static void *server_main(void *arg)
@@ -577,22 +646,26 @@ static void *server_main(void *arg)
                 corio_strerror(srv->listen_fd));
         return (void *)1;
     }
-    printf("port %d\n", corio_sock_port(srv->listen_fd));
-    fflush(stdout);
 
+    /* One round trip through the ring (a NOP) first: the loop really runs. */
     corio_task_t *acceptor;
-    if (corio_spawn(NULL, accept_loop, srv, &acceptor) < 0) {
-        fprintf(stderr, "corio-kv: cannot start the accept loop\n");
+    int err = corio_nop();
+    if (err == 0)
+        err = corio_spawn(NULL, accept_loop, srv, &acceptor);
+    if (err < 0) {
+        fprintf(stderr, "corio-kv: cannot start accepting: %s\n", corio_strerror(err));
         close(srv->listen_fd);
         return (void *)1;
     }
     sigset_t stop;
     stop_signals(&stop);
-    int sig = corio_signal_wait(&stop); /* the loop serves connections meanwhile */
-    if (sig < 0)
-        fprintf(stderr, "corio-kv: cannot wait for signals: %s\n", corio_strerror(sig));
-    shut_down(srv, acceptor);
-    return sig < 0 ? (void *)1 : NULL;
+    if ((err = print_listening(NULL, srv->listen_fd)) < 0)
+        fprintf(stderr, "corio-kv: cannot print the listening line: %s\n", corio_strerror(err));
+    else if ((err = corio_signal_wait(&stop)) < 0) /* the loop serves meanwhile */
+        fprintf(stderr, "corio-kv: cannot wait for signals: %s\n", corio_strerror(err));
+    if (shut_down(srv, acceptor) < 0)
+        err = -1;
+    return err < 0 ? (void *)1 : NULL;
 }
 
 static int usage(const char *why)
@@ -642,7 +715,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "corio-kv: out of memory\n");
         return 1;
     }
-    corio_mutex_init(&srv.save_lock);
+    corio_sem_init(&srv.save_turn, 1);
     corio_waitgroup_init(&srv.running);
     void *failed = NULL;
     int err = corio_run(server_main, &srv, &failed);

@@ -28,6 +28,23 @@ else
   exit 1
 fi
 
+# FILE [SCHEME]: prints the port of the first complete listening line in FILE,
+# "listening on [SCHEME://]ADDR:PORT" (examples/serving.h), or of the first for SCHEME;
+# fails while there is none.
+listening_port() {
+  local line
+  while IFS= read -r line; do # a line still being written has no '\n' yet: not read
+    case $line in
+      "listening on ${2:+$2://}"*)
+        [[ ${line##*:} =~ ^[0-9]+$ ]] || continue
+        echo "${line##*:}"
+        return 0
+        ;;
+    esac
+  done <"$1"
+  return 1
+}
+
 out=$(mktemp)
 pid=
 stop() {
@@ -44,8 +61,7 @@ trap 'exit 130' INT TERM
 pid=$!
 port=
 for _ in $(seq 200); do
-  port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$out")
-  [ -n "$port" ] && break
+  port=$(listening_port "$out" http) && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.05
 done

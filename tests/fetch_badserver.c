@@ -4,8 +4,10 @@
  *   fetch_badserver [--port P]     serve on 127.0.0.1 (port 0: any free port)
  *   fetch_badserver --pattern N    print the N-byte body /length/N and /chunked/N send
  *
- * Prints "port P" then "refused_port R" on stdout: R is a socket bound but not listening,
- * held for the server's life, so connecting to it is always refused. Runs until killed.
+ * Prints "listening on http://127.0.0.1:P" (corio-httpd's listening line: see
+ * examples/serving.h) then "refused_port R" on stdout: R is a socket bound but not
+ * listening, held for the server's life, so connecting to it is always refused. Runs until
+ * killed.
  * The behaviour is chosen by the request path; everything is keep-alive unless said:
  *   /hello             200 "hello\n"
  *   /length/N          200, Content-Length N, the pattern body
@@ -320,7 +322,7 @@ int main(int argc, char **argv)
     unsigned refused;
     int lfd = bind_loopback(want, true, &port);
     int rfd = bind_loopback(0, false, &refused); /* bound, never listening: refuses */
-    printf("port %u\nrefused_port %u\n", port, refused);
+    printf("listening on http://127.0.0.1:%u\nrefused_port %u\n", port, refused);
     fflush(stdout);
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -11,23 +11,40 @@ trap cleanup EXIT
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
-# Starts "$@" in the background and sets pid and port from its "port N" first line;
-# stderr goes to $tmp/err. Exits the test if no port line comes.
+# FILE [SCHEME]: prints the port of the first complete listening line in FILE,
+# "listening on [SCHEME://]ADDR:PORT" (examples/serving.h has the format), or of the first
+# one for SCHEME when given; fails while there is none.
+listening_port() {
+  local line
+  while IFS= read -r line; do # a line still being written has no '\n' yet: not read
+    case $line in
+      "listening on ${2:+$2://}"*)
+        [[ ${line##*:} =~ ^[0-9]+$ ]] || continue
+        echo "${line##*:}"
+        return 0
+        ;;
+    esac
+  done <"$1"
+  return 1
+}
+
+# Starts "$@" in the background and sets pid and port from its first listening line;
+# stderr goes to $tmp/err. Exits the test if no listening line comes.
 starts=0
 start_server() {
   # A file of its own per start: a reused one could still show the previous server's
-  # port line in the moment before the new process truncates it.
+  # listening line in the moment before the new process truncates it.
   starts=$((starts + 1))
-  local port_file="$tmp/out.$starts"
-  "$@" >"$port_file" 2>"$tmp/err" &
+  local out_file="$tmp/out.$starts"
+  "$@" >"$out_file" 2>"$tmp/err" &
   pid=$!
   port=
   for _ in $(seq 200); do
-    port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$port_file")
-    [ -n "$port" ] && return 0
+    # shellcheck disable=SC2034  # port is for the test that sources this file
+    port=$(listening_port "$out_file") && return 0
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
-  echo "$* did not print its port: $(cat "$tmp/err")" >&2
+  echo "$* did not print its listening line: $(cat "$tmp/err")" >&2
   exit 1
 }

@@ -39,7 +39,7 @@ expect_eq() { # NAME GOT WANT
 "$badserver" >"$tmp/bs.out" 2>"$tmp/bs.err" &
 pids+=($!)
 for _ in $(seq 100); do
-  port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$tmp/bs.out")
+  port=$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$tmp/bs.out")
   refused=$(sed -n 's/^refused_port \([0-9]*\)$/\1/p' "$tmp/bs.out")
   [ -n "$port" ] && [ -n "$refused" ] && break
   sleep 0.05
@@ -267,7 +267,7 @@ if [ -n "$httpd" ] && [ -x "$httpd" ]; then
   pids+=($!)
   hport=
   for _ in $(seq 100); do
-    hport=$(sed -n '1s/^port \([0-9]*\)$/\1/p' "$tmp/httpd.out")
+    hport=$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$tmp/httpd.out")
     [ -n "$hport" ] && break
     sleep 0.05
   done

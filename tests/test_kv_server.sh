@@ -5,6 +5,12 @@
 # with an error on a connection that stays usable, SAVE writing the snapshot (and two SAVEs
 # at once), the snapshot read back at start-up, bad flags, a port in use, and SIGTERM or
 # SIGINT ending it with exit 0 while a client is connected (leak-free under ASan).
+# Shutdown keeps what it acknowledged: 1,000 SETs acknowledged after a SAVE are in the
+# snapshot written at SIGTERM and read back by a restart; commands that had arrived when
+# the signal came (the server held with SIGSTOP meanwhile, so that they surely had) are
+# all answered, on accepted connections and on ones still in the backlog, a line cut short
+# is not run, and each connection ends with a clean end of stream, never a reset; ten
+# clients each waiting on a SAVE get SAVED n, then the end of the stream.
 #   tests/test_kv_server.sh PATH/TO/corio-kv
 # shellcheck disable=SC2317  # cleanup runs from a trap
 set -uo pipefail
@@ -18,18 +24,23 @@ start_kv() { start_server "$server" --port 0 "$@"; }
 # Stops the server with SIGNAL and checks it exits 0 within 10 s.
 stop_server() {
   kill "-$1" "$pid"
+  wait_exit "SIG$1"
+}
+
+# WHAT: checks the server exits 0 within 10 s (of a signal sent already).
+wait_exit() {
   for _ in $(seq 200); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
   if kill -0 "$pid" 2>/dev/null; then
-    fail "no exit 10 s after SIG$1"
+    fail "no exit 10 s after $1"
     kill -KILL "$pid"
   fi
   wait "$pid"
   local status=$?
   pid=
-  [ "$status" -eq 0 ] || fail "exit $status on SIG$1: $(cat "$tmp/err")"
+  [ "$status" -eq 0 ] || fail "exit $status on $1: $(cat "$tmp/err")"
 }
 
 connect() { # FD: opens a connection on that fd number
@@ -54,6 +65,59 @@ expect_reply() {
 expect_eof() { # FD WHAT: the server must have closed the connection
   local reply
   if IFS= read -r -t 5 reply <&"$1"; then fail "$2: got '$reply', expected end of stream"; fi
+}
+
+# FD: reads one reply line into $reply; returns 0 for a line, 1 at a clean end of stream,
+# 2 for a reset or any other read error (said in $reply), 3 when nothing came in 5 s.
+read_reply() {
+  local status
+  reply=
+  IFS= read -r -t 5 reply <&"$1" 2>"$tmp/read.err"
+  status=$?
+  if [ "$status" -eq 0 ]; then return 0; fi
+  if [ "$status" -gt 128 ]; then reply="(nothing in 5 s)" && return 3; fi
+  if [ -s "$tmp/read.err" ]; then reply=$(cat "$tmp/read.err") && return 2; fi
+  [ -z "$reply" ] || { reply="(a line without its newline: '$reply')" && return 2; }
+  return 1
+}
+
+# FD WHAT: the connection must end cleanly now (a FIN: no reset, no more replies).
+expect_clean_eof() {
+  read_reply "$1"
+  case $? in
+    0) fail "$2: got '$reply', expected the end of the stream" ;;
+    2) fail "$2: $reply, expected a clean end of the stream" ;;
+    3) fail "$2: no end of the stream in 5 s" ;;
+  esac
+}
+
+# FD N: sends N pipelined SETs (key kI, value vI) in one write.
+send_sets() {
+  local i
+  for i in $(seq "$2"); do printf 'SET k%d v%d\n' "$i" "$i"; done >&"$1"
+}
+
+# FD N WHAT: the next N replies must all be OK.
+expect_oks() {
+  local i
+  for i in $(seq "$2"); do
+    read_reply "$1" && [ "$reply" = OK ] && continue
+    fail "$3: reply $i of $2: '$reply'"
+    return 1
+  done
+}
+
+# FILE N [LINES...]: the snapshot must hold exactly k1..kN (values v1..vN) and LINES.
+expect_snapshot() {
+  local file=$1 n=$2 i
+  shift 2
+  {
+    for i in $(seq "$n"); do echo "k$i v$i"; done
+    [ $# -eq 0 ] || printf '%s\n' "$@"
+  } | LC_ALL=C sort >"$tmp/want"
+  cmp -s "$file" "$tmp/want" ||
+    fail "snapshot $file: $(wc -l <"$file" 2>&1) lines, not the $(wc -l <"$tmp/want") expected"
+  [ -e "$file.tmp" ] && fail "snapshot: $file.tmp left behind"
 }
 
 snap=$tmp/snapshot.kv
@@ -172,6 +236,94 @@ grep -q 'cannot listen' "$tmp/busy" || fail "port in use: no clear message: $(ca
 expect 3 "GET a" "NOT_FOUND" # the first server is unharmed
 stop_server TERM
 exec 3<&-
+
+# ---- shutdown keeps what it acknowledged ----------------------------------------------
+
+# 1,000 SETs acknowledged after a SAVE: SIGTERM writes them all to the snapshot, and a
+# restart reads them back.
+final=$tmp/final.kv
+start_kv --snapshot "$final"
+connect 3
+expect 3 "SET first 0" "OK"
+expect 3 "SAVE" "SAVED 1"
+send_sets 3 1000
+expect_oks 3 1000 "SETs after a SAVE"
+stop_server TERM
+expect_clean_eof 3 "after SIGTERM"
+exec 3<&-
+expect_snapshot "$final" 1000 "first 0"
+start_kv --snapshot "$final"
+connect 3
+printf 'KEYS\n' >&3
+read_reply 3
+case $reply in "KEYS 1001 "*) ;; *) fail "after a restart: '${reply:0:40}...', not 1001 keys" ;; esac
+expect 3 "GET k1" "VALUE v1"
+expect 3 "GET k1000" "VALUE v1000"
+expect 3 "GET first" "VALUE 0"
+
+# Commands that had arrived when SIGTERM came are all answered, and every connection ends
+# cleanly. The server is stopped (SIGSTOP) while the commands go out and the signal is
+# sent, so they surely are in its sockets when it sees the signal: 1,000 SETs and a last
+# line cut short on one connection; a SET on each of four connections made meanwhile (in
+# the listen backlog, not accepted yet); a SET and a SAVE on another.
+kill -STOP "$pid"
+send_sets 3 1000 # the same keys and values again: the snapshot stays the same
+printf 'SET cut short' >&3
+for fd in 6 7 8 9; do
+  connect $fd
+  printf 'SET backlog%d 1\n' $fd >&$fd
+done
+connect 5
+printf 'SET late 2\nSAVE\n' >&5
+kill -TERM "$pid"
+kill -CONT "$pid"
+expect_oks 3 1000 "SETs that had arrived at SIGTERM"
+expect_clean_eof 3 "SIGTERM with 1,000 SETs arriving"
+for fd in 6 7 8 9; do
+  expect_oks $fd 1 "a SET on a connection in the backlog at SIGTERM"
+  expect_clean_eof $fd "SIGTERM with a connection in the backlog"
+  eval "exec $fd<&-"
+done
+expect_oks 5 1 "a SET before a SAVE at SIGTERM"
+read_reply 5
+# 1,002 keys, plus those of the backlog's SETs that ran before it.
+[[ $reply =~ ^SAVED\ 100[2-6]$ ]] || fail "a SAVE that had arrived at SIGTERM: '$reply'"
+expect_clean_eof 5 "SIGTERM with a SAVE arriving"
+exec 3<&- 5<&-
+wait_exit "SIGTERM with commands arriving"
+expect_snapshot "$final" 1000 "first 0" "backlog6 1" "backlog7 1" "backlog8 1" "backlog9 1" \
+  "late 2"
+
+# Ten clients each waiting on a SAVE (of 5,000 keys) when SIGTERM comes: each gets
+# SAVED n and then a clean end of stream, never a reset. The first round sends the
+# signal while the server is held as above; the second sends it while it runs.
+for round in held running; do
+  rm -f "$final"
+  start_kv --snapshot "$final"
+  connect 3
+  send_sets 3 5000
+  expect_oks 3 5000 "filling the table"
+  for fd in $(seq 10 19); do connect "$fd"; done
+  [ "$round" = held ] && kill -STOP "$pid"
+  for fd in $(seq 10 19); do printf 'SAVE\n' >&"$fd"; done
+  kill -TERM "$pid"
+  [ "$round" = held ] && kill -CONT "$pid"
+  for fd in $(seq 10 19); do
+    read_reply "$fd"
+    case $? in
+      0) [ "$reply" = "SAVED 5000" ] || fail "$round: client $fd waiting on SAVE got '$reply'" ;;
+      1) fail "$round: client $fd waiting on SAVE got no reply (a clean end of stream)" ;;
+      2) fail "$round: client $fd waiting on SAVE: $reply" ;;
+      3) fail "$round: client $fd waiting on SAVE: no reply in 5 s" ;;
+    esac
+    expect_clean_eof "$fd" "$round: client $fd after its SAVE at SIGTERM"
+    eval "exec $fd<&-"
+  done
+  expect_clean_eof 3 "$round: an idle client at SIGTERM"
+  exec 3<&-
+  wait_exit "SIGTERM with ten SAVEs waiting ($round)"
+  expect_snapshot "$final" 5000
+done
 
 printf 'no-space-here\n' >"$tmp/bad.kv"
 "$server" --port 0 --snapshot "$tmp/bad.kv" >/dev/null 2>"$tmp/badsnap"

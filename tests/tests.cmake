@@ -22,3 +22,19 @@ set_tests_properties(tls_certs PROPERTIES FIXTURES_SETUP tls_certs LABELS http T
 corio_test(test_tls SOURCES support.c LINK corio_http_static LABELS http)
 set_tests_properties(test_tls PROPERTIES FIXTURES_REQUIRED tls_certs
                      ENVIRONMENT CORIO_TEST_CERTS=${CORIO_TEST_CERTS})
+
+# How the tools start (tests/test_tool_start.sh): their listening line, and their failure
+# where io_uring is blocked, under no_uring's seccomp filter (tests/no_uring.c), and on a
+# port in use. The tools are the examples' targets, defined after tests/: register the test
+# at the end of the top-level directory, when `if(TARGET ...)` can see them.
+add_executable(no_uring no_uring.c)
+function(corio_tool_start_test)
+  if(TARGET corio-echo AND TARGET corio-httpd AND TARGET corio-kv)
+    add_test(NAME test_tool_start
+             COMMAND bash ${PROJECT_SOURCE_DIR}/tests/test_tool_start.sh $<TARGET_FILE:no_uring>
+                     $<TARGET_FILE:corio-echo> $<TARGET_FILE:corio-httpd> $<TARGET_FILE:corio-kv>)
+    set_tests_properties(test_tool_start PROPERTIES LABELS examples TIMEOUT 300
+                                                    SKIP_RETURN_CODE 77)
+  endif()
+endfunction()
+cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL corio_tool_start_test)

@@ -5,7 +5,7 @@
 #   tests/soak/soak.sh [--hostile PATH] [--echo-load PATH] KIND SERVER_CMD...
 #     KIND        echo (corio-echo and anything that echoes) or http (corio-httpd)
 #     SERVER_CMD  the server and its flags; "--port 0" is appended, and its first stdout
-#                 line must be "port N"
+#                 line must be "listening on [SCHEME://]ADDR:PORT" (examples/serving.h)
 #     --hostile   tests/soak/hostile.c's binary (default: $SOAK_HOSTILE)
 #     --echo-load bench/echo_load.c's binary, for KIND echo (default: $SOAK_ECHO_LOAD)
 #
@@ -87,17 +87,33 @@ now() { date +%s.%N; }
 elapsed_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # ---- the server ---------------------------------------------------------------------------
+# FILE [SCHEME]: prints the port of the first complete listening line in FILE,
+# "listening on [SCHEME://]ADDR:PORT" (examples/serving.h), or of the first for SCHEME;
+# fails while there is none.
+listening_port() {
+  local line
+  while IFS= read -r line; do # a line still being written has no '\n' yet: not read
+    case $line in
+      "listening on ${2:+$2://}"*)
+        [[ ${line##*:} =~ ^[0-9]+$ ]] || continue
+        echo "${line##*:}"
+        return 0
+        ;;
+    esac
+  done <"$1"
+  return 1
+}
+
 "$@" --port 0 >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 port=
 for _ in $(seq 200); do
-  port=$(sed -n '1s/^port \([0-9][0-9]*\)$/\1/p' "$tmp/out")
-  [ -n "$port" ] && break
+  port=$(listening_port "$tmp/out") && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.05
 done
 if [ -z "$port" ]; then
-  echo "soak: $* did not print its port: $(cat "$tmp/err")" >&2
+  echo "soak: $* did not print its listening line: $(cat "$tmp/err")" >&2
   grep -qi 'io_uring' "$tmp/err" && exit 77
   exit 1
 fi
