@@ -9,7 +9,8 @@ find_package(ZLIB REQUIRED)
 
 set(CORIO_HTTP_SOURCES
   engine/http/status.c
-  engine/http/syntax.c)
+  engine/http/syntax.c
+  engine/http/url.c)
 
 # Compiled like corio_objects (see there): hidden visibility, so that libcorio-http.so
 # exports only what the headers mark CORIO_HTTP_API (CORIO_HTTP_BUILDING makes it
