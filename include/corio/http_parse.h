@@ -3,6 +3,7 @@
  *
  *   1. conventions
  *   2. URLs: http and https URLs, Host authorities, same origin, redirects, file names
+ *   3. requests: the request-head parser and the request-path normaliser
  *
  * Conventions
  * - No I/O, no allocation, no global state: the functions can be fed by any transport and
@@ -112,6 +113,130 @@ CORIO_HTTP_API int corio_http_url_resolve(const corio_http_url_t *base, const ch
  * '_', and a name too long cut and ended with a hash of the whole (names that share a
  * prefix stay distinct). Never empty, never a path; no userinfo. Returns its length. */
 CORIO_HTTP_API size_t corio_http_url_filename(const corio_http_url_t *u, char *out, size_t outsz);
+
+/* ---- 3. requests --------------------------------------------------------------------
+ * What corio_http_parse_request accepts, and what it refuses with which code (RFC 9112):
+ * - Request line `METHOD SP TARGET SP HTTP/x.y`, exactly one space between the parts;
+ *   empty lines before it are skipped. A method is any token (case-sensitive: "get" is
+ *   an unknown method, not GET); the caller answers 405 or 501. A target is visible
+ *   ASCII (0x21-0x7e) without '#': origin-form ("/path?query"), absolute-form
+ *   ("http://host/path": its scheme and authority are dropped from `path`, the
+ *   authority is checked as uri-host [":" port] without userinfo), "*" for OPTIONS
+ *   only, and for CONNECT the authority-form uri-host ":" port. Anything else:
+ *   CORIO_HTTP_EMALFORMED.
+ * - Versions: HTTP/1.0 and HTTP/1.1; HTTP/1.2-1.9 are read as 1.1 (RFC 9110 section
+ *   2.5); any other well-formed HTTP/d.d is CORIO_HTTP_EVERSION; a malformed version is
+ *   CORIO_HTTP_EMALFORMED.
+ * - Line ends: CRLF, or a bare LF (RFC 9112 section 2.2 lets a recipient accept it, as
+ *   nginx does). A CR not followed by LF is CORIO_HTTP_EMALFORMED.
+ * - Header fields `name: value`: the name a token, no whitespace before the colon;
+ *   optional whitespace around the value is trimmed; control characters in a value and
+ *   obsolete line folding are refused (CORIO_HTTP_EMALFORMED); names compare
+ *   case-insensitively.
+ * - Limits: a head longer than max_head bytes is CORIO_HTTP_EHEAD_TOO_BIG, or
+ *   CORIO_HTTP_EURI_TOO_LONG when the request line alone does not fit. More than
+ *   CORIO_HTTP_MAX_HEADERS fields (or more than the caller's array holds) is
+ *   CORIO_HTTP_EHEAD_TOO_BIG.
+ * - Framing (RFC 9112 section 6), CORIO_HTTP_ELENGTH unless said otherwise:
+ *   Content-Length must be 1*DIGIT; a second Content-Length field or a list ("5, 5") is
+ *   refused; a value beyond 2^64-1 saturates (the caller answers 413). A
+ *   Transfer-Encoding whose last coding is not "chunked", "chunked" listed twice,
+ *   Transfer-Encoding with Content-Length, or Transfer-Encoding in an HTTP/1.0 request
+ *   are refused; so far RFC 9112 section 6.3 says 400. A coding before chunked other than
+ *   one gzip or deflate is CORIO_HTTP_ENOTIMPL: RFC 9112 section 6.1 says a server
+ *   SHOULD answer 501 to a transfer coding it does not understand.
+ * - Host (RFC 9112 section 3.2): an HTTP/1.1 request has exactly one Host field, an
+ *   HTTP/1.0 request at most one, and its value is uri-host [":" port] as RFC 3986
+ *   section 3.2.2 writes it (an IP-literal in brackets, checked with inet_pton for IPv6;
+ *   an IPv4 address or reg-name of unreserved, sub-delims and percent-encoded bytes, at
+ *   most CORIO_HTTP_MAX_HOST long; a port of at most 5 digits up to 65535, or empty),
+ *   possibly empty: anything else is CORIO_HTTP_EHOST ("Host: a b" among them). */
+
+typedef enum corio_http_method {
+    CORIO_HTTP_METHOD_OTHER = 0, /* a well-formed method this parser does not know */
+    CORIO_HTTP_METHOD_GET,
+    CORIO_HTTP_METHOD_HEAD,
+    CORIO_HTTP_METHOD_POST,
+    CORIO_HTTP_METHOD_PUT,
+    CORIO_HTTP_METHOD_DELETE,
+    CORIO_HTTP_METHOD_CONNECT,
+    CORIO_HTTP_METHOD_OPTIONS,
+    CORIO_HTTP_METHOD_TRACE,
+    CORIO_HTTP_METHOD_PATCH,
+} corio_http_method_t;
+
+/* One header field: views into the parsed buffer. */
+typedef struct corio_http_header {
+    const char *name;
+    size_t name_len;
+    const char *value; /* surrounding whitespace trimmed */
+    size_t value_len;
+} corio_http_header_t;
+
+/* A parsed request head. Every view points into the caller's buffer (nothing is copied),
+ * so it is valid only while that buffer holds the head unchanged. */
+typedef struct corio_http_request {
+    /* in: where to store the fields (may be NULL with max_headers 0: fields are checked,
+     * counted and interpreted, but not stored) */
+    corio_http_header_t *headers;
+    size_t max_headers;
+
+    /* out */
+    corio_http_method_t method;
+    const char *method_name;
+    size_t method_len;
+    const char *target; /* the request-target as sent */
+    size_t target_len;
+    const char *authority; /* the authority of an absolute-form or authority-form
+                              (CONNECT) target; NULL for the other forms */
+    size_t authority_len;
+    const char *path; /* the target's path, still percent-encoded ("/" for an absolute-form
+                         target without one, "*" for OPTIONS *, empty for CONNECT) */
+    size_t path_len;
+    const char *query; /* after '?', or NULL when the target has no '?' */
+    size_t query_len;
+    int version_minor;  /* 0 or 1: HTTP/1.0 or HTTP/1.1 (1.2-1.9 read as 1.1) */
+    size_t num_headers; /* fields seen (stored when headers is not NULL) */
+    const char *host;   /* the Host value, or NULL (HTTP/1.0 without one) */
+    size_t host_len;
+    uint64_t content_length; /* valid when has_content_length; saturates at UINT64_MAX */
+    bool has_content_length;
+    bool chunked; /* Transfer-Encoding ends in chunked: the body is chunked-coded */
+    /* With chunked: the coding applied before chunked (CORIO_HTTP_CODING_GZIP or
+     * _DEFLATE), which the decoded chunk data still carries; else _IDENTITY. */
+    corio_http_coding_t transfer_coding;
+    bool keep_alive;      /* after this exchange: 1.1 unless "close", 1.0 only with "keep-alive" */
+    bool expect_continue; /* "Expect: 100-continue" */
+} corio_http_request_t;
+
+/* Parses the request head at the start of buf[0, len). max_head bounds the head's size
+ * (0: CORIO_HTTP_MAX_HEAD_DEFAULT). A pure function: an incomplete head is parsed again
+ * from its start when more bytes have come. Fills *req (its headers/max_headers inputs
+ * aside) and returns:
+ *   > 0  the head is complete: its length, through the empty line; a body, and any
+ *        pipelined request, follow it in buf
+ *   0    incomplete: no error so far, more bytes are needed (never when len >= max_head)
+ *   < 0  the request is refused: a CORIO_HTTP_E* code as listed above (EMALFORMED,
+ *        ELENGTH, EURI_TOO_LONG, EHEAD_TOO_BIG, EVERSION, ENOTIMPL, EHOST);
+ *        corio_http_error_status() gives the status to answer
+ * Errors are found as early as the bytes allow: a bad request line is refused before its
+ * fields arrive. Bytes beyond the head are never looked at. */
+CORIO_HTTP_API int corio_http_parse_request(const char *buf, size_t len, size_t max_head,
+                                            corio_http_request_t *req);
+
+/* Percent-decodes a request path (the `path` of a parsed request, starting with '/') and
+ * resolves its dot segments, writing the result relative to the document root, with no
+ * leading '/', into out[0, cap): "/a/./b//c.txt" gives "a/b/c.txt", "/" gives "", "/d/"
+ * gives "d/" (a trailing '/' is kept). Decoding comes first, so "%2e%2e" and "%2F" are
+ * seen as ".." and '/'. out is NUL-terminated. Returns the length, or:
+ *   CORIO_HTTP_EMALFORMED     a '%' not followed by two hex digits, an encoded NUL
+ *                             ("%00"), or a path not starting with '/'
+ *   CORIO_HTTP_EFORBIDDEN     a ".." segment that would climb above the root ("/../x",
+ *                             "/a/../../x")
+ *   CORIO_HTTP_EURI_TOO_LONG  the result, or the path decoded up to a ".." that shortens
+ *                             it, does not fit in cap bytes (with its NUL)
+ * A ".." that stays inside the root ("/a/../b" -> "b") is resolved, not refused. */
+CORIO_HTTP_API int corio_http_path_normalize(const char *path, size_t len, char *out, size_t cap);
 
 #ifdef __cplusplus
 }
