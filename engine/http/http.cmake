@@ -11,6 +11,7 @@ find_package(ZLIB REQUIRED)
 # The parsers: pure functions on libc alone, which the fuzz targets (tests/fuzz/) compile
 # on their own.
 set(CORIO_HTTP_PARSE_SOURCES
+  engine/http/chunked.c
   engine/http/request.c
   engine/http/status.c
   engine/http/syntax.c

@@ -4,6 +4,7 @@
  *   1. conventions
  *   2. URLs: http and https URLs, Host authorities, same origin, redirects, file names
  *   3. requests: the request-head parser and the request-path normaliser
+ *   4. chunked coding: an incremental decoder, and the encoder's framing
  *
  * Conventions
  * - No I/O, no allocation, no global state: the functions can be fed by any transport and
@@ -237,6 +238,58 @@ CORIO_HTTP_API int corio_http_parse_request(const char *buf, size_t len, size_t 
  *                             it, does not fit in cap bytes (with its NUL)
  * A ".." that stays inside the root ("/a/../b" -> "b") is resolved, not refused. */
 CORIO_HTTP_API int corio_http_path_normalize(const char *path, size_t len, char *out, size_t cap);
+
+/* ---- 4. chunked coding --------------------------------------------------------------
+ * The events of the incremental parsers, here and in section 5: */
+enum {
+    CORIO_HTTP_NEED_MORE = 0, /* every byte given was used: feed more */
+    CORIO_HTTP_HEAD = 1,      /* responses: the head of the final response is complete */
+    CORIO_HTTP_BODY = 2,      /* body bytes: a view into the buffer just given */
+    CORIO_HTTP_DONE = 3,      /* the message (or body) is complete; bytes after it unused */
+};
+
+/* The decoder (RFC 9112 section 7.1) takes a chunked body in pieces of any size (one
+ * byte at a time works) and hands back the chunk data as views into the pieces, so data
+ * is never copied. It accepts chunk extensions and trailer fields and skips both; a
+ * bare LF as a line end; hex sizes up to 2^63 - 1. Limits: a chunk-size line, its line
+ * end included, of at most CORIO_HTTP_MAX_CHUNK_LINE bytes (CORIO_HTTP_ECHUNK past it),
+ * and a trailer section, its final empty line included, of at most
+ * CORIO_HTTP_MAX_TRAILERS (CORIO_HTTP_EHEAD_TOO_BIG). A server reading a chunked
+ * request body and the response parser below use the same decoder. */
+typedef struct corio_http_chunked {
+    uint64_t data_bytes; /* read-only: chunk data bytes reported so far */
+
+    /* private: */
+    uint64_t priv_remaining; /* data bytes left in the current chunk */
+    uint32_t priv_line_bytes;
+    int priv_error;
+    uint8_t priv_state;
+} corio_http_chunked_t;
+
+/* Prepares d for one chunked body. */
+CORIO_HTTP_API void corio_http_chunked_init(corio_http_chunked_t *d);
+
+/* Decodes up to len bytes of buf (len may be 0). Sets *used to the bytes it consumed and
+ * returns CORIO_HTTP_NEED_MORE (all len bytes used), CORIO_HTTP_BODY (*data and
+ * *data_len: a view into buf, *data_len > 0; call again with the rest), CORIO_HTTP_DONE
+ * (the last chunk and the trailer section are complete; the bytes after them are left
+ * unused, and later calls return CORIO_HTTP_DONE with *used 0), or an error:
+ * CORIO_HTTP_ECHUNK or CORIO_HTTP_EHEAD_TOO_BIG (*used: the bytes taken before the error
+ * showed). An error sticks: every later call returns it, with *used 0. If the stream ends
+ * before CORIO_HTTP_DONE, the body is truncated. */
+CORIO_HTTP_API int corio_http_chunked_decode(corio_http_chunked_t *d, const char *buf, size_t len,
+                                             size_t *used, const char **data, size_t *data_len);
+
+/* The encoder: a chunk of n > 0 bytes is its size line, the n bytes, and
+ * CORIO_HTTP_CHUNK_END; the body ends with CORIO_HTTP_LAST_CHUNK. */
+#define CORIO_HTTP_CHUNK_END  "\r\n"
+#define CORIO_HTTP_LAST_CHUNK "0\r\n\r\n" /* the last chunk and an empty trailer section */
+
+/* Writes the chunk-size line for a chunk of n bytes (lowercase hex, CRLF) into out,
+ * which holds CORIO_HTTP_CHUNK_SIZE_LINE_MAX bytes, NUL-terminated; returns its length.
+ * For n == 0 it writes nothing and returns 0: an empty chunk would end the body (send
+ * CORIO_HTTP_LAST_CHUNK for that). */
+CORIO_HTTP_API size_t corio_http_chunk_size_line(uint64_t n, char *out);
 
 #ifdef __cplusplus
 }

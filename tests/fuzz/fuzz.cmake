@@ -1,5 +1,6 @@
-# Fuzz targets (tests/fuzz/): the HTTP request parser, the HTTP response parser, its chunked
-# decoder, and the stream reader. Two kinds of test each:
+# Fuzz targets (tests/fuzz/): libcorio-http's request parser, the HTTP response parser, the
+# chunked decoder alone and with the encoder (a round trip), and the stream reader. Two kinds
+# of test each:
 #   fuzz_corpus_NAME  replays the seed corpus (and every crash kept there) through the
 #                     target, built with the normal compiler: part of every test run
 #   fuzz_NAME         libFuzzer for CORIO_FUZZ_SECONDS (default 20) with clang; only in the
@@ -13,11 +14,14 @@ set(examples_dir ${PROJECT_SOURCE_DIR}/examples)
 set(fuzz_http_request_SOURCES ${fuzz_dir}/fuzz_http_request.c)
 set(fuzz_http_request_HTTP ON)
 set(fuzz_http_response_SOURCES ${fuzz_dir}/fuzz_http_response.c ${examples_dir}/http_response.c)
-set(fuzz_http_chunked_SOURCES ${fuzz_dir}/fuzz_http_chunked.c ${examples_dir}/http_response.c)
+set(fuzz_http_chunked_SOURCES ${fuzz_dir}/fuzz_http_chunked.c)
+set(fuzz_http_chunked_HTTP ON)
+set(fuzz_http_chunked_roundtrip_SOURCES ${fuzz_dir}/fuzz_http_chunked_roundtrip.c)
+set(fuzz_http_chunked_roundtrip_HTTP ON)
 set(fuzz_stream_SOURCES ${fuzz_dir}/fuzz_stream.c)
 set(fuzz_stream_ENGINE ON)
 
-foreach(name http_request http_response http_chunked stream)
+foreach(name http_request http_response http_chunked http_chunked_roundtrip stream)
   set(target fuzz_${name})
   add_executable(${target}_replay ${fuzz_dir}/replay.c ${${target}_SOURCES})
   target_include_directories(${target}_replay PRIVATE ${examples_dir} ${fuzz_dir})
