@@ -32,9 +32,8 @@
  *
  * Files: this one holds the command line, setup, progress line and report; fetch_run.c the
  * tasks of a run; fetch_client.c the pool, connecting and one request; fetch.h what they
- * share; http_response.c the
- * response parser and http_url.c URL parsing, redirects and -o file names (both pure
- * functions, unit-tested and fuzzed). */
+ * share; http_response.c the response parser; libcorio-http (corio/http.h) URL parsing,
+ * redirects and -o file names. */
 #include "fetch.h"
 
 #include <errno.h>
@@ -471,13 +470,13 @@ static int prepare_targets(struct fetch *f, const char **urls, size_t n)
     for (size_t i = 0; i < n; i++) {
         struct target *t = &f->targets[i];
         t->text = urls[i];
-        t->url_err = http_url_parse(urls[i], &t->url);
+        t->url_err = fetch_url_parse(urls[i], &t->url);
         if (t->url_err != 0)
             continue;
         t->host = fetch_host_get(f, &t->url);
         int len = fetch_build_request(buf, REQ_MAX, f->o.method, &t->url, &f->o);
         if (len < 0) {
-            t->url_err = HTTP_URL_E_LONG;
+            t->url_err = CORIO_HTTP_EURL; /* too long for a request */
             continue;
         }
         t->req = malloc((size_t)len);
@@ -511,8 +510,8 @@ static int prepare_workers(struct fetch *f)
         /* Redirect buffers only when redirects are followed. */
         if (f->o.follow) {
             w->sbuf = malloc(REQ_MAX);
-            w->urlbuf[0] = malloc(HTTP_URL_MAX + 1);
-            w->urlbuf[1] = malloc(HTTP_URL_MAX + 1);
+            w->urlbuf[0] = malloc(CORIO_HTTP_MAX_URL + 1);
+            w->urlbuf[1] = malloc(CORIO_HTTP_MAX_URL + 1);
             if (w->sbuf == NULL || w->urlbuf[0] == NULL || w->urlbuf[1] == NULL)
                 return -1;
         }

@@ -6,9 +6,9 @@
 #define CORIO_EXAMPLES_FETCH_H
 
 #include <corio/corio.h>
+#include <corio/http.h>
 
 #include "http_response.h"
-#include "http_url.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -32,6 +32,10 @@
  * power of two (relative error below 1.6%). */
 #define SUB_BITS 7
 #define HIST_LEN (((64 - SUB_BITS + 1) << (SUB_BITS - 1)) + (1 << (SUB_BITS - 1)))
+
+/* URLs that parse but that corio-fetch does not fetch: https (it has no TLS) and URLs with
+ * userinfo (it sends no credentials). Positive, beside the negative CORIO_HTTP_E* codes. */
+enum { FETCH_E_HTTPS = 1, FETCH_E_USERINFO = 2 };
 
 /* Why a request failed (it got no complete response). */
 enum kind {
@@ -71,7 +75,7 @@ struct conn;
 /* One host:port: its idle connections and its resolved addresses. */
 struct host {
     struct host *next; /* hash chain */
-    char name[HTTP_URL_HOST_MAX + 1];
+    char name[CORIO_HTTP_MAX_HOST + 1];
     uint16_t port;
     struct conn *idle; /* most recently used first */
     enum { R_NONE, R_BUSY, R_DONE, R_FAILED } rstate;
@@ -93,8 +97,8 @@ struct conn {
 /* A URL as given, parsed once, with its request prepared. */
 struct target {
     const char *text;
-    http_url_t url;
-    int url_err; /* HTTP_URL_E_*, or 0 */
+    corio_http_url_t url;
+    int url_err; /* 0, a CORIO_HTTP_E* code, or a FETCH_E_* one */
     struct host *host;
     char *req;
     size_t req_len;
@@ -124,15 +128,15 @@ struct worker {
     corio_loop_t *loop;
     corio_task_t *task;
     bool running;
-    char *rbuf;        /* RBUF_SIZE */
-    char *sbuf;        /* REQ_MAX: requests after a redirect */
-    char *urlbuf[2];   /* HTTP_URL_MAX + 1 each: redirect targets, alternately */
-    http_url_t url[2]; /* parsed from urlbuf */
-    http_resp_t resp;  /* the response being read */
-    unsigned tries;    /* retries made for the current URL (reset by a redirect) */
-    int save_fd;       /* the -o file being written, or -1 */
+    char *rbuf;              /* RBUF_SIZE */
+    char *sbuf;              /* REQ_MAX: requests after a redirect */
+    char *urlbuf[2];         /* CORIO_HTTP_MAX_URL + 1 each: redirect targets, alternately */
+    corio_http_url_t url[2]; /* parsed from urlbuf */
+    http_resp_t resp;        /* the response being read */
+    unsigned tries;          /* retries made for the current URL (reset by a redirect) */
+    int save_fd;             /* the -o file being written, or -1 */
     uint64_t save_off;
-    char save_name[HTTP_NAME_MAX + 16];
+    char save_name[CORIO_HTTP_MAX_FILENAME + 16];
 
     /* The exchange in flight (fetch_client.c, "I/O"). */
     corio_op_t send_op, recv_op;
@@ -190,16 +194,23 @@ static inline uint64_t now_ns(void)
  * (r->cancelled when the worker was cancelled in the middle: no outcome). */
 void fetch_request(struct worker *w, struct target *t, struct result *r);
 
+/* Parses URL s into *u (corio_http_url_parse), refusing what corio-fetch cannot fetch.
+ * Returns 0, a CORIO_HTTP_E* code or a FETCH_E_* one. */
+int fetch_url_parse(const char *s, corio_http_url_t *u);
+
+/* Names an error of fetch_url_parse. */
+const char *fetch_url_strerror(int err);
+
 /* Closes every idle connection of the pool. */
 void fetch_close_idle(struct fetch *f);
 
 /* The host entry of u, made on first use (a numeric host is resolved right there). NULL if
  * out of memory. */
-struct host *fetch_host_get(struct fetch *f, const http_url_t *u);
+struct host *fetch_host_get(struct fetch *f, const corio_http_url_t *u);
 
 /* The request head for method and u, with the -H headers of o. Returns its length, or -1
  * if it is longer than cap. */
-int fetch_build_request(char *out, size_t cap, const char *method, const http_url_t *u,
+int fetch_build_request(char *out, size_t cap, const char *method, const corio_http_url_t *u,
                         const struct options *o);
 
 /* fetch_run.c */

@@ -35,7 +35,7 @@ const char *const fetch_kind_names[K_COUNT] = {
 
 /* ---- hosts and the connection pool ------------------------------------------------------ */
 
-struct host *fetch_host_get(struct fetch *f, const http_url_t *u)
+struct host *fetch_host_get(struct fetch *f, const corio_http_url_t *u)
 {
     uint64_t h = 0xcbf29ce484222325u ^ u->port;
     for (const char *p = u->host; *p; p++)
@@ -281,8 +281,8 @@ static void fail_errno(struct result *r, int err, const char *when)
  * taken. O_EXCL|O_NOFOLLOW: an existing file or symlink is never written through. */
 static int save_open(struct worker *w, struct target *t)
 {
-    char base[HTTP_NAME_MAX + 1];
-    http_url_filename(&t->url, base, sizeof base);
+    char base[CORIO_HTTP_MAX_FILENAME + 1];
+    corio_http_url_filename(&t->url, base, sizeof base);
     for (int tries = 0; tries < 100000; tries++) {
         unsigned k = t->saves++;
         if (k == 0)
@@ -649,8 +649,8 @@ static int backoff(struct fetch *f, unsigned tries)
 
 /* Follows r's redirect: the next URL into the worker's other buffer, its host, its request.
  * Returns 0, or fills r with the error. */
-static int redirect(struct worker *w, const http_url_t **u, struct host **h, const char **method,
-                    const char **req, size_t *req_len, struct result *r)
+static int redirect(struct worker *w, const corio_http_url_t **u, struct host **h,
+                    const char **method, const char **req, size_t *req_len, struct result *r)
 {
     struct fetch *f = w->f;
     if (r->redirects == f->o.max_redirects) {
@@ -661,13 +661,13 @@ static int redirect(struct worker *w, const http_url_t **u, struct host **h, con
     r->redirects++;
     unsigned k = r->redirects & 1;
     if (w->resp.location_too_long ||
-        http_url_resolve(*u, w->resp.location, w->urlbuf[k], HTTP_URL_MAX + 1) < 0) {
+        corio_http_url_resolve(*u, w->resp.location, w->urlbuf[k], CORIO_HTTP_MAX_URL + 1) < 0) {
         fail(r, K_URL, "redirect %d with an unusable Location", status);
         return -1;
     }
-    int err = http_url_parse(w->urlbuf[k], &w->url[k]);
+    int err = fetch_url_parse(w->urlbuf[k], &w->url[k]);
     if (err != 0) {
-        fail(r, K_URL, "redirect to %.160s: %s", w->urlbuf[k], http_url_strerror(err));
+        fail(r, K_URL, "redirect to %.160s: %s", w->urlbuf[k], fetch_url_strerror(err));
         return -1;
     }
     *u = &w->url[k];
@@ -700,10 +700,10 @@ void fetch_request(struct worker *w, struct target *t, struct result *r)
     r->body_bytes = 0;
     r->detail[0] = '\0';
     if (t->url_err != 0) {
-        fail(r, K_URL, "%s", http_url_strerror(t->url_err));
+        fail(r, K_URL, "%s", fetch_url_strerror(t->url_err));
         return;
     }
-    const http_url_t *u = &t->url;
+    const corio_http_url_t *u = &t->url;
     struct host *h = t->host;
     const char *method = f->o.method, *req = t->req;
     size_t req_len = t->req_len;
@@ -739,6 +739,30 @@ void fetch_request(struct worker *w, struct target *t, struct result *r)
 
 /* ---- requests ---------------------------------------------------------------------- */
 
+int fetch_url_parse(const char *s, corio_http_url_t *u)
+{
+    int err = corio_http_url_parse(s, u);
+    if (err != 0)
+        return err;
+    if (u->scheme == CORIO_HTTP_SCHEME_HTTPS)
+        return FETCH_E_HTTPS;
+    if (u->user != NULL)
+        return FETCH_E_USERINFO;
+    return 0;
+}
+
+const char *fetch_url_strerror(int err)
+{
+    switch (err) {
+    case FETCH_E_HTTPS:
+        return "https not supported";
+    case FETCH_E_USERINFO:
+        return "user:password@ in URLs not supported";
+    default:
+        return corio_strerror(err);
+    }
+}
+
 /* A bounded string builder: ok turns false once something did not fit. */
 struct sb {
     char *p;
@@ -761,12 +785,12 @@ static void sb_str(struct sb *b, const char *s)
     sb_put(b, s, strlen(s));
 }
 
-int fetch_build_request(char *out, size_t cap, const char *method, const http_url_t *u,
+int fetch_build_request(char *out, size_t cap, const char *method, const corio_http_url_t *u,
                         const struct options *o)
 {
     struct sb b = {out, 0, cap, true};
-    char auth[HTTP_URL_HOST_MAX + 16];
-    if (http_url_authority(u, auth, sizeof auth) < 0)
+    char auth[CORIO_HTTP_MAX_AUTHORITY];
+    if (corio_http_url_authority(u, auth, sizeof auth) < 0)
         return -1;
     sb_str(&b, method);
     sb_str(&b, " ");

@@ -57,16 +57,16 @@
  *   blocked by a seccomp profile or kernel.io_uring_disabled, bad root: missing, not a
  *   directory or not readable), 2 for a bad flag (with usage).
  *
- * The request parser (http_request.c) is hand-written: a pure function over a byte
- * buffer, allocation-free, unit-tested and fuzzable. Debian's libhttp-parser-dev
+ * The request parser is libcorio-http's (corio/http.h): a pure function over a byte
+ * buffer, allocation-free, unit-tested and fuzzed. Debian's libhttp-parser-dev
  * (joyent/nodejs http-parser 2.9.4) is unmaintained upstream since 2020, its repository
  * archived in favour of llhttp, which Debian ships only as Node.js sources (node-llhttp),
  * not as a C library; and a server that only needs GET/HEAD heads needs a few hundred
- * lines, which we can keep strict about framing (see http_request.h). */
+ * lines, which we can keep strict about framing (see corio/http_parse.h). */
 #define _GNU_SOURCE
 #include <corio/corio.h>
+#include <corio/http.h>
 
-#include "http_request.h"
 #include "httpd_files.h"
 #include "serving.h"
 
@@ -266,7 +266,7 @@ static void format_head(struct worker *w, struct head *h, int status, const char
     PUT_LIT(h, "HTTP/1.1 ");
     put_u64(h, (uint64_t)status);
     h->buf[h->len++] = ' ';
-    const char *reason = http_reason(status);
+    const char *reason = corio_http_reason(status);
     put(h, reason, strlen(reason));
     PUT_LIT(h, "\r\nServer: corio-httpd\r\n");
     size_t dlen;
@@ -323,7 +323,7 @@ static int write_simple(struct conn *c, int status, const char *ctype, const cha
 static int write_error(struct conn *c, int status, bool head_only, enum conn_mode mode)
 {
     char body[64];
-    const char *reason = http_reason(status);
+    const char *reason = corio_http_reason(status);
     int n = snprintf(body, sizeof body, "%d %s\n", status, reason);
     return write_simple(c, status, "text/plain; charset=utf-8", body, (size_t)n, head_only, mode,
                         status == 405 ? "Allow: GET, HEAD\r\n" : NULL);
@@ -396,9 +396,9 @@ static int serve_file(struct conn *c, char *path, size_t plen, bool head_only, e
 /* ---- requests --------------------------------------------------------------------------- */
 
 /* Reads until a whole request head is buffered. Returns the head's length (the head is at
- * the start of the stream's buffer, *view), -status for a refused head, or 0 when the
- * connection is over: end of stream, an error, a timeout, a cancel, or a drain. */
-static int read_head(struct conn *c, struct http_request *req, const void **view)
+ * the start of the stream's buffer, *view), a CORIO_HTTP_E* code for a refused head, or 0
+ * when the connection is over: end of stream, an error, a timeout, a cancel, or a drain. */
+static int read_head(struct conn *c, corio_http_request_t *req, const void **view)
 {
     const struct options *opt = &c->w->srv->opt;
     uint64_t header_deadline = 0;
@@ -407,7 +407,7 @@ static int read_head(struct conn *c, struct http_request *req, const void **view
         if (have > 0) {
             if (corio_stream_peek(&c->s, have, view) < 0)
                 return 0;
-            int r = http_parse_request(*view, have, HTTP_MAX_HEAD, req);
+            int r = corio_http_parse_request(*view, have, CORIO_HTTP_MAX_HEAD_DEFAULT, req);
             if (r != 0)
                 return r;
         }
@@ -466,23 +466,23 @@ static int discard_body(struct conn *c, uint64_t n)
 /* Handles one parsed request whose head is head_len bytes at the front of the buffer.
  * Returns 1 to go on with the connection, 0 to close it (the response said so), -1 to
  * close it at once (an I/O error: the response may be cut). */
-static int handle(struct conn *c, struct http_request *req, int head_len)
+static int handle(struct conn *c, corio_http_request_t *req, int head_len)
 {
     struct worker *w = c->w;
     /* Everything the response needs is taken from the head now: reading a body moves
      * the buffer under it. */
-    bool head_only = req->method == HTTP_METHOD_HEAD;
+    bool head_only = req->method == CORIO_HTTP_METHOD_HEAD;
     bool keep = req->keep_alive && !w->draining;
     bool expect = req->expect_continue && req->version_minor == 1;
     uint64_t body = req->has_content_length ? req->content_length : 0;
     char path[MAX_PATH + DOCROOT_INDEX_EXTRA];
     int plen = -1, status = 0;
-    if (req->method == HTTP_METHOD_GET || req->method == HTTP_METHOD_HEAD) {
-        plen = http_path_normalize(req->path, req->path_len, path, MAX_PATH);
+    if (req->method == CORIO_HTTP_METHOD_GET || req->method == CORIO_HTTP_METHOD_HEAD) {
+        plen = corio_http_path_normalize(req->path, req->path_len, path, MAX_PATH);
         if (plen < 0)
-            status = -plen;
+            status = corio_http_error_status(plen);
     } else {
-        status = req->method == HTTP_METHOD_OTHER ? 501 : 405;
+        status = req->method == CORIO_HTTP_METHOD_OTHER ? 501 : 405;
     }
     if (req->chunked) {
         status = 501; /* no body decoding: its end cannot be found, so close */
@@ -551,13 +551,13 @@ static void *serve_connection(void *arg)
             w->conns->prev = &c;
         w->conns = &c;
         for (;;) {
-            struct http_request req = {0};
+            corio_http_request_t req = {0};
             const void *view;
             int r = read_head(&c, &req, &view);
             if (r == 0)
                 break;
             if (r < 0) {
-                if (write_error(&c, -r, false, CLOSE) == 0)
+                if (write_error(&c, corio_http_error_status(r), false, CLOSE) == 0)
                     finish_conn(&c, true);
                 break;
             }

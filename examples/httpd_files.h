@@ -3,7 +3,7 @@
  * responses need to know about a file (its Content-Type, a redirect's Location).
  *
  * Policy
- * - Paths arrive decoded and with their dot segments resolved (http_path_normalize), so
+ * - Paths arrive decoded and with their dot segments resolved (corio_http_path_normalize), so
  *   ".." can no longer climb out; what is left to guard against is symbolic links.
  * - Symlinks are followed only while they stay under the root. With openat2(2) (Linux
  *   5.6) the kernel enforces it during the walk: RESOLVE_BENEATH refuses ".." above the

@@ -9,7 +9,7 @@ if(CORIO_FAULT_INJECTION)
 endif()
 
 # Tests of libcorio-http (engine/http/): pure functions, no loop needed.
-foreach(name test_http_errors)
+foreach(name test_http_errors test_http_url test_http_request test_http_chunked)
   corio_test(${name} LINK corio_http_static LABELS http)
 endforeach()
 

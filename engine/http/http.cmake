@@ -3,14 +3,21 @@
 # CORIO_CORE_ONLY. Targets:
 #   corio_http          libcorio-http.so (corio::http)
 #   corio_http_static   libcorio-http.a  (corio::http_static)
-# Sources go in CORIO_HTTP_SOURCES; both libraries are built from the same objects.
+# Sources go in CORIO_HTTP_SOURCES (the parsers in CORIO_HTTP_PARSE_SOURCES); both libraries
+# are built from the same objects.
 find_package(OpenSSL 3.0 REQUIRED)
 find_package(ZLIB REQUIRED)
 
-set(CORIO_HTTP_SOURCES
-  engine/tls.c
+# The parsers: pure functions on libc alone, which the fuzz targets (tests/fuzz/) compile
+# on their own.
+set(CORIO_HTTP_PARSE_SOURCES
+  engine/http/chunked.c
+  engine/http/request.c
   engine/http/status.c
-  engine/http/syntax.c)
+  engine/http/syntax.c
+  engine/http/url.c)
+set(CORIO_HTTP_SOURCES ${CORIO_HTTP_PARSE_SOURCES}
+  engine/tls.c)
 
 # Compiled like corio_objects (see there): hidden visibility, so that libcorio-http.so
 # exports only what the headers mark CORIO_HTTP_API (CORIO_HTTP_BUILDING makes it

@@ -134,6 +134,7 @@ CORIO_HTTP_API const char *corio_http_reason(int status);
 #endif
 
 /* ---- 4. the parts ------------------------------------------------------------------- */
-/* Later: <corio/http_parse.h>, <corio/http_client.h> and <corio/http_server.h>. */
+#include <corio/http_parse.h>
+/* Later, by their authors: <corio/http_client.h> and <corio/http_server.h>. */
 
 #endif

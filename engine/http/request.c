@@ -1,9 +1,11 @@
-/* http_request.c: the HTTP/1.1 request-head parser and path normaliser of corio-httpd (see
- * http_request.h for what is accepted and refused). A single forward pass over the bytes
- * with no state kept between calls: an incomplete head is parsed again from its start
- * when more bytes arrive, which costs little next to the receive that brought them and
- * keeps the parser a pure function, easy to fuzz. Depends on nothing but libc. */
-#include "http_request.h"
+/* The HTTP/1.1 request-head parser and the request-path normaliser (corio/http_parse.h
+ * section 3 says what is accepted and refused). A single forward pass over the bytes with
+ * no state kept between calls: an incomplete head is parsed again from its start when
+ * more bytes arrive, which costs little next to the receive that brought them and keeps
+ * the parser a pure function, easy to fuzz. */
+#include <corio/http.h>
+
+#include "http/syntax.h"
 
 #include <string.h>
 
@@ -11,24 +13,6 @@
 #define MORE 1
 
 typedef const unsigned char *cursor;
-
-/* tchar (RFC 9110 5.6.2): "!#$%&'*+-.^_`|~", digits and letters. */
-static bool is_tchar(unsigned char c)
-{
-    static const unsigned char table[256] = {
-        ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
-        ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
-        ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
-        ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
-        ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
-        ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
-        ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
-        ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
-        ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
-        ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
-    };
-    return table[c] != 0;
-}
 
 /* A byte of a request-target: visible ASCII except '#' (a fragment is never sent). */
 static bool is_target_char(unsigned char c)
@@ -42,29 +26,13 @@ static bool is_value_char(unsigned char c)
     return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-static bool is_ows(unsigned char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-static unsigned char lower(unsigned char c)
-{
-    return c >= 'A' && c <= 'Z' ? (unsigned char)(c | 0x20) : c;
-}
-
-/* Case-insensitive comparison of s[0, len) with the lowercase literal lit. */
 static bool ieq(const unsigned char *s, size_t len, const char *lit)
 {
-    size_t n = strlen(lit);
-    if (len != n)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (lower(s[i]) != (unsigned char)lit[i])
-            return false;
-    return true;
+    return http_ieq((const char *)s, len, lit);
 }
 
-/* Consumes CRLF or a bare LF at *p. Returns 0, MORE, or -400 (a CR without its LF). */
+/* Consumes CRLF or a bare LF at *p. Returns 0, MORE, or CORIO_HTTP_EMALFORMED (a CR
+ * without its LF). */
 static int eat_eol(cursor *p, cursor end)
 {
     if (**p == '\n') {
@@ -72,48 +40,52 @@ static int eat_eol(cursor *p, cursor end)
         return 0;
     }
     if (**p != '\r')
-        return -400;
+        return CORIO_HTTP_EMALFORMED;
     if (*p + 1 == end)
         return MORE;
     if ((*p)[1] != '\n')
-        return -400;
+        return CORIO_HTTP_EMALFORMED;
     *p += 2;
     return 0;
 }
 
-static enum http_method method_of(const unsigned char *m, size_t len)
+static corio_http_method_t method_of(const unsigned char *m, size_t len)
 {
     static const struct {
         const char *name;
-        enum http_method method;
+        corio_http_method_t method;
     } known[] = {
-        {"GET", HTTP_METHOD_GET},         {"HEAD", HTTP_METHOD_HEAD},
-        {"POST", HTTP_METHOD_POST},       {"PUT", HTTP_METHOD_PUT},
-        {"DELETE", HTTP_METHOD_DELETE},   {"CONNECT", HTTP_METHOD_CONNECT},
-        {"OPTIONS", HTTP_METHOD_OPTIONS}, {"TRACE", HTTP_METHOD_TRACE},
-        {"PATCH", HTTP_METHOD_PATCH},
+        {"GET", CORIO_HTTP_METHOD_GET},         {"HEAD", CORIO_HTTP_METHOD_HEAD},
+        {"POST", CORIO_HTTP_METHOD_POST},       {"PUT", CORIO_HTTP_METHOD_PUT},
+        {"DELETE", CORIO_HTTP_METHOD_DELETE},   {"CONNECT", CORIO_HTTP_METHOD_CONNECT},
+        {"OPTIONS", CORIO_HTTP_METHOD_OPTIONS}, {"TRACE", CORIO_HTTP_METHOD_TRACE},
+        {"PATCH", CORIO_HTTP_METHOD_PATCH},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strlen(known[i].name) == len && memcmp(known[i].name, m, len) == 0)
             return known[i].method;
-    return HTTP_METHOD_OTHER;
+    return CORIO_HTTP_METHOD_OTHER;
 }
 
 /* ---- the request line -------------------------------------------------------------- */
 
 /* Splits the target into path and query; checks its form against the method. */
-static int parse_target(struct http_request *req)
+static int parse_target(corio_http_request_t *req)
 {
     const char *t = req->target;
     size_t len = req->target_len;
-    if (req->method == HTTP_METHOD_CONNECT) { /* authority-form: refused later with 405 */
+    if (req->method == CORIO_HTTP_METHOD_CONNECT) { /* authority-form: host and port */
+        if (!corio_http_host_port_valid(t, len, true, true))
+            return CORIO_HTTP_EMALFORMED;
+        req->authority = t;
+        req->authority_len = len;
         req->path = t + len;
         req->path_len = 0;
         return 0;
     }
     if (len == 1 && t[0] == '*') { /* asterisk-form */
-        if (req->method != HTTP_METHOD_OPTIONS)
-            return -400;
+        if (req->method != CORIO_HTTP_METHOD_OPTIONS)
+            return CORIO_HTTP_EMALFORMED;
         req->path = t;
         req->path_len = 1;
         return 0;
@@ -125,12 +97,16 @@ static int parse_target(struct http_request *req)
         else if (len >= 8 && ieq((const unsigned char *)t, 8, "https://"))
             skip = 8;
         else
-            return -400;
+            return CORIO_HTTP_EMALFORMED;
         size_t a = skip;
         while (a < len && t[a] != '/' && t[a] != '?')
             a++;
-        if (a == skip)
-            return -400; /* no authority */
+        /* A host is required (RFC 9110 4.2.1) and userinfo refused (4.2.4): the
+         * authority is what a Host field could hold. */
+        if (!corio_http_host_port_valid(t + skip, a - skip, true, false))
+            return CORIO_HTTP_EMALFORMED;
+        req->authority = t + skip;
+        req->authority_len = a - skip;
         if (a == len || t[a] == '?') {
             req->path = "/";
             req->path_len = 1;
@@ -151,8 +127,8 @@ static int parse_target(struct http_request *req)
     return 0;
 }
 
-/* Parses "METHOD SP TARGET SP HTTP/d.d EOL" at *p. Returns 0, MORE or -status. */
-static int parse_request_line(cursor *pp, cursor end, struct http_request *req)
+/* Parses "METHOD SP TARGET SP HTTP/d.d EOL" at *p. Returns 0, MORE or a code. */
+static int parse_request_line(cursor *pp, cursor end, corio_http_request_t *req)
 {
     cursor p = *pp;
     /* RFC 9112 2.2: empty lines before the request line are ignored. */
@@ -162,12 +138,12 @@ static int parse_request_line(cursor *pp, cursor end, struct http_request *req)
             return r;
     }
     cursor m = p;
-    while (p < end && is_tchar(*p))
+    while (p < end && http_is_tchar(*p))
         p++;
     if (p == end)
         return MORE;
     if (*p != ' ' || p == m)
-        return -400;
+        return CORIO_HTTP_EMALFORMED;
     req->method_name = (const char *)m;
     req->method_len = (size_t)(p - m);
     req->method = method_of(m, req->method_len);
@@ -178,7 +154,7 @@ static int parse_request_line(cursor *pp, cursor end, struct http_request *req)
     if (p == end)
         return MORE;
     if (*p != ' ' || p == t)
-        return -400;
+        return CORIO_HTTP_EMALFORMED;
     req->target = (const char *)t;
     req->target_len = (size_t)(p - t);
     p++;
@@ -188,7 +164,7 @@ static int parse_request_line(cursor *pp, cursor end, struct http_request *req)
         if (p == end)
             return MORE;
         if (*p != (unsigned char)prefix[i])
-            return -400;
+            return CORIO_HTTP_EMALFORMED;
     }
     unsigned char v[3];
     for (size_t i = 0; i < 3; i++, p++) {
@@ -197,14 +173,14 @@ static int parse_request_line(cursor *pp, cursor end, struct http_request *req)
         v[i] = *p;
     }
     if (v[0] < '0' || v[0] > '9' || v[1] != '.' || v[2] < '0' || v[2] > '9')
-        return -400;
+        return CORIO_HTTP_EMALFORMED;
     if (p == end)
         return MORE;
     int r = eat_eol(&p, end);
     if (r != 0)
         return r;
     if (v[0] != '1')
-        return -505;
+        return CORIO_HTTP_EVERSION;
     req->version_minor = v[2] == '0' ? 0 : 1;
     *pp = p;
     return parse_target(req);
@@ -214,9 +190,12 @@ static int parse_request_line(cursor *pp, cursor end, struct http_request *req)
 
 /* What the fields said about framing and the connection, kept during the parse. */
 struct field_state {
-    bool te_seen;       /* a Transfer-Encoding field was present */
-    bool te_last_chunk; /* its last coding so far is chunked */
-    unsigned chunks;    /* how many times "chunked" was listed */
+    bool te_seen;               /* a Transfer-Encoding field was present */
+    bool te_last_chunk;         /* its last coding so far is chunked */
+    unsigned chunks;            /* how many times "chunked" was listed */
+    unsigned others;            /* how many other codings were listed */
+    bool te_unknown;            /* one of them is neither gzip nor deflate */
+    corio_http_coding_t coding; /* the last of them */
     bool conn_close, conn_keep_alive;
 };
 
@@ -231,9 +210,9 @@ static void for_each_element(const unsigned char *v, size_t len, struct field_st
         while (i < len && v[i] != ',')
             i++;
         size_t a = start, b = i;
-        while (a < b && is_ows(v[a]))
+        while (a < b && http_is_ows(v[a]))
             a++;
-        while (b > a && is_ows(v[b - 1]))
+        while (b > a && http_is_ows(v[b - 1]))
             b--;
         if (b > a)
             each(v + a, b - a, st);
@@ -244,8 +223,22 @@ static void for_each_element(const unsigned char *v, size_t len, struct field_st
 static void te_element(const unsigned char *e, size_t len, struct field_state *st)
 {
     st->te_last_chunk = ieq(e, len, "chunked");
-    if (st->te_last_chunk)
+    if (st->te_last_chunk) {
         st->chunks++;
+        return;
+    }
+    size_t name = 0;
+    while (name < len && e[name] != ';' && !http_is_ows(e[name]))
+        name++; /* a coding may carry parameters (RFC 9112 7) */
+    st->others++;
+    if (ieq(e, name, "gzip") || ieq(e, name, "x-gzip")) {
+        st->coding = CORIO_HTTP_CODING_GZIP;
+    } else if (ieq(e, name, "deflate")) {
+        st->coding = CORIO_HTTP_CODING_DEFLATE;
+    } else {
+        st->coding = CORIO_HTTP_CODING_OTHER;
+        st->te_unknown = true;
+    }
 }
 
 static void connection_element(const unsigned char *e, size_t len, struct field_state *st)
@@ -256,18 +249,19 @@ static void connection_element(const unsigned char *e, size_t len, struct field_
         st->conn_keep_alive = true;
 }
 
-/* Interprets the fields that matter for framing and the connection. Returns 0 or -400. */
-static int interpret_field(struct http_request *req, struct field_state *st,
+/* Interprets the fields that matter for framing, the connection and the host. Returns 0,
+ * CORIO_HTTP_ELENGTH or CORIO_HTTP_EHOST. */
+static int interpret_field(corio_http_request_t *req, struct field_state *st,
                            const unsigned char *name, size_t nlen, const unsigned char *v,
                            size_t vlen)
 {
     if (ieq(name, nlen, "content-length")) {
         if (req->has_content_length || vlen == 0)
-            return -400; /* a second one (even equal), or empty */
+            return CORIO_HTTP_ELENGTH; /* a second one (even equal), or empty */
         uint64_t n = 0;
         for (size_t i = 0; i < vlen; i++) {
             if (v[i] < '0' || v[i] > '9')
-                return -400; /* a sign, a list, junk */
+                return CORIO_HTTP_ELENGTH; /* a sign, a list, junk */
             unsigned d = v[i] - '0';
             n = n > (UINT64_MAX - d) / 10 ? UINT64_MAX : n * 10 + d;
         }
@@ -280,8 +274,10 @@ static int interpret_field(struct http_request *req, struct field_state *st,
     } else if (ieq(name, nlen, "connection")) {
         for_each_element(v, vlen, st, connection_element);
     } else if (ieq(name, nlen, "host")) {
-        if (req->host != NULL)
-            return -400;
+        /* RFC 9112 3.2: one Host, uri-host [":" port]. A second one, or one a URI could
+         * not hold, leaves the server unsure which host was meant. */
+        if (req->host != NULL || !corio_http_host_port_valid((const char *)v, vlen, false, false))
+            return CORIO_HTTP_EHOST;
         req->host = (const char *)v;
         req->host_len = vlen;
     } else if (ieq(name, nlen, "expect")) {
@@ -290,22 +286,23 @@ static int interpret_field(struct http_request *req, struct field_state *st,
     return 0;
 }
 
-/* Parses one "name: value EOL" at *p. Returns 0, MORE or -status. */
-static int parse_field(cursor *pp, cursor end, struct http_request *req, struct field_state *st)
+/* Parses one "name: value EOL" at *p. Returns 0, MORE or a code. */
+static int parse_field(cursor *pp, cursor end, corio_http_request_t *req, struct field_state *st)
 {
     cursor p = *pp;
-    if (is_ows(*p))
-        return -400; /* obsolete line folding, or whitespace before the first name */
+    if (http_is_ows(*p))
+        return CORIO_HTTP_EMALFORMED; /* obsolete line folding, or whitespace before the
+                                         first name */
     cursor name = p;
-    while (p < end && is_tchar(*p))
+    while (p < end && http_is_tchar(*p))
         p++;
     if (p == end)
         return MORE;
     if (*p != ':' || p == name)
-        return -400; /* whitespace before the colon is refused (RFC 9112 5.1) */
+        return CORIO_HTTP_EMALFORMED; /* whitespace before the colon is refused (RFC 9112 5.1) */
     size_t nlen = (size_t)(p - name);
     p++;
-    while (p < end && is_ows(*p))
+    while (p < end && http_is_ows(*p))
         p++;
     cursor v = p;
     while (p < end && is_value_char(*p))
@@ -313,18 +310,18 @@ static int parse_field(cursor *pp, cursor end, struct http_request *req, struct 
     if (p == end)
         return MORE;
     cursor ve = p;
-    while (ve > v && is_ows(ve[-1]))
+    while (ve > v && http_is_ows(ve[-1]))
         ve--;
-    int r = eat_eol(&p, end); /* a control character other than CR/LF is -400 here */
+    int r = eat_eol(&p, end); /* a control character other than CR/LF is refused here */
     if (r != 0)
         return r;
     size_t vlen = (size_t)(ve - v);
-    if (++req->num_headers > HTTP_MAX_HEADERS)
-        return -431;
+    if (++req->num_headers > CORIO_HTTP_MAX_HEADERS)
+        return CORIO_HTTP_EHEAD_TOO_BIG;
     if (req->headers != NULL) {
         if (req->num_headers > req->max_headers)
-            return -431;
-        req->headers[req->num_headers - 1] = (struct http_header){
+            return CORIO_HTTP_EHEAD_TOO_BIG;
+        req->headers[req->num_headers - 1] = (corio_http_header_t){
             .name = (const char *)name,
             .name_len = nlen,
             .value = (const char *)v,
@@ -338,8 +335,9 @@ static int parse_field(cursor *pp, cursor end, struct http_request *req, struct 
     return 0;
 }
 
-/* The checks that need every field. Returns 0 or -400. */
-static int finish(struct http_request *req, const struct field_state *st)
+/* The checks that need every field. Returns 0, CORIO_HTTP_ELENGTH, CORIO_HTTP_ENOTIMPL or
+ * CORIO_HTTP_EHOST. */
+static int finish(corio_http_request_t *req, const struct field_state *st)
 {
     if (st->te_seen) {
         /* The body length is only known when chunked is the last coding, listed once
@@ -347,23 +345,28 @@ static int finish(struct http_request *req, const struct field_state *st)
          * a broken intermediary: refuse rather than guess. */
         if (!st->te_last_chunk || st->chunks > 1 || req->has_content_length ||
             req->version_minor == 0)
-            return -400;
+            return CORIO_HTTP_ELENGTH;
+        /* Framed, but with a coding under chunked that no decoder here undoes: 501. */
+        if (st->te_unknown || st->others > 1)
+            return CORIO_HTTP_ENOTIMPL;
         req->chunked = true;
+        req->transfer_coding = st->others == 1 ? st->coding : CORIO_HTTP_CODING_IDENTITY;
     }
     if (req->version_minor == 1 && req->host == NULL)
-        return -400;
+        return CORIO_HTTP_EHOST;
     req->keep_alive =
         req->version_minor == 1 ? !st->conn_close : st->conn_keep_alive && !st->conn_close;
     return 0;
 }
 
-int http_parse_request(const char *buf, size_t len, size_t max_head, struct http_request *req)
+int corio_http_parse_request(const char *buf, size_t len, size_t max_head,
+                             corio_http_request_t *req)
 {
-    struct http_header *headers = req->headers;
+    corio_http_header_t *headers = req->headers;
     size_t max_headers = req->max_headers;
-    *req = (struct http_request){.headers = headers, .max_headers = max_headers};
+    *req = (corio_http_request_t){.headers = headers, .max_headers = max_headers};
     if (max_head == 0)
-        max_head = HTTP_MAX_HEAD;
+        max_head = CORIO_HTTP_MAX_HEAD_DEFAULT;
     /* Only the first max_head bytes are looked at: a head not complete within them is
      * too long, whatever follows. */
     bool at_limit = len >= max_head;
@@ -373,24 +376,24 @@ int http_parse_request(const char *buf, size_t len, size_t max_head, struct http
 
     int r = parse_request_line(&p, end, req);
     if (r == MORE)
-        return at_limit ? -414 : 0;
+        return at_limit ? CORIO_HTTP_EURI_TOO_LONG : 0;
     if (r < 0)
         return r;
     struct field_state st = {0};
     for (;;) {
         if (p == end)
-            return at_limit ? -431 : 0;
+            return at_limit ? CORIO_HTTP_EHEAD_TOO_BIG : 0;
         if (*p == '\r' || *p == '\n') { /* the empty line */
             r = eat_eol(&p, end);
             if (r == MORE)
-                return at_limit ? -431 : 0;
+                return at_limit ? CORIO_HTTP_EHEAD_TOO_BIG : 0;
             if (r < 0)
                 return r;
             break;
         }
         r = parse_field(&p, end, req, &st);
         if (r == MORE)
-            return at_limit ? -431 : 0;
+            return at_limit ? CORIO_HTTP_EHEAD_TOO_BIG : 0;
         if (r < 0)
             return r;
     }
@@ -400,22 +403,12 @@ int http_parse_request(const char *buf, size_t len, size_t max_head, struct http
 
 /* ---- paths -------------------------------------------------------------------------- */
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = lower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
-int http_path_normalize(const char *path, size_t len, char *out, size_t cap)
+int corio_http_path_normalize(const char *path, size_t len, char *out, size_t cap)
 {
     if (len == 0 || path[0] != '/')
-        return -400;
+        return CORIO_HTTP_EMALFORMED;
     if (cap == 0)
-        return -414;
+        return CORIO_HTTP_EURI_TOO_LONG;
     size_t o = 0;   /* bytes written */
     size_t seg = 0; /* where the current segment starts in out */
     for (size_t i = 1; i <= len; i++) {
@@ -425,20 +418,20 @@ int http_path_normalize(const char *path, size_t len, char *out, size_t cap)
             c = (unsigned char)path[i];
             if (c == '%') {
                 if (i + 2 >= len)
-                    return -400; /* "%" or "%a" at the end */
-                int h = hex_value((unsigned char)path[i + 1]);
-                int l = hex_value((unsigned char)path[i + 2]);
+                    return CORIO_HTTP_EMALFORMED; /* "%" or "%a" at the end */
+                int h = http_hex_value((unsigned char)path[i + 1]);
+                int l = http_hex_value((unsigned char)path[i + 2]);
                 if (h < 0 || l < 0)
-                    return -400;
+                    return CORIO_HTTP_EMALFORMED;
                 c = (unsigned char)(h << 4 | l);
                 if (c == 0)
-                    return -400;
+                    return CORIO_HTTP_EMALFORMED;
                 i += 2;
             }
             boundary = c == '/';
             if (!boundary) {
                 if (o + 1 >= cap)
-                    return -414;
+                    return CORIO_HTTP_EURI_TOO_LONG;
                 out[o++] = (char)c;
                 continue;
             }
@@ -449,7 +442,7 @@ int http_path_normalize(const char *path, size_t len, char *out, size_t cap)
             o = seg; /* "//" or "/./": nothing */
         } else if (n == 2 && out[seg] == '.' && out[seg + 1] == '.') {
             if (seg == 0)
-                return -403; /* above the root */
+                return CORIO_HTTP_EFORBIDDEN; /* above the root */
             /* Drop the previous segment: out[0, seg) ends with its '/'. */
             size_t prev = seg - 1;
             while (prev > 0 && out[prev - 1] != '/')
@@ -457,53 +450,11 @@ int http_path_normalize(const char *path, size_t len, char *out, size_t cap)
             o = seg = prev;
         } else if (i < len) {
             if (o + 1 >= cap)
-                return -414;
+                return CORIO_HTTP_EURI_TOO_LONG;
             out[o++] = '/';
             seg = o;
         }
     }
     out[o] = '\0';
     return (int)o;
-}
-
-const char *http_reason(int status)
-{
-    switch (status) {
-    case 100:
-        return "Continue";
-    case 200:
-        return "OK";
-    case 204:
-        return "No Content";
-    case 301:
-        return "Moved Permanently";
-    case 304:
-        return "Not Modified";
-    case 400:
-        return "Bad Request";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 413:
-        return "Content Too Large";
-    case 414:
-        return "URI Too Long";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 501:
-        return "Not Implemented";
-    case 503:
-        return "Service Unavailable";
-    case 505:
-        return "HTTP Version Not Supported";
-    default:
-        return "Unknown";
-    }
 }
