@@ -398,7 +398,7 @@ static int serve_file(struct conn *c, char *path, size_t plen, bool head_only, e
 /* Reads until a whole request head is buffered. Returns the head's length (the head is at
  * the start of the stream's buffer, *view), a CORIO_HTTP_E* code for a refused head, or 0
  * when the connection is over: end of stream, an error, a timeout, a cancel, or a drain. */
-static int read_head(struct conn *c, corio_http_request_t *req, const void **view)
+static int read_head(struct conn *c, corio_http_request_head_t *req, const void **view)
 {
     const struct options *opt = &c->w->srv->opt;
     uint64_t header_deadline = 0;
@@ -466,7 +466,7 @@ static int discard_body(struct conn *c, uint64_t n)
 /* Handles one parsed request whose head is head_len bytes at the front of the buffer.
  * Returns 1 to go on with the connection, 0 to close it (the response said so), -1 to
  * close it at once (an I/O error: the response may be cut). */
-static int handle(struct conn *c, corio_http_request_t *req, int head_len)
+static int handle(struct conn *c, corio_http_request_head_t *req, int head_len)
 {
     struct worker *w = c->w;
     /* Everything the response needs is taken from the head now: reading a body moves
@@ -551,7 +551,7 @@ static void *serve_connection(void *arg)
             w->conns->prev = &c;
         w->conns = &c;
         for (;;) {
-            corio_http_request_t req = {0};
+            corio_http_request_head_t req = {0};
             const void *view;
             int r = read_head(&c, &req, &view);
             if (r == 0)

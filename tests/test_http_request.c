@@ -18,19 +18,19 @@
 
 #include <corio/http.h>
 
-static int parse(const char *s, corio_http_request_t *req)
+static int parse(const char *s, corio_http_request_head_t *req)
 {
     return corio_http_parse_request(s, strlen(s), 0, req);
 }
 
 /* Parses s whole, and checks that every proper prefix of a complete head is incomplete. */
-static int parse_all_prefixes(const char *s, corio_http_request_t *req)
+static int parse_all_prefixes(const char *s, corio_http_request_head_t *req)
 {
     size_t len = strlen(s);
     int r = corio_http_parse_request(s, len, 0, req);
     if (r > 0)
         for (size_t n = 0; n < (size_t)r; n++) {
-            corio_http_request_t part = {0};
+            corio_http_request_head_t part = {0};
             int rp = corio_http_parse_request(s, n, 0, &part);
             if (rp != 0)
                 fail_msg("prefix of %zu bytes of a %d-byte head gave %d, not 0", n, r, rp);
@@ -57,7 +57,7 @@ static void simple_get(void **state)
     const char *s = "GET /index.html?x=1&y=2 HTTP/1.1\r\nHost: example.com\r\n"
                     "User-Agent: test\r\n\r\n";
     corio_http_header_t h[8];
-    corio_http_request_t req = {.headers = h, .max_headers = 8};
+    corio_http_request_head_t req = {.headers = h, .max_headers = 8};
     assert_int_equal(parse_all_prefixes(s, &req), (int)strlen(s));
     assert_int_equal(req.method, CORIO_HTTP_METHOD_GET);
     assert_str(req.method_name, req.method_len, "GET");
@@ -96,7 +96,7 @@ static void head_and_methods(void **state)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char s[128];
         snprintf(s, sizeof s, "%s / HTTP/1.1\r\nHost: h\r\n\r\n", cases[i].name);
-        corio_http_request_t req = {0};
+        corio_http_request_head_t req = {0};
         assert_int_equal(parse(s, &req), (int)strlen(s));
         assert_int_equal(req.method, cases[i].m);
         assert_str(req.method_name, req.method_len, cases[i].name);
@@ -108,7 +108,7 @@ static void split_across_reads(void **state)
 {
     (void)state;
     char buf[256] = "GET /a HTTP/1.1\r\nHo";
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     assert_int_equal(corio_http_parse_request(buf, strlen(buf), 0, &req), 0);
     strcat(buf, "st: x\r\nAccept: */*\r");
     assert_int_equal(corio_http_parse_request(buf, strlen(buf), 0, &req), 0);
@@ -129,21 +129,21 @@ static void pipelined(void **state)
     const char *want[] = {"/1", "/2", "/3"};
     size_t off = 0, len = strlen(s);
     for (int i = 0; i < 3; i++) {
-        corio_http_request_t req = {0};
+        corio_http_request_head_t req = {0};
         int r = corio_http_parse_request(s + off, len - off, 0, &req);
         assert_true(r > 0);
         assert_str(req.path, req.path_len, want[i]);
         assert_int_equal(req.keep_alive, i < 2);
         off += (size_t)r;
     }
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     assert_int_equal(corio_http_parse_request(s + off, len - off, 0, &req), 0); /* "GET /4 HT" */
 }
 
 static void http10(void **state)
 {
     (void)state;
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     const char *s = "GET / HTTP/1.0\r\n\r\n"; /* no Host needed */
     assert_int_equal(parse_all_prefixes(s, &req), (int)strlen(s));
     assert_int_equal(req.version_minor, 0);
@@ -167,7 +167,7 @@ static void http10(void **state)
 static void bad_versions(void **state)
 {
     (void)state;
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     /* Well-formed but not HTTP/1: 505. */
     assert_int_equal(parse("GET / HTTP/2.0\r\n\r\n", &req), CORIO_HTTP_EVERSION);
     assert_int_equal(parse("GET / HTTP/0.9\r\n\r\n", &req), CORIO_HTTP_EVERSION);
@@ -187,7 +187,7 @@ static void bad_versions(void **state)
 static void bad_request_lines(void **state)
 {
     (void)state;
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     const char *bad[] = {
         "GET  / HTTP/1.1\r\nHost: h\r\n\r\n",   /* two spaces */
         "GET /  HTTP/1.1\r\nHost: h\r\n\r\n",   /* two spaces */
@@ -227,7 +227,7 @@ static void bad_request_lines(void **state)
 static void target_forms(void **state)
 {
     (void)state;
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     const char *s = "GET http://example.com:8080/p/q?r HTTP/1.1\r\nHost: example.com\r\n\r\n";
     assert_int_equal(parse(s, &req), (int)strlen(s));
     assert_str(req.path, req.path_len, "/p/q");
@@ -265,7 +265,7 @@ static void header_case_and_whitespace(void **state)
 {
     (void)state;
     corio_http_header_t h[8];
-    corio_http_request_t req = {.headers = h, .max_headers = 8};
+    corio_http_request_head_t req = {.headers = h, .max_headers = 8};
     const char *s = "GET / HTTP/1.1\r\nhOsT:\t  x.org \t\r\ncontent-LENGTH: 0\r\n"
                     "CONNECTION: CLOSE\r\nX-Empty:\r\nX-Utf8: caf\xc3\xa9\r\n\r\n";
     assert_int_equal(parse_all_prefixes(s, &req), (int)strlen(s));
@@ -282,7 +282,7 @@ static void header_case_and_whitespace(void **state)
 static void bad_fields(void **state)
 {
     (void)state;
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     static const struct {
         const char *head;
         int err;
@@ -312,7 +312,7 @@ static void bad_fields(void **state)
 static void host_field(void **state)
 {
     (void)state;
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     static const char *const good[] = {
         "example.com",
         "EXAMPLE.com:8080",
@@ -379,7 +379,7 @@ static void host_field(void **state)
 static void lf_only(void **state)
 {
     (void)state;
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     const char *s = "GET /lf HTTP/1.1\nHost: h\nX: 1\r\n\n";
     assert_int_equal(parse_all_prefixes(s, &req), (int)strlen(s));
     assert_str(req.path, req.path_len, "/lf");
@@ -392,7 +392,7 @@ static void lf_only(void **state)
 static void content_length(void **state)
 {
     (void)state;
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     const char *s = "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0042\r\n\r\nbody";
     assert_int_equal(parse(s, &req), (int)strlen(s) - 4); /* the body is not the head's */
     assert_true(req.has_content_length);
@@ -427,7 +427,7 @@ static void content_length(void **state)
 static void transfer_encoding(void **state)
 {
     (void)state;
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     const char *s = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n";
     assert_int_equal(parse(s, &req), (int)strlen(s));
     assert_true(req.chunked);
@@ -503,7 +503,7 @@ static char *repeat(const char *head, char c, size_t n, const char *tail)
 static void too_long(void **state)
 {
     (void)state;
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     /* A head of exactly max_head bytes is fine; one byte more is 431. */
     const char *pre = "GET / HTTP/1.1\r\nHost: h\r\nX: ";
     size_t fill = CORIO_HTTP_MAX_HEAD_DEFAULT - strlen(pre) - 4;
@@ -537,7 +537,7 @@ static void too_long(void **state)
     strcat(many, "X: y\r\n\r\n");
     assert_int_equal(parse(many, &req), CORIO_HTTP_EHEAD_TOO_BIG);
     corio_http_header_t h[4];
-    corio_http_request_t small = {.headers = h, .max_headers = 4};
+    corio_http_request_head_t small = {.headers = h, .max_headers = 4};
     s = "GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
     assert_int_equal(parse(s, &small), (int)strlen(s));
     assert_int_equal(
@@ -548,7 +548,7 @@ static void too_long(void **state)
 static void empty_input(void **state)
 {
     (void)state;
-    corio_http_request_t req = {0};
+    corio_http_request_head_t req = {0};
     assert_int_equal(corio_http_parse_request("", 0, 0, &req), 0);
     assert_int_equal(corio_http_parse_request("\r\n", 2, 0, &req), 0);
     assert_int_equal(corio_http_parse_request("\r", 1, 0, &req), 0);

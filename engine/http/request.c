@@ -70,7 +70,7 @@ static corio_http_method_t method_of(const unsigned char *m, size_t len)
 /* ---- the request line -------------------------------------------------------------- */
 
 /* Splits the target into path and query; checks its form against the method. */
-static int parse_target(corio_http_request_t *req)
+static int parse_target(corio_http_request_head_t *req)
 {
     const char *t = req->target;
     size_t len = req->target_len;
@@ -128,7 +128,7 @@ static int parse_target(corio_http_request_t *req)
 }
 
 /* Parses "METHOD SP TARGET SP HTTP/d.d EOL" at *p. Returns 0, MORE or a code. */
-static int parse_request_line(cursor *pp, cursor end, corio_http_request_t *req)
+static int parse_request_line(cursor *pp, cursor end, corio_http_request_head_t *req)
 {
     cursor p = *pp;
     /* RFC 9112 2.2: empty lines before the request line are ignored. */
@@ -251,7 +251,7 @@ static void connection_element(const unsigned char *e, size_t len, struct field_
 
 /* Interprets the fields that matter for framing, the connection and the host. Returns 0,
  * CORIO_HTTP_ELENGTH or CORIO_HTTP_EHOST. */
-static int interpret_field(corio_http_request_t *req, struct field_state *st,
+static int interpret_field(corio_http_request_head_t *req, struct field_state *st,
                            const unsigned char *name, size_t nlen, const unsigned char *v,
                            size_t vlen)
 {
@@ -287,7 +287,7 @@ static int interpret_field(corio_http_request_t *req, struct field_state *st,
 }
 
 /* Parses one "name: value EOL" at *p. Returns 0, MORE or a code. */
-static int parse_field(cursor *pp, cursor end, corio_http_request_t *req, struct field_state *st)
+static int parse_field(cursor *pp, cursor end, corio_http_request_head_t *req, struct field_state *st)
 {
     cursor p = *pp;
     if (http_is_ows(*p))
@@ -337,7 +337,7 @@ static int parse_field(cursor *pp, cursor end, corio_http_request_t *req, struct
 
 /* The checks that need every field. Returns 0, CORIO_HTTP_ELENGTH, CORIO_HTTP_ENOTIMPL or
  * CORIO_HTTP_EHOST. */
-static int finish(corio_http_request_t *req, const struct field_state *st)
+static int finish(corio_http_request_head_t *req, const struct field_state *st)
 {
     if (st->te_seen) {
         /* The body length is only known when chunked is the last coding, listed once
@@ -360,11 +360,11 @@ static int finish(corio_http_request_t *req, const struct field_state *st)
 }
 
 int corio_http_parse_request(const char *buf, size_t len, size_t max_head,
-                             corio_http_request_t *req)
+                             corio_http_request_head_t *req)
 {
     corio_http_header_t *headers = req->headers;
     size_t max_headers = req->max_headers;
-    *req = (corio_http_request_t){.headers = headers, .max_headers = max_headers};
+    *req = (corio_http_request_head_t){.headers = headers, .max_headers = max_headers};
     if (max_head == 0)
         max_head = CORIO_HTTP_MAX_HEAD_DEFAULT;
     /* Only the first max_head bytes are looked at: a head not complete within them is

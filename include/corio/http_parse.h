@@ -176,7 +176,7 @@ typedef struct corio_http_header {
 
 /* A parsed request head. Every view points into the caller's buffer (nothing is copied),
  * so it is valid only while that buffer holds the head unchanged. */
-typedef struct corio_http_request {
+typedef struct corio_http_request_head {
     /* in: where to store the fields (may be NULL with max_headers 0: fields are checked,
      * counted and interpreted, but not stored) */
     corio_http_header_t *headers;
@@ -208,7 +208,7 @@ typedef struct corio_http_request {
     corio_http_coding_t transfer_coding;
     bool keep_alive;      /* after this exchange: 1.1 unless "close", 1.0 only with "keep-alive" */
     bool expect_continue; /* "Expect: 100-continue" */
-} corio_http_request_t;
+} corio_http_request_head_t;
 
 /* Parses the request head at the start of buf[0, len). max_head bounds the head's size
  * (0: CORIO_HTTP_MAX_HEAD_DEFAULT). A pure function: an incomplete head is parsed again
@@ -223,7 +223,7 @@ typedef struct corio_http_request {
  * Errors are found as early as the bytes allow: a bad request line is refused before its
  * fields arrive. Bytes beyond the head are never looked at. */
 CORIO_HTTP_API int corio_http_parse_request(const char *buf, size_t len, size_t max_head,
-                                            corio_http_request_t *req);
+                                            corio_http_request_head_t *req);
 
 /* Percent-decodes a request path (the `path` of a parsed request, starting with '/') and
  * resolves its dot segments, writing the result relative to the document root, with no

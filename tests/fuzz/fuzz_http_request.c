@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int parse(const char *buf, size_t len, corio_http_request_t *req,
+static int parse(const char *buf, size_t len, corio_http_request_head_t *req,
                  corio_http_header_t *headers, size_t max_headers)
 {
     memset(req, 0, sizeof *req);
@@ -24,13 +24,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *buf = (const char *)data;
     corio_http_header_t headers[CORIO_HTTP_MAX_HEADERS];
-    corio_http_request_t req;
+    corio_http_request_head_t req;
     int full = parse(buf, size, &req, headers, CORIO_HTTP_MAX_HEADERS);
     if (full > 0) {
         if ((size_t)full > size)
             abort();
         /* The same head, cut just after it: the same answer. */
-        corio_http_request_t again;
+        corio_http_request_head_t again;
         if (parse(buf, (size_t)full, &again, NULL, 0) != full)
             abort();
         /* Any shorter prefix: incomplete, never an error nor a different head. */
