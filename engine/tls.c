@@ -27,10 +27,13 @@
 #define DEFAULT_ALPN  "http/1.1"
 #define DEFAULT_CACHE 1024
 
-/* A client's session for one host and port. */
+/* A client's sessions for one host and port, newest last. Several: connections opened at
+ * once each take one (a TLS 1.3 ticket is used once), and each brings new ones back. */
+#define SLOT_SESSIONS 8
 struct session_slot {
     char key[KEY_MAX];
-    SSL_SESSION *sess;
+    unsigned n;
+    SSL_SESSION *sess[SLOT_SESSIONS];
 };
 
 struct corio_tls_ctx {
@@ -221,8 +224,8 @@ static void bio_method_init(void)
 }
 
 /* ---- the session cache (clients) ------------------------------------------------------
- * One slot per host:port, found by hash; a collision replaces the older session. Bounded
- * by construction, O(1), and a lost session costs one full handshake. */
+ * One slot per host:port, found by hash; a collision replaces the other key's sessions.
+ * Bounded by construction, O(1), and a lost session costs one full handshake. */
 
 static uint64_t key_hash(const char *key)
 {
@@ -232,9 +235,10 @@ static uint64_t key_hash(const char *key)
     return h;
 }
 
-/* A session for key, or NULL. A TLS 1.3 session leaves the cache when taken: RFC 8446
- * (appendix C.4) asks clients to use a ticket once, and each new connection brings new
- * ones. */
+/* A session for key, or NULL: the newest. A TLS 1.3 ticket leaves the cache when taken
+ * while another one is there (RFC 8446 appendix C.4: a client should use a ticket once,
+ * and each connection usually brings new ones); the last one is kept and used again, as a
+ * TLS 1.2 session is, for servers that send no new ticket on a resumed connection. */
 static SSL_SESSION *cache_take(corio_tls_ctx_t *ctx, const char *key)
 {
     if (ctx->nslots == 0)
@@ -242,29 +246,42 @@ static SSL_SESSION *cache_take(corio_tls_ctx_t *ctx, const char *key)
     struct session_slot *s = &ctx->slots[key_hash(key) % ctx->nslots];
     SSL_SESSION *sess = NULL;
     pthread_mutex_lock(&ctx->mu);
-    if (s->sess != NULL && strcmp(s->key, key) == 0) {
-        if (SSL_SESSION_get_protocol_version(s->sess) >= TLS1_3_VERSION) {
-            sess = s->sess; /* the slot's reference becomes ours */
-            s->sess = NULL;
-        } else if (SSL_SESSION_up_ref(s->sess)) {
-            sess = s->sess;
+    if (s->n > 0 && strcmp(s->key, key) == 0) {
+        SSL_SESSION *last = s->sess[s->n - 1];
+        if (SSL_SESSION_get_protocol_version(last) >= TLS1_3_VERSION && s->n > 1) {
+            sess = last; /* the slot's reference becomes ours */
+            s->sess[--s->n] = NULL;
+        } else {
+            /* A copy: OpenSSL marks the session a connection used unresumable when the
+             * connection is freed without a close_notify, which must not spoil ours. */
+            sess = SSL_SESSION_dup(last);
         }
     }
     pthread_mutex_unlock(&ctx->mu);
     return sess;
 }
 
-/* Keeps sess (our reference) for key. */
+/* Keeps sess (our reference) for key; a full slot drops its oldest, a slot of another key
+ * (a hash collision) is emptied first. */
 static void cache_put(corio_tls_ctx_t *ctx, const char *key, SSL_SESSION *sess)
 {
     struct session_slot *s = &ctx->slots[key_hash(key) % ctx->nslots];
+    SSL_SESSION *drop[SLOT_SESSIONS];
+    unsigned ndrop = 0;
     pthread_mutex_lock(&ctx->mu);
-    SSL_SESSION *old = s->sess;
-    s->sess = sess;
+    if (s->n > 0 && strcmp(s->key, key) != 0)
+        while (s->n > 0)
+            drop[ndrop++] = s->sess[--s->n];
+    if (s->n == SLOT_SESSIONS) {
+        drop[ndrop++] = s->sess[0];
+        memmove(s->sess, s->sess + 1, (SLOT_SESSIONS - 1) * sizeof s->sess[0]);
+        s->n--;
+    }
+    s->sess[s->n++] = sess;
     snprintf(s->key, sizeof s->key, "%s", key);
     pthread_mutex_unlock(&ctx->mu);
-    if (old != NULL)
-        SSL_SESSION_free(old);
+    for (unsigned i = 0; i < ndrop; i++)
+        SSL_SESSION_free(drop[i]);
 }
 
 /* OpenSSL's hook for a session the server gave (a TLS 1.3 ticket arrives after the
@@ -512,8 +529,8 @@ void corio_tls_ctx_free(corio_tls_ctx_t *ctx)
     if (ctx == NULL)
         return;
     for (unsigned i = 0; i < ctx->nslots; i++)
-        if (ctx->slots[i].sess != NULL)
-            SSL_SESSION_free(ctx->slots[i].sess);
+        for (unsigned j = 0; j < ctx->slots[i].n; j++)
+            SSL_SESSION_free(ctx->slots[i].sess[j]);
     free(ctx->slots);
     SSL_CTX_free(ctx->ssl);
     pthread_mutex_destroy(&ctx->mu);

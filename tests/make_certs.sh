@@ -7,6 +7,7 @@
 #   other-ca.pem        a second CA, trusted by nobody
 #   untrusted.pem/.key  signed by the second CA for localhost
 #   self.pem/.key       self-signed for localhost
+#   wrongname.pem/.key  signed by the test CA for wrong.example only
 # Usage: make_certs.sh DIR   (DIR is emptied first). Keys are EC P-256: fast to make.
 set -euo pipefail
 dir=${1:?usage: make_certs.sh DIR}
@@ -32,6 +33,12 @@ keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
 subjectAltName = DNS:localhost, IP:127.0.0.1, IP:::1
 authorityKeyIdentifier = keyid
+[test_wrongname]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:wrong.example
+authorityKeyIdentifier = keyid
 [test_self]
 basicConstraints = critical, CA:FALSE
 subjectAltName = DNS:localhost
@@ -44,12 +51,13 @@ ca() {
     -extensions test_ca -config ext.cnf -out "$1.pem"
 }
 
-# LEAF NAME ISSUER: NAME.pem (leaf, then the issuer: a chain) signed by ISSUER for localhost.
+# LEAF NAME ISSUER [EXTENSIONS]: NAME.pem (leaf, then the issuer: a chain) signed by ISSUER,
+# for localhost unless EXTENSIONS (a section of ext.cnf) says otherwise.
 leaf() {
   key "$1.key"
   ossl req -new -key "$1.key" -subj "/CN=localhost" -config ext.cnf -out "$1.csr"
   ossl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -CAcreateserial -days 30 \
-    -extfile ext.cnf -extensions test_leaf -out "$1.crt"
+    -extfile ext.cnf -extensions "${3:-test_leaf}" -out "$1.crt"
   cat "$1.crt" "$2.pem" >"$1.pem"
 }
 
@@ -57,6 +65,7 @@ ca ca
 leaf server ca
 ca other-ca
 leaf untrusted other-ca
+leaf wrongname ca test_wrongname
 
 # Expired: openssl x509 -req cannot set a start date in this OpenSSL; openssl ca can.
 mkdir -p expired-ca
@@ -88,7 +97,7 @@ key self.key
 ossl req -x509 -new -key self.key -subj "/CN=localhost" -days 30 -extensions test_self \
   -config ext.cnf -out self.pem
 
-for f in ca server expired other-ca untrusted self; do
+for f in ca server expired other-ca untrusted self wrongname; do
   [ -s "$f.pem" ] && [ -s "$f.key" ] || { echo "make_certs.sh: $f not made" >&2; exit 1; }
 done
 ossl verify -CAfile ca.pem server.crt

@@ -134,9 +134,10 @@ expect_eq "--follow: redirects" "$(json_get "$out" redirects)" 5
 [ "$(find "$tmp/redir" -type f | wc -l)" = 3 ] || fail "--follow: saved $(ls "$tmp/redir")"
 run loop --follow --max-redirects 4 "$base/redirect-loop" "$base/redirect-https" "$base/hello"
 expect_eq "redirect loop: too_many_redirects kind" "$(kind_count "$out" too_many_redirects)" 1
-expect_eq "redirect to https: url kind" "$(kind_count "$out" url)" 1
+expect_eq "redirect to https (port 443, nothing there): refused" "$(kind_count "$out" refused)" 1
 expect_eq "redirect loop: the good URL" "$(json_get "$out" ok)" 1
-grep -q 'redirect-https: url: .*https not supported' <<<"$err" || fail "redirect to https: $err"
+grep -q 'redirect-https: refused: GET https://127.0.0.1/: cannot connect to 127.0.0.1 port 443' \
+  <<<"$err" || fail "redirect to https: $err"
 grep -q 'more than 4 redirects' <<<"$err" || fail "redirect loop: $err"
 
 # ---- misbehaving servers, each its own kind, the good URLs fine ---------------------------
@@ -150,12 +151,12 @@ expect_eq "misbehaviour: exit" "$status" 1
 expect_eq "misbehaviour: ok" "$(json_get "$out" ok)" 3
 expect_eq "misbehaviour: http errors" "$(json_get "$out" http_errors)" 1
 expect_eq "misbehaviour: errors" "$(json_get "$out" errors)" 11
-for kc in refused:1 reset:1 timeout:2 closed:1 parse:3 dns:1 url:2; do
+for kc in refused:1 reset:1 timeout:3 closed:1 parse:3 dns:1 url:1; do
   expect_eq "misbehaviour: ${kc%%:*}" "$(kind_count "$out" "${kc%%:*}")" "${kc##*:}"
 done
 for line in "$refused/: refused:" "/reset: reset:" "/stall: timeout:" "/close-mid-body: closed:" \
             "/garbage: parse:" "/lie-long: timeout:" "/lie-short: parse:" "/bad-chunk: parse:" \
-            "no-such-host.invalid/: dns:" "https://127.0.0.1:$port/: url: https not supported" \
+            "no-such-host.invalid/: dns:" "https://127.0.0.1:$port/: timeout: GET https://127.0.0.1:$port/: " \
             "/status/404: HTTP 404" "ftp://x/: url:"; do
   grep -qF "$line" <<<"$err" || fail "misbehaviour: no '$line' line on stderr"
 done

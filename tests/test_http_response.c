@@ -1,4 +1,4 @@
-/* Tests of examples/http_response.c, corio-fetch's HTTP/1.1 response parser: status lines,
+/* Tests of engine/http/response.c, libcorio-http's HTTP/1.1 response parser: status lines,
  * header fields split anywhere, Content-Length (duplicates, conflicts), chunked bodies with
  * extensions and trailers cut at every byte boundary, bodies read to the end of the
  * connection, the responses without a body (1xx, 204, 304, HEAD), limits, and errors that
@@ -15,14 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_response.h"
+#include <corio/http.h>
 
 struct outcome {
-    int rc;     /* HTTP_DONE, HTTP_NEED_MORE (ran out of input) or an error */
-    int status; /* from HTTP_HEAD; 0 if it never came */
-    int heads;  /* HTTP_HEAD events */
+    int rc;     /* CORIO_HTTP_DONE, CORIO_HTTP_NEED_MORE (ran out of input) or an error */
+    int status; /* from CORIO_HTTP_HEAD; 0 if it never came */
+    int heads;  /* CORIO_HTTP_HEAD events */
     bool keep_alive;
-    enum http_body body_kind;
+    corio_http_framing_t body_kind;
     size_t used; /* bytes consumed in all */
     size_t body_len;
     char body[8192];
@@ -30,14 +30,14 @@ struct outcome {
 
 /* Feeds s[0..n) to a fresh parser cut at cuts[0..ncuts) (ascending offsets), then the
  * end of the stream if eof. Checks the contract on the way: *used within the piece, body
- * views inside the piece just given, HTTP_NEED_MORE only with the piece used up. */
+ * views inside the piece just given, CORIO_HTTP_NEED_MORE only with the piece used up. */
 static struct outcome parse_cut(const char *s, size_t n, bool head, const size_t *cuts,
                                 size_t ncuts, bool eof)
 {
     static struct outcome o;
     memset(&o, 0, sizeof o);
-    http_resp_t r;
-    http_resp_init(&r, head);
+    corio_http_resp_parser_t r;
+    corio_http_resp_parser_init(&r, head);
     size_t start = 0;
     for (size_t k = 0; k <= ncuts; k++) {
         size_t end = k < ncuts ? cuts[k] : n;
@@ -51,12 +51,12 @@ static struct outcome parse_cut(const char *s, size_t n, bool head, const size_t
             size_t used = 999999;
             const char *b = NULL;
             size_t bl = 0;
-            int rc = http_resp_feed(&r, p, len, &used, &b, &bl);
+            int rc = corio_http_resp_parser_feed(&r, p, len, &used, &b, &bl);
             assert_true(used <= len);
             p += used;
             len -= used;
             o.used += used;
-            if (rc == HTTP_BODY) {
+            if (rc == CORIO_HTTP_BODY) {
                 assert_true(bl > 0);
                 assert_true(b >= piece && b + bl <= piece + (end - start));
                 assert_true(o.body_len + bl <= sizeof o.body);
@@ -64,19 +64,19 @@ static struct outcome parse_cut(const char *s, size_t n, bool head, const size_t
                 o.body_len += bl;
                 continue;
             }
-            if (rc == HTTP_HEAD) {
-                assert_true(http_resp_head_done(&r));
+            if (rc == CORIO_HTTP_HEAD) {
+                assert_true(corio_http_resp_parser_head_done(&r));
                 o.heads++;
                 o.status = r.status;
                 continue;
             }
-            if (rc == HTTP_NEED_MORE) {
+            if (rc == CORIO_HTTP_NEED_MORE) {
                 assert_int_equal(len, 0);
                 break;
             }
             o.rc = rc;
             o.keep_alive = r.keep_alive;
-            o.body_kind = r.body;
+            o.body_kind = r.framing;
             assert_int_equal(r.body_bytes, o.body_len);
             free(piece);
             return o;
@@ -84,9 +84,9 @@ static struct outcome parse_cut(const char *s, size_t n, bool head, const size_t
         free(piece);
         start = end;
     }
-    o.rc = eof ? http_resp_eof(&r) : HTTP_NEED_MORE;
+    o.rc = eof ? corio_http_resp_parser_eof(&r) : CORIO_HTTP_NEED_MORE;
     o.keep_alive = r.keep_alive;
-    o.body_kind = r.body;
+    o.body_kind = r.framing;
     return o;
 }
 
@@ -144,23 +144,23 @@ static void test_status_line(void **state)
     (void)state;
     struct outcome o =
         parse_every_way("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     assert_int_equal(o.status, 200);
     assert_int_equal(o.heads, 1);
     assert_true(o.keep_alive);
-    assert_int_equal(o.body_kind, HTTP_BODY_LENGTH);
+    assert_int_equal(o.body_kind, CORIO_HTTP_FRAMING_LENGTH);
     expect_body(&o, "hello");
 
     /* No reason phrase; a reason with odd bytes; bare LF line ends; empty lines first. */
     o = parse_every_way("HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     assert_int_equal(o.status, 404);
     o = parse_every_way("HTTP/1.1 503 Service \x01 Unavailable \xff\r\ncontent-length: 1\r\n\r\nx",
                         false, false);
     assert_int_equal(o.status, 503);
     expect_body(&o, "x");
     o = parse_every_way("\r\n\r\nHTTP/1.1 201 Created\nContent-Length: 2\n\nok", false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     assert_int_equal(o.status, 201);
     expect_body(&o, "ok");
 
@@ -179,12 +179,12 @@ static void test_status_line(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         o = parse_every_way(bad[i], false, true);
-        if (o.rc != HTTP_E_STATUS)
+        if (o.rc != CORIO_HTTP_EMALFORMED)
             fail_msg("'%s' gave %d", bad[i], o.rc);
     }
     /* Binary noise is refused within the first 13 bytes, without waiting for a line end. */
     o = parse_whole("\x16\x03\x01\x02\x05\x01\x07\x01\xfc\x03\x03\x01\x02\x03\x04", false, false);
-    assert_int_equal(o.rc, HTTP_E_STATUS);
+    assert_int_equal(o.rc, CORIO_HTTP_EMALFORMED);
 }
 
 /* ---- header fields ---------------------------------------------------------------------- */
@@ -206,18 +206,19 @@ static void test_headers_split_anywhere(void **state)
         "\r\n"
         "abcNEXT";
     struct outcome o = parse_every_way(resp, false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     assert_int_equal(o.status, 301);
     expect_body(&o, "abc");
     assert_int_equal(o.used, strlen(resp) - 4); /* "NEXT" is not this response's */
     assert_true(o.keep_alive);
 
-    http_resp_t r;
-    http_resp_init(&r, false);
+    corio_http_resp_parser_t r;
+    corio_http_resp_parser_init(&r, false);
     size_t used;
     const char *b;
     size_t bl;
-    assert_int_equal(http_resp_feed(&r, resp, strlen(resp), &used, &b, &bl), HTTP_HEAD);
+    assert_int_equal(corio_http_resp_parser_feed(&r, resp, strlen(resp), &used, &b, &bl),
+                     CORIO_HTTP_HEAD);
     assert_string_equal(r.location, "http://example.com/new?x=1");
     assert_int_equal(r.location_len, strlen("http://example.com/new?x=1"));
     assert_int_equal(r.content_length, 3);
@@ -226,7 +227,7 @@ static void test_headers_split_anywhere(void **state)
     o = parse_every_way("HTTP/1.1 200 OK\r\nConnection: keep-alive,\r\n\tclose\r\n"
                         "Content-Length: 0\r\n\r\n",
                         false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     assert_false(o.keep_alive);
 }
 
@@ -246,27 +247,29 @@ static void test_bad_headers(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct outcome o = parse_every_way(bad[i], false, true);
-        if (o.rc != HTTP_E_HEADER)
+        if (o.rc != CORIO_HTTP_EMALFORMED)
             fail_msg("case %zu gave %d", i, o.rc);
     }
     /* Errors stick. */
-    http_resp_t r;
-    http_resp_init(&r, false);
+    corio_http_resp_parser_t r;
+    corio_http_resp_parser_init(&r, false);
     size_t used;
     const char *b;
     size_t bl;
     const char *s = bad[0];
-    assert_int_equal(http_resp_feed(&r, s, strlen(s), &used, &b, &bl), HTTP_E_HEADER);
-    assert_int_equal(http_resp_feed(&r, "HTTP/1.1 200 OK\r\n", 17, &used, &b, &bl), HTTP_E_HEADER);
+    assert_int_equal(corio_http_resp_parser_feed(&r, s, strlen(s), &used, &b, &bl),
+                     CORIO_HTTP_EMALFORMED);
+    assert_int_equal(corio_http_resp_parser_feed(&r, "HTTP/1.1 200 OK\r\n", 17, &used, &b, &bl),
+                     CORIO_HTTP_EMALFORMED);
     assert_int_equal(used, 0);
-    assert_int_equal(http_resp_eof(&r), HTTP_E_HEADER);
-    assert_string_equal(http_resp_strerror(HTTP_E_HEADER), "bad header field");
+    assert_int_equal(corio_http_resp_parser_eof(&r), CORIO_HTTP_EMALFORMED);
+    assert_string_equal(corio_strerror(CORIO_HTTP_EMALFORMED), "Malformed HTTP message");
 }
 
 static void test_head_too_big(void **state)
 {
     (void)state;
-    size_t n = HTTP_MAX_HEAD + 4096;
+    size_t n = CORIO_HTTP_MAX_RESPONSE_HEAD + 4096;
     char *s = malloc(n + 64);
     assert_non_null(s);
     strcpy(s, "HTTP/1.1 200 OK\r\n");
@@ -277,27 +280,28 @@ static void test_head_too_big(void **state)
     }
     strcpy(s + at, "\r\n");
     struct outcome o = parse_whole(s, false, false);
-    assert_int_equal(o.rc, HTTP_E_TOO_BIG);
+    assert_int_equal(o.rc, CORIO_HTTP_EHEAD_TOO_BIG);
     /* One endless line, never a line end: refused at the limit all the same. */
     memset(s + 17, 'a', n - 17);
     s[20] = ':';
     s[n] = '\0';
     o = parse_whole(s, false, false);
-    assert_int_equal(o.rc, HTTP_E_TOO_BIG);
+    assert_int_equal(o.rc, CORIO_HTTP_EHEAD_TOO_BIG);
     free(s);
 
     /* A Location too long to keep is flagged, not an error. */
-    char *loc = malloc(HTTP_LOCATION_MAX + 200);
+    char *loc = malloc(CORIO_HTTP_MAX_LOCATION + 200);
     assert_non_null(loc);
     int len = snprintf(loc, 64, "HTTP/1.1 302 Found\r\nLocation: /");
-    memset(loc + len, 'b', HTTP_LOCATION_MAX + 10);
-    strcpy(loc + len + HTTP_LOCATION_MAX + 10, "\r\nContent-Length: 0\r\n\r\n");
-    http_resp_t r;
-    http_resp_init(&r, false);
+    memset(loc + len, 'b', CORIO_HTTP_MAX_LOCATION + 10);
+    strcpy(loc + len + CORIO_HTTP_MAX_LOCATION + 10, "\r\nContent-Length: 0\r\n\r\n");
+    corio_http_resp_parser_t r;
+    corio_http_resp_parser_init(&r, false);
     size_t used;
     const char *b;
     size_t bl;
-    assert_int_equal(http_resp_feed(&r, loc, strlen(loc), &used, &b, &bl), HTTP_HEAD);
+    assert_int_equal(corio_http_resp_parser_feed(&r, loc, strlen(loc), &used, &b, &bl),
+                     CORIO_HTTP_HEAD);
     assert_true(r.location_too_long);
     free(loc);
 }
@@ -311,16 +315,16 @@ static void test_content_length(void **state)
         parse_every_way("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n"
                         "12345HTTP/1.1",
                         false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     expect_body(&o, "12345");
 
     o = parse_every_way("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     assert_int_equal(o.body_len, 0);
 
     /* Cut short: the end of the connection does not complete it. */
     o = parse_every_way("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", false, true);
-    assert_int_equal(o.rc, HTTP_E_TRUNCATED);
+    assert_int_equal(o.rc, CORIO_HTTP_ETRUNCATED);
     expect_body(&o, "12345");
 
     static const char *const bad[] = {
@@ -335,17 +339,18 @@ static void test_content_length(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         o = parse_every_way(bad[i], false, true);
-        if (o.rc != HTTP_E_LENGTH)
+        if (o.rc != CORIO_HTTP_ELENGTH)
             fail_msg("case %zu gave %d", i, o.rc);
     }
     /* The largest accepted: 18 digits. */
-    http_resp_t r;
-    http_resp_init(&r, false);
+    corio_http_resp_parser_t r;
+    corio_http_resp_parser_init(&r, false);
     size_t used;
     const char *b;
     size_t bl;
     const char *big = "HTTP/1.1 200 OK\r\nContent-Length: 999999999999999999\r\n\r\n";
-    assert_int_equal(http_resp_feed(&r, big, strlen(big), &used, &b, &bl), HTTP_HEAD);
+    assert_int_equal(corio_http_resp_parser_feed(&r, big, strlen(big), &used, &b, &bl),
+                     CORIO_HTTP_HEAD);
     assert_int_equal(r.content_length, 999999999999999999LL);
 }
 
@@ -369,8 +374,8 @@ static void test_chunked(void **state)
                        "\r\n"
                        "AFTER";
     struct outcome o = parse_every_way(resp, false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
-    assert_int_equal(o.body_kind, HTTP_BODY_CHUNKED);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
+    assert_int_equal(o.body_kind, CORIO_HTTP_FRAMING_CHUNKED);
     assert_true(o.keep_alive);
     expect_body(&o, "hello0123456789\n");
     assert_int_equal(o.used, strlen(resp) - 5);
@@ -379,14 +384,14 @@ static void test_chunked(void **state)
     o = parse_every_way("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
                         "3\nabc\n0\n\n",
                         false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     expect_body(&o, "abc");
 
     /* Transfer-Encoding overrides Content-Length, and the connection is not reused. */
     o = parse_every_way("HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n"
                         "\r\n2\r\nhi\r\n0\r\n\r\n",
                         false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     expect_body(&o, "hi");
     assert_false(o.keep_alive);
 
@@ -394,18 +399,18 @@ static void test_chunked(void **state)
     o = parse_every_way("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
                         "Transfer-Encoding: gzip\r\n\r\nraw bytes",
                         false, true);
-    assert_int_equal(o.rc, HTTP_DONE);
-    assert_int_equal(o.body_kind, HTTP_BODY_EOF);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
+    assert_int_equal(o.body_kind, CORIO_HTTP_FRAMING_EOF);
     expect_body(&o, "raw bytes");
     assert_false(o.keep_alive);
 
     /* Cut short anywhere in the chunks: truncated. */
     o = parse_every_way("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", false,
                         true);
-    assert_int_equal(o.rc, HTTP_E_TRUNCATED);
+    assert_int_equal(o.rc, CORIO_HTTP_ETRUNCATED);
     o = parse_every_way("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n",
                         false, true);
-    assert_int_equal(o.rc, HTTP_E_TRUNCATED);
+    assert_int_equal(o.rc, CORIO_HTTP_ETRUNCATED);
 }
 
 static void test_bad_chunks(void **state)
@@ -430,38 +435,38 @@ static void test_bad_chunks(void **state)
         snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%s",
                  bad[i]);
         struct outcome o = parse_every_way(resp, false, true);
-        if (o.rc != HTTP_E_CHUNK)
+        if (o.rc != CORIO_HTTP_ECHUNK)
             fail_msg("chunk case %zu gave %d", i, o.rc);
     }
     /* The largest size accepted: 2^63 - 1. */
     struct outcome o =
         parse_whole("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7fffffffffffffff\r\nab",
                     false, false);
-    assert_int_equal(o.rc, HTTP_NEED_MORE);
+    assert_int_equal(o.rc, CORIO_HTTP_NEED_MORE);
     expect_body(&o, "ab");
 
     /* chunked applied twice, and TE in an HTTP/1.0 response: faulty framing. */
     o = parse_every_way("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", false,
                         true);
-    assert_int_equal(o.rc, HTTP_E_HEADER);
+    assert_int_equal(o.rc, CORIO_HTTP_ELENGTH);
     o = parse_every_way("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false,
                         true);
-    assert_int_equal(o.rc, HTTP_E_HEADER);
+    assert_int_equal(o.rc, CORIO_HTTP_ELENGTH);
 
     /* Endless extensions and endless trailers hit their limits. */
-    size_t n = HTTP_MAX_TRAILERS + 1024;
+    size_t n = CORIO_HTTP_MAX_TRAILERS + 1024;
     char *s = malloc(n + 128);
     assert_non_null(s);
     int len = snprintf(s, 128, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;");
     memset(s + len, 'e', n - (size_t)len);
     s[n] = '\0';
     o = parse_whole(s, false, false);
-    assert_int_equal(o.rc, HTTP_E_TOO_BIG);
+    assert_int_equal(o.rc, CORIO_HTTP_ECHUNK); /* a chunk-size line past its limit */
     len = snprintf(s, 128, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: ");
     memset(s + len, 't', n - (size_t)len);
     s[n] = '\0';
     o = parse_whole(s, false, false);
-    assert_int_equal(o.rc, HTTP_E_TOO_BIG);
+    assert_int_equal(o.rc, CORIO_HTTP_EHEAD_TOO_BIG);
     free(s);
 }
 
@@ -471,28 +476,29 @@ static void test_body_to_eof(void **state)
 {
     (void)state;
     struct outcome o = parse_every_way("HTTP/1.1 200 OK\r\nX: y\r\n\r\nall of this", false, true);
-    assert_int_equal(o.rc, HTTP_DONE);
-    assert_int_equal(o.body_kind, HTTP_BODY_EOF);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
+    assert_int_equal(o.body_kind, CORIO_HTTP_FRAMING_EOF);
     assert_false(o.keep_alive);
     expect_body(&o, "all of this");
     /* An empty one. */
     o = parse_every_way("HTTP/1.0 200 OK\r\n\r\n", false, true);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     assert_int_equal(o.body_len, 0);
     /* The end in the middle of the head, or before any byte. */
     o = parse_every_way("HTTP/1.1 200 OK\r\nX: y\r\n", false, true);
-    assert_int_equal(o.rc, HTTP_E_TRUNCATED);
-    http_resp_t r;
-    http_resp_init(&r, false);
-    assert_false(http_resp_started(&r));
-    assert_int_equal(http_resp_eof(&r), HTTP_E_TRUNCATED);
-    http_resp_init(&r, false);
+    assert_int_equal(o.rc, CORIO_HTTP_ETRUNCATED);
+    corio_http_resp_parser_t r;
+    corio_http_resp_parser_init(&r, false);
+    assert_false(corio_http_resp_parser_started(&r));
+    assert_int_equal(corio_http_resp_parser_eof(&r), CORIO_HTTP_ETRUNCATED);
+    corio_http_resp_parser_init(&r, false);
     size_t used;
     const char *b;
     size_t bl;
-    assert_int_equal(http_resp_feed(&r, "HT", 2, &used, &b, &bl), HTTP_NEED_MORE);
-    assert_true(http_resp_started(&r));
-    assert_false(http_resp_head_done(&r));
+    assert_int_equal(corio_http_resp_parser_feed(&r, "HT", 2, &used, &b, &bl),
+                     CORIO_HTTP_NEED_MORE);
+    assert_true(corio_http_resp_parser_started(&r));
+    assert_false(corio_http_resp_parser_head_done(&r));
 }
 
 static void test_no_body(void **state)
@@ -503,7 +509,7 @@ static void test_no_body(void **state)
                                        "HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\n"
                                        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi",
                                        false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     assert_int_equal(o.status, 200);
     assert_int_equal(o.heads, 1);
     expect_body(&o, "hi");
@@ -511,53 +517,166 @@ static void test_no_body(void **state)
     /* 204 and 304 carry no body whatever their fields say; the next bytes are not theirs. */
     const char *r204 = "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nHTTP/";
     o = parse_every_way(r204, false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     assert_int_equal(o.status, 204);
     assert_int_equal(o.body_len, 0);
     assert_int_equal(o.used, strlen(r204) - 5);
     assert_true(o.keep_alive);
     o = parse_every_way("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n", false,
                         false);
-    assert_int_equal(o.rc, HTTP_DONE);
-    assert_int_equal(o.body_kind, HTTP_BODY_NONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
+    assert_int_equal(o.body_kind, CORIO_HTTP_FRAMING_NONE);
 
     /* HEAD: the fields describe the body a GET would get; none follows. */
     const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
     o = parse_every_way(head, true, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     assert_int_equal(o.body_len, 0);
     assert_int_equal(o.used, strlen(head));
     assert_true(o.keep_alive);
     o = parse_every_way("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", true, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
 
     /* 101: no body, and the connection is not HTTP any more. */
     o = parse_every_way("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", false, false);
-    assert_int_equal(o.rc, HTTP_DONE);
+    assert_int_equal(o.rc, CORIO_HTTP_DONE);
     assert_int_equal(o.status, 101);
     assert_false(o.keep_alive);
 
-    /* After HTTP_DONE, more calls keep saying so and take nothing. */
-    http_resp_t r;
-    http_resp_init(&r, false);
+    /* After CORIO_HTTP_DONE, more calls keep saying so and take nothing. */
+    corio_http_resp_parser_t r;
+    corio_http_resp_parser_init(&r, false);
     size_t used;
     const char *b;
     size_t bl;
     const char *s = "HTTP/1.1 204 No Content\r\n\r\n";
-    assert_int_equal(http_resp_feed(&r, s, strlen(s), &used, &b, &bl), HTTP_HEAD);
-    assert_int_equal(http_resp_feed(&r, "xyz", 3, &used, &b, &bl), HTTP_DONE);
+    assert_int_equal(corio_http_resp_parser_feed(&r, s, strlen(s), &used, &b, &bl),
+                     CORIO_HTTP_HEAD);
+    assert_int_equal(corio_http_resp_parser_feed(&r, "xyz", 3, &used, &b, &bl), CORIO_HTTP_DONE);
     assert_int_equal(used, 0);
-    assert_int_equal(http_resp_eof(&r), HTTP_DONE);
+    assert_int_equal(corio_http_resp_parser_eof(&r), CORIO_HTTP_DONE);
+}
+
+/* ---- the field store, Content-Encoding ---------------------------------------------------- */
+
+/* Parses s whole into r with a store of cap bytes; returns the last event. */
+static int parse_stored(corio_http_resp_parser_t *r, const char *s, char *store, size_t cap)
+{
+    corio_http_resp_parser_init(r, false);
+    corio_http_resp_parser_set_store(r, store, cap);
+    size_t left = strlen(s), used, bl;
+    const char *b;
+    int ev;
+    do {
+        ev = corio_http_resp_parser_feed(r, s, left, &used, &b, &bl);
+        s += used;
+        left -= used;
+    } while (ev > 0 && ev != CORIO_HTTP_DONE);
+    return ev;
+}
+
+static void test_the_store_keeps_the_final_responses_fields_in_order(void **state)
+{
+    (void)state;
+    static const char resp[] = "HTTP/1.1 100 Continue\r\nX-Interim: no\r\n\r\n"
+                               "HTTP/1.1 200 OK\r\n"
+                               "Content-Type:  text/plain  \r\n"
+                               "Set-Cookie: a=1\r\n"
+                               "X-Folded: one\r\n two\r\n"
+                               "set-cookie: b=2\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n"
+                               "0\r\nX-Trailer: no\r\n\r\n";
+    corio_http_resp_parser_t r;
+    char store[1024];
+    assert_int_equal(parse_stored(&r, resp, store, sizeof store), CORIO_HTTP_DONE);
+    static const char *const names[] = {"Content-Type", "Set-Cookie", "X-Folded", "set-cookie",
+                                        "Transfer-Encoding"};
+    static const char *const values[] = {"text/plain", "a=1", "one two", "b=2", "chunked"};
+    size_t pos = 0, nl, vl, i = 0;
+    const char *n, *v;
+    while (corio_http_resp_parser_next_field(&r, &pos, &n, &nl, &v, &vl)) {
+        assert_true(i < 5);
+        assert_int_equal(nl, strlen(names[i]));
+        assert_memory_equal(n, names[i], nl);
+        assert_int_equal(vl, strlen(values[i]));
+        assert_memory_equal(v, values[i], vl);
+        i++;
+    }
+    assert_int_equal(i, 5); /* neither the interim response's field nor the trailer */
+    pos = 0;
+    assert_true(corio_http_resp_parser_field(&r, "SET-COOKIE", &pos, &v, &vl));
+    assert_memory_equal(v, "a=1", vl);
+    assert_true(corio_http_resp_parser_field(&r, "set-cookie", &pos, &v, &vl));
+    assert_memory_equal(v, "b=2", vl);
+    assert_false(corio_http_resp_parser_field(&r, "set-cookie", &pos, &v, &vl));
+    pos = 0;
+    assert_false(corio_http_resp_parser_field(&r, "x-interim", &pos, &v, &vl));
+    pos = 0;
+    assert_false(corio_http_resp_parser_field(&r, "x-trailer", &pos, &v, &vl));
+}
+
+static void test_fields_that_do_not_fit_the_store_are_head_too_big(void **state)
+{
+    (void)state;
+    corio_http_resp_parser_t r;
+    char store[64];
+    assert_int_equal(parse_stored(&r,
+                                  "HTTP/1.1 200 OK\r\nX-Long: "
+                                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                                  "\r\nContent-Length: 0\r\n\r\n",
+                                  store, sizeof store),
+                     CORIO_HTTP_EHEAD_TOO_BIG);
+    /* Without a store the same response is fine, and nothing is kept. */
+    assert_int_equal(
+        parse_stored(&r, "HTTP/1.1 200 OK\r\nX-Long: aaaa\r\nContent-Length: 0\r\n\r\n", NULL, 0),
+        CORIO_HTTP_DONE);
+    size_t pos = 0, nl, vl;
+    const char *n, *v;
+    assert_false(corio_http_resp_parser_next_field(&r, &pos, &n, &nl, &v, &vl));
+}
+
+static void test_content_encoding_is_named(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *field;
+        corio_http_coding_t coding;
+    } cases[] = {
+        {"", CORIO_HTTP_CODING_IDENTITY},
+        {"Content-Encoding: gzip\r\n", CORIO_HTTP_CODING_GZIP},
+        {"Content-Encoding: X-GZIP\r\n", CORIO_HTTP_CODING_GZIP},
+        {"Content-Encoding: deflate\r\n", CORIO_HTTP_CODING_DEFLATE},
+        {"Content-Encoding: identity\r\n", CORIO_HTTP_CODING_IDENTITY},
+        {"Content-Encoding: br\r\n", CORIO_HTTP_CODING_OTHER},
+        {"Content-Encoding: gzip, br\r\n", CORIO_HTTP_CODING_OTHER},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char resp[256];
+        snprintf(resp, sizeof resp, "HTTP/1.1 200 OK\r\n%sContent-Length: 0\r\n\r\n",
+                 cases[i].field);
+        corio_http_resp_parser_t r;
+        assert_int_equal(parse_stored(&r, resp, NULL, 0), CORIO_HTTP_DONE);
+        if (r.content_encoding != cases[i].coding)
+            fail_msg("'%s': coding %d, expected %d", cases[i].field, r.content_encoding,
+                     cases[i].coding);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status_line),    cmocka_unit_test(test_headers_split_anywhere),
-        cmocka_unit_test(test_bad_headers),    cmocka_unit_test(test_head_too_big),
-        cmocka_unit_test(test_content_length), cmocka_unit_test(test_chunked),
-        cmocka_unit_test(test_bad_chunks),     cmocka_unit_test(test_body_to_eof),
+        cmocka_unit_test(test_status_line),
+        cmocka_unit_test(test_headers_split_anywhere),
+        cmocka_unit_test(test_bad_headers),
+        cmocka_unit_test(test_head_too_big),
+        cmocka_unit_test(test_content_length),
+        cmocka_unit_test(test_chunked),
+        cmocka_unit_test(test_bad_chunks),
+        cmocka_unit_test(test_body_to_eof),
         cmocka_unit_test(test_no_body),
+        cmocka_unit_test(test_the_store_keeps_the_final_responses_fields_in_order),
+        cmocka_unit_test(test_fields_that_do_not_fit_the_store_are_head_too_big),
+        cmocka_unit_test(test_content_encoding_is_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,7 @@ if(CORIO_FAULT_INJECTION)
 endif()
 
 # Tests of libcorio-http (engine/http/): pure functions, no loop needed.
-foreach(name test_http_errors test_http_url test_http_request test_http_chunked)
+foreach(name test_http_errors test_http_url test_http_request test_http_chunked test_http_response)
   corio_test(${name} LINK corio_http_static LABELS http)
 endforeach()
 
@@ -38,3 +38,18 @@ function(corio_tool_start_test)
   endif()
 endfunction()
 cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL corio_tool_start_test)
+
+# corio-fetch against a real nginx with TLS, gzip and redirects (tests/test_fetch_nginx.sh),
+# with the tls_certs fixture's certificates. Deferred like test_tool_start: corio-fetch is an
+# examples/ target.
+function(corio_fetch_nginx_test)
+  if(TARGET corio-fetch)
+    add_test(NAME test_fetch_nginx
+             COMMAND bash ${PROJECT_SOURCE_DIR}/tests/test_fetch_nginx.sh
+                     $<TARGET_FILE:corio-fetch>)
+    set_tests_properties(test_fetch_nginx PROPERTIES LABELS fetch TIMEOUT 300 SKIP_RETURN_CODE 77
+                         FIXTURES_REQUIRED tls_certs
+                         ENVIRONMENT CORIO_TEST_CERTS=${PROJECT_BINARY_DIR}/tests/certs)
+  endif()
+endfunction()
+cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL corio_fetch_nginx_test)

@@ -13,11 +13,15 @@ find_package(ZLIB REQUIRED)
 set(CORIO_HTTP_PARSE_SOURCES
   engine/http/chunked.c
   engine/http/request.c
+  engine/http/response.c
   engine/http/status.c
   engine/http/syntax.c
   engine/http/url.c)
 set(CORIO_HTTP_SOURCES ${CORIO_HTTP_PARSE_SOURCES}
-  engine/tls.c)
+  engine/tls.c
+  engine/http/client.c
+  engine/http/decode.c
+  engine/http/pool.c)
 
 # Compiled like corio_objects (see there): hidden visibility, so that libcorio-http.so
 # exports only what the headers mark CORIO_HTTP_API (CORIO_HTTP_BUILDING makes it

@@ -4,9 +4,9 @@
  *   1. conventions
  *   2. limits
  *   3. errors: one range of codes, and the status a server answers for each
- *   4. the parts: <corio/http_parse.h> (URLs, requests, responses, chunked coding);
- *      an HTTP client (<corio/http_client.h>) and server core (<corio/http_server.h>)
- *      will be included from here when they exist
+ *   4. the parts: <corio/http_parse.h> (URLs, requests, responses, chunked coding),
+ *      <corio/http_client.h> (an HTTP client with keep-alive pools, redirects, retries,
+ *      HTTPS through <corio/tls.h>) and <corio/http_server.h> (the server core)
  *
  * Conventions
  * - libcorio-http is its own library (link -lcorio-http, or corio::http in CMake), built
@@ -135,6 +135,7 @@ CORIO_HTTP_API const char *corio_http_reason(int status);
 
 /* ---- 4. the parts ------------------------------------------------------------------- */
 #include <corio/http_parse.h>
-/* Later, by their authors: <corio/http_client.h> and <corio/http_server.h>. */
+#include <corio/http_client.h>
+/* Later: <corio/http_server.h>. */
 
 #endif

@@ -5,6 +5,7 @@
  *   2. URLs: http and https URLs, Host authorities, same origin, redirects, file names
  *   3. requests: the request-head parser and the request-path normaliser
  *   4. chunked coding: an incremental decoder, and the encoder's framing
+ *   5. responses: an incremental response parser, with an optional field store
  *
  * Conventions
  * - No I/O, no allocation, no global state: the functions can be fed by any transport and
@@ -290,6 +291,140 @@ CORIO_HTTP_API int corio_http_chunked_decode(corio_http_chunked_t *d, const char
  * For n == 0 it writes nothing and returns 0: an empty chunk would end the body (send
  * CORIO_HTTP_LAST_CHUNK for that). */
 CORIO_HTTP_API size_t corio_http_chunk_size_line(uint64_t n, char *out);
+
+/* ---- 5. responses -------------------------------------------------------------------
+ * An incremental HTTP/1.1 response parser. The caller hands it whatever bytes arrived,
+ * in pieces of any size; the parser keeps what it must remember in the
+ * corio_http_resp_parser_t and never holds on to the caller's buffer. Body bytes are
+ * reported as views into the buffer just given.
+ *
+ *   corio_http_resp_parser_t r;
+ *   corio_http_resp_parser_init(&r, is_head_request);
+ *   corio_http_resp_parser_set_store(&r, store, sizeof store);      optional
+ *   for each buffer received (buf, len):
+ *       loop: ev = corio_http_resp_parser_feed(&r, buf, len, &used, &body, &blen);
+ *             buf += used, len -= used;
+ *             CORIO_HTTP_NEED_MORE: receive more; CORIO_HTTP_HEAD: r.status etc. are set
+ *             (and the store holds the fields); CORIO_HTTP_BODY: blen bytes at body;
+ *             CORIO_HTTP_DONE: finished; < 0: an error
+ *   when the peer closes: corio_http_resp_parser_eof(&r) says whether that ended it.
+ *
+ * What it accepts (RFC 9112): an HTTP/1.x status line, header fields (obs-fold joined
+ * with a space, bare LF line ends tolerated, empty lines before the status line skipped);
+ * interim 1xx responses (except 101) skipped; no body for HEAD, 1xx, 204 and 304; a body
+ * framed by Transfer-Encoding (chunked last: the decoder of section 4; not chunked: until
+ * the connection ends), else Content-Length (duplicates must agree), else by the end of
+ * the connection. Errors: CORIO_HTTP_EMALFORMED (not HTTP/1.x, a malformed status line or
+ * field, a control character in an interpreted field), CORIO_HTTP_ELENGTH (a bad
+ * Content-Length, several that disagree, chunked listed twice, Transfer-Encoding in an
+ * HTTP/1.0 response), CORIO_HTTP_ECHUNK and CORIO_HTTP_EHEAD_TOO_BIG (the head over
+ * CORIO_HTTP_MAX_RESPONSE_HEAD, trailers, the store), CORIO_HTTP_ETRUNCATED (from
+ * corio_http_resp_parser_eof). After an error every call returns it again.
+ *
+ * Without a store the parser interprets, and keeps, only what a client needs: status,
+ * framing, Content-Length, keep-alive, Location and Content-Encoding; other fields are
+ * skipped unread. With a store (a byte buffer the caller owns), it also keeps each field
+ * of the final response there, name and value, for corio_http_resp_parser_field() and
+ * corio_http_resp_parser_next_field(). Stored values are trimmed of surrounding whitespace,
+ * obs-fold continuations are joined with one space, and any control character left in a
+ * value of a field that is not interpreted (which the parser would skip without a store)
+ * is stored as a space (RFC 9110 section 5.5), so a store changes no verdict but one:
+ * fields that do not fit are CORIO_HTTP_EHEAD_TOO_BIG. Each field takes 8 bytes of the
+ * store besides its name and value. Interim responses' fields and trailers are not
+ * stored. */
+
+/* How the body of the final response is delimited. */
+typedef enum corio_http_framing {
+    CORIO_HTTP_FRAMING_NONE = 0, /* no body: HEAD, 1xx, 204, 304 */
+    CORIO_HTTP_FRAMING_LENGTH,   /* Content-Length bytes */
+    CORIO_HTTP_FRAMING_CHUNKED,  /* chunked transfer coding */
+    CORIO_HTTP_FRAMING_EOF,      /* everything until the server closes */
+} corio_http_framing_t;
+
+typedef struct corio_http_resp_parser {
+    /* read-only; valid once CORIO_HTTP_HEAD was returned */
+    int status;             /* 100..999 */
+    int minor;              /* HTTP/1.minor */
+    int64_t content_length; /* -1: none given */
+    corio_http_framing_t framing;
+    corio_http_coding_t content_encoding; /* what the body is encoded with (Content-Encoding) */
+    bool keep_alive;                      /* the connection may carry another request afterwards */
+    bool location_too_long; /* Location was longer than CORIO_HTTP_MAX_LOCATION: not kept */
+    size_t location_len;    /* 0: no Location field */
+    char location[CORIO_HTTP_MAX_LOCATION + 1]; /* NUL-terminated */
+    uint64_t body_bytes;                        /* body bytes reported so far (decoded) */
+
+    /* private: */
+    corio_http_chunked_t priv_chunked;
+    char *priv_store;
+    size_t priv_store_cap, priv_store_len;
+    size_t priv_entry; /* where the field being stored starts in priv_store */
+    uint64_t priv_remaining;
+    uint32_t priv_head_bytes;
+    uint32_t priv_value_len;
+    uint16_t priv_name_len;
+    int priv_error;
+    uint8_t priv_state;
+    uint8_t priv_field; /* the interpreted field whose value is being read */
+    uint8_t priv_status_len;
+    bool priv_head_request, priv_head_done, priv_have_field, priv_storing, priv_value_overflow;
+    bool priv_cl_seen, priv_te_seen, priv_te_chunked, priv_te_chunked_once;
+    bool priv_conn_close, priv_conn_keep_alive;
+    uint8_t priv_codings; /* Content-Encoding codings other than identity, capped */
+    uint8_t priv_coding;  /* the last of them */
+    char priv_status_line[16];
+    char priv_name[24];
+    char priv_value[CORIO_HTTP_MAX_FRAMING_VALUE];
+} corio_http_resp_parser_t;
+
+/* Prepares r for one response, with no store. head_request: the request was HEAD (no
+ * body follows, whatever the fields say). */
+CORIO_HTTP_API void corio_http_resp_parser_init(corio_http_resp_parser_t *r, bool head_request);
+
+/* Gives r a field store: store[0, cap), owned by the caller, which must stay valid while
+ * r is used and the fields are read. Call it between corio_http_resp_parser_init and the
+ * first feed; a NULL store (or cap 0) means none. */
+CORIO_HTTP_API void corio_http_resp_parser_set_store(corio_http_resp_parser_t *r, char *store,
+                                                     size_t cap);
+
+/* Parses up to len bytes of buf (len may be 0). Sets *used to the bytes it consumed and
+ * returns what it found: CORIO_HTTP_NEED_MORE (all len bytes used), CORIO_HTTP_HEAD,
+ * CORIO_HTTP_BODY (*body and *body_len: a view into buf, *body_len > 0),
+ * CORIO_HTTP_DONE (any bytes after the response are left unused), or a negative code
+ * (listed above). Call again with the rest of the buffer until it returns
+ * CORIO_HTTP_NEED_MORE. After CORIO_HTTP_DONE it returns CORIO_HTTP_DONE with *used 0. */
+CORIO_HTTP_API int corio_http_resp_parser_feed(corio_http_resp_parser_t *r, const char *buf,
+                                               size_t len, size_t *used, const char **body,
+                                               size_t *body_len);
+
+/* The peer closed the connection: returns CORIO_HTTP_DONE if that completes the response
+ * (a body delimited by the end of the connection, or a response already done), else
+ * CORIO_HTTP_ETRUNCATED (or the sticky error). */
+CORIO_HTTP_API int corio_http_resp_parser_eof(corio_http_resp_parser_t *r);
+
+/* True once any byte of the response has been consumed (a closed keep-alive connection
+ * that never answered is not the same failure as one that stopped halfway). */
+CORIO_HTTP_API bool corio_http_resp_parser_started(const corio_http_resp_parser_t *r);
+
+/* True once the head of the final response was complete. */
+CORIO_HTTP_API bool corio_http_resp_parser_head_done(const corio_http_resp_parser_t *r);
+
+/* Iterates over the stored fields of the final response, in the order received. Start
+ * with *pos = 0; each call that returns true sets the views (into the store: the name as
+ * sent, the value as described above) and advances *pos. Returns false when there are no
+ * more, or no store, or the head is not complete. */
+CORIO_HTTP_API bool corio_http_resp_parser_next_field(const corio_http_resp_parser_t *r,
+                                                      size_t *pos, const char **name,
+                                                      size_t *name_len, const char **value,
+                                                      size_t *value_len);
+
+/* Finds the next stored field named name (NUL-terminated, compared case-insensitively)
+ * from *pos on (start with 0): returns true and sets *value, *value_len and *pos (call
+ * again for the next field of that name, e.g. each Set-Cookie), or false when there is
+ * none (more). */
+CORIO_HTTP_API bool corio_http_resp_parser_field(const corio_http_resp_parser_t *r,
+                                                 const char *name, size_t *pos, const char **value,
+                                                 size_t *value_len);
 
 #ifdef __cplusplus
 }

@@ -8,12 +8,13 @@
 #                     clang's libFuzzer runtime
 set(CORIO_FUZZ_SECONDS 20 CACHE STRING "Seconds each libFuzzer test runs")
 set(fuzz_dir ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
-set(examples_dir ${PROJECT_SOURCE_DIR}/examples)
+
 # NAME_SOURCES: the target's own file and what it fuzzes; NAME_HTTP: it fuzzes
 # libcorio-http's parsers (CORIO_HTTP_PARSE_SOURCES); NAME_ENGINE: it needs the engine.
 set(fuzz_http_request_SOURCES ${fuzz_dir}/fuzz_http_request.c)
 set(fuzz_http_request_HTTP ON)
-set(fuzz_http_response_SOURCES ${fuzz_dir}/fuzz_http_response.c ${examples_dir}/http_response.c)
+set(fuzz_http_response_SOURCES ${fuzz_dir}/fuzz_http_response.c)
+set(fuzz_http_response_HTTP ON)
 set(fuzz_http_chunked_SOURCES ${fuzz_dir}/fuzz_http_chunked.c)
 set(fuzz_http_chunked_HTTP ON)
 set(fuzz_http_chunked_roundtrip_SOURCES ${fuzz_dir}/fuzz_http_chunked_roundtrip.c)
@@ -24,7 +25,7 @@ set(fuzz_stream_ENGINE ON)
 foreach(name http_request http_response http_chunked http_chunked_roundtrip stream)
   set(target fuzz_${name})
   add_executable(${target}_replay ${fuzz_dir}/replay.c ${${target}_SOURCES})
-  target_include_directories(${target}_replay PRIVATE ${examples_dir} ${fuzz_dir})
+  target_include_directories(${target}_replay PRIVATE ${fuzz_dir})
   target_compile_definitions(${target}_replay PRIVATE _GNU_SOURCE)
   if(${target}_HTTP)
     target_link_libraries(${target}_replay PRIVATE corio_http_static)

@@ -1,9 +1,9 @@
-/* Fuzz target: the HTTP response parser and chunked decoder (examples/http_response.c).
+/* Fuzz target: the HTTP response parser and chunked decoder (engine/http/response.c).
  * The first input byte picks how the rest is cut into pieces (and whether the response
  * answers a HEAD); the parser must give the same verdict, status and decoded body however
  * the bytes arrive, byte by byte or all at once. */
 #include "fuzz.h"
-#include "http_response.h"
+#include <corio/http.h>
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,11 +26,11 @@ static uint32_t hash_more(uint32_t h, const char *p, size_t n)
 /* Feeds buf in pieces of `step` bytes (0: all at once) and ends with EOF if needed. */
 static struct verdict run(const char *buf, size_t len, size_t step, bool head)
 {
-    static http_resp_t r; /* large: not on the stack */
-    http_resp_init(&r, head);
+    static corio_http_resp_parser_t r; /* large: not on the stack */
+    corio_http_resp_parser_init(&r, head);
     struct verdict v = {.body_hash = 2166136261u};
     size_t at = 0;
-    int rc = HTTP_NEED_MORE;
+    int rc = CORIO_HTTP_NEED_MORE;
     while (at < len) {
         size_t piece = step == 0 || len - at < step ? len - at : step;
         const char *p = buf + at;
@@ -38,10 +38,10 @@ static struct verdict run(const char *buf, size_t len, size_t step, bool head)
         for (;;) {
             size_t used = 0, body_len = 0;
             const char *body = NULL;
-            rc = http_resp_feed(&r, p, left, &used, &body, &body_len);
+            rc = corio_http_resp_parser_feed(&r, p, left, &used, &body, &body_len);
             if (used > left)
                 abort();
-            if (rc == HTTP_BODY) {
+            if (rc == CORIO_HTTP_BODY) {
                 if (body == NULL || body_len == 0)
                     abort();
                 v.body_len += body_len;
@@ -49,18 +49,17 @@ static struct verdict run(const char *buf, size_t len, size_t step, bool head)
             }
             p += used;
             left -= used;
-            if (rc == HTTP_NEED_MORE || rc == HTTP_DONE || rc < 0)
+            if (rc == CORIO_HTTP_NEED_MORE || rc == CORIO_HTTP_DONE || rc < 0)
                 break;
         }
         at += piece - left;
-        if (rc == HTTP_DONE || rc < 0)
+        if (rc == CORIO_HTTP_DONE || rc < 0)
             break;
     }
-    if (rc != HTTP_DONE && rc >= 0)
-        rc = http_resp_eof(&r);
+    if (rc != CORIO_HTTP_DONE && rc >= 0)
+        rc = corio_http_resp_parser_eof(&r);
     v.result = rc;
-    v.status = http_resp_head_done(&r) ? r.status : 0;
-    (void)http_resp_strerror(rc);
+    v.status = corio_http_resp_parser_head_done(&r) ? r.status : 0;
     return v;
 }
 

@@ -1,28 +1,23 @@
-/* corio-fetch: a concurrent HTTP/1.1 client and load generator on corio coroutines.
+/* corio-fetch: a concurrent HTTP/1.1 and HTTPS client and load generator, a thin program
+ * over libcorio-http's client (corio/http_client.h).
  *
  *   corio-fetch [options] URL...          fetch each URL once, report every failure
  *   corio-fetch -n 100000 -c 256 URL      load: 100000 requests over 256 connections
  *   corio-fetch -d 10 -c 64 URL           load for 10 seconds
  *
- * How it works. -c N worker tasks each run one request at a time (no pipelining) and take
- * the next request from a shared counter; request i goes to URL i mod (number of URLs).
- * Connections live in a keep-alive pool per host:port; there are never more than N, so a
- * worker that needs a connection to a host with none idle either takes a free slot or
- * closes the least recently used idle connection of another host. A request goes out with
- * one send of bytes prepared when the URL was read; the response is received into the
- * worker's buffer and parsed in place (http_response.c), body bytes written to -o files or
- * dropped. Nothing is allocated per request. Names are resolved once per host on the
- * executor (corio_getaddrinfo); numeric hosts never touch the resolver.
- *
- * Deadlines come from corio_timeout_begin: one over the whole attempt (connect, send,
- * response), and one inside it over the connect. The send and the receives of an exchange
- * are callback-mode operations, in flight together, that the worker waits for through a
- * future (fetch_client.c, "I/O"); under a deadline that wait is a timer in the loop's heap,
- * as an await-style call's is. A reused connection that the server had
- * closed meanwhile (no byte of a response came back) is replaced by another at once, which
- * is not counted as a retry; --retries retries connection errors and 5xx responses after an
- * exponential backoff. Every failure is classified (refused, reset, timeout, parse, dns,
- * closed, ...), counted, and printed per URL when URLs are fetched once or with -v.
+ * How it works. -c N worker tasks each run one request at a time and take the next
+ * request from a shared counter; request i goes to URL i mod (number of URLs). The
+ * client keeps connections alive in one pool per origin that every worker draws from,
+ * with at most N connections per origin (and N per origin in total), so a run over
+ * several hosts keeps its connections instead of opening one per request. HTTPS verifies
+ * certificates against the system store (--cacert FILE, or -k to skip, with a warning);
+ * sessions are resumed. Deadlines: --timeout over each attempt (connect, send, response),
+ * --connect-timeout over the connect and handshake. --retries retries connection errors
+ * and 5xx responses of idempotent requests after an exponential backoff; a pooled
+ * connection the server had closed meanwhile is replaced at once, uncounted. -L follows
+ * redirects, never carrying Authorization, Cookie or Proxy-Authorization (nor -H Host) to
+ * another origin. Every failure is classified (refused, reset, timeout, parse, dns,
+ * closed, tls, ...), counted, and printed per URL when URLs are fetched once or with -v.
  *
  * Output: a progress line on stderr when it is a terminal (refreshed 10 times a second by
  * a task of its own), then a summary on stdout, or with --json one JSON object. Latencies
@@ -30,15 +25,12 @@
  * got a response below 400, 1 otherwise, 2 for bad usage, 130 when interrupted (SIGINT or
  * SIGTERM end the run early and still print the summary).
  *
- * Files: this one holds the command line, setup, progress line and report; fetch_run.c the
- * tasks of a run; fetch_client.c the pool, connecting and one request; fetch.h what they
- * share; http_response.c the response parser; libcorio-http (corio/http.h) URL parsing,
- * redirects and -o file names. */
+ * Files: this one holds the command line and setup; run.c the tasks of a run; save.c the
+ * -o files; report.c the progress line and the reports; fetch.h what they share. */
 #include "fetch.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,153 +41,44 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---- progress and report --------------------------------------------------------------- */
-
-static double hist_value(unsigned idx) /* the middle of bucket idx, in ns */
+/* Reads a whole file (--data-file). Returns 0, or -1 with a message. */
+static int read_file(const char *path, const char **data, size_t *len)
 {
-    if (idx < (1u << SUB_BITS))
-        return idx;
-    unsigned shift = (idx >> (SUB_BITS - 1)) - 1;
-    uint64_t mant = idx - ((uint64_t)shift << (SUB_BITS - 1));
-    return (double)(mant << shift) + (double)(1ull << shift) / 2;
-}
-
-static double percentile_ms(const struct stats *st, double p)
-{
-    uint64_t n = st->ok + st->http_errors;
-    if (n == 0)
-        return 0;
-    uint64_t rank = (uint64_t)ceil(p * (double)n), seen = 0;
-    if (rank < 1)
-        rank = 1;
-    for (unsigned i = 0; i < HIST_LEN; i++) {
-        seen += st->hist[i];
-        if (seen >= rank) {
-            double v = hist_value(i);
-            return (v > (double)st->max_ns ? (double)st->max_ns : v) / 1e6;
-        }
+    FILE *in = fopen(path, "rb");
+    if (in == NULL) {
+        fprintf(stderr, "corio-fetch: cannot read %s: %s\n", path, strerror(errno));
+        return -1;
     }
-    return (double)st->max_ns / 1e6;
-}
-
-static void human_count(char *out, size_t n, double v, const char *unit)
-{
-    if (v >= 1e9)
-        snprintf(out, n, "%.2f G%s", v / 1e9, unit);
-    else if (v >= 1e6)
-        snprintf(out, n, "%.2f M%s", v / 1e6, unit);
-    else if (v >= 1e4)
-        snprintf(out, n, "%.1f k%s", v / 1e3, unit);
-    else
-        snprintf(out, n, "%.0f %s", v, unit);
-}
-
-void fetch_draw_progress(struct fetch *f, uint64_t now)
-{
-    uint64_t done = f->st.done, errors = f->st.errors + f->st.http_errors;
-    double elapsed = (double)(now - f->t_start) / 1e9;
-    /* The rate over the last second: ten samples of (time, done), the oldest replaced. */
-    unsigned slot = f->prog_n % 10;
-    uint64_t t_then = f->prog_n >= 10 ? f->prog_t[slot] : f->t_start;
-    uint64_t base = f->prog_n >= 10 ? f->prog_done[slot] : 0;
-    f->prog_t[slot] = now;
-    f->prog_done[slot] = done;
-    f->prog_n++;
-    double span = (double)(now - t_then);
-    double rate = span > 0 ? (double)(done - base) * 1e9 / span : 0;
-    double frac;
-    char count[64];
-    if (f->total != 0) {
-        frac = (double)done / (double)f->total;
-        snprintf(count, sizeof count, "%llu/%llu", (unsigned long long)done,
-                 (unsigned long long)f->total);
-    } else {
-        frac = elapsed / ((double)f->o.duration_ns / 1e9);
-        snprintf(count, sizeof count, "%llu done", (unsigned long long)done);
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64 * 1024;
+            char *p = realloc(buf, cap);
+            if (p == NULL) {
+                fprintf(stderr, "corio-fetch: out of memory reading %s\n", path);
+                free(buf);
+                fclose(in);
+                return -1;
+            }
+            buf = p;
+        }
+        size_t got = fread(buf + n, 1, cap - n, in);
+        n += got;
+        if (got == 0)
+            break;
     }
-    if (frac > 1)
-        frac = 1;
-    char bar[31];
-    int fill = (int)(frac * 30);
-    for (int i = 0; i < 30; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[30] = '\0';
-    char rs[32];
-    human_count(rs, sizeof rs, rate, "req/s");
-    fprintf(stderr, "\r[%s] %s  %s  %llu errors  %.1f s\033[K", bar, count, rs,
-            (unsigned long long)errors, elapsed);
+    bool bad = ferror(in);
+    fclose(in);
+    if (bad) {
+        fprintf(stderr, "corio-fetch: cannot read %s\n", path);
+        free(buf);
+        return -1;
+    }
+    *data = buf; /* kept for the run */
+    *len = n;
+    return 0;
 }
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-static void print_json(const struct fetch *f, double secs)
-{
-    const struct stats *st = &f->st;
-    printf("{\"requests\":%llu,\"ok\":%llu,\"http_errors\":%llu,\"errors\":%llu,",
-           (unsigned long long)st->done, (unsigned long long)st->ok,
-           (unsigned long long)st->http_errors, (unsigned long long)st->errors);
-    printf("\"seconds\":%.3f,\"rps\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
-           "\"max_ms\":%.3f,",
-           secs, secs > 0 ? (double)st->done / secs : 0, percentile_ms(st, 0.50),
-           percentile_ms(st, 0.90), percentile_ms(st, 0.99), (double)st->max_ns / 1e6);
-    printf("\"bytes\":%llu,\"wire_bytes\":%llu,\"connections\":%llu,\"retries\":%llu,"
-           "\"redirects\":%llu,\"client_cpu_sec\":%.3f,\"interrupted\":%s,",
-           (unsigned long long)st->body_bytes, (unsigned long long)st->wire_bytes,
-           (unsigned long long)st->conns_opened, (unsigned long long)st->retries,
-           (unsigned long long)st->redirects, cpu_seconds(), f->interrupted ? "true" : "false");
-    printf("\"status\":{");
-    const char *sep = "";
-    for (int s = 0; s < 1000; s++)
-        if (st->status[s] != 0) {
-            printf("%s\"%d\":%llu", sep, s, (unsigned long long)st->status[s]);
-            sep = ",";
-        }
-    printf("},\"error_kinds\":{");
-    for (int k = 0; k < K_COUNT; k++)
-        printf("%s\"%s\":%llu", k ? "," : "", fetch_kind_names[k], (unsigned long long)st->kind[k]);
-    printf("}}\n");
-}
-
-static void print_summary(const struct fetch *f, double secs)
-{
-    const struct stats *st = &f->st;
-    char bytes[32], rate[32];
-    human_count(bytes, sizeof bytes, (double)st->body_bytes, "B");
-    human_count(rate, sizeof rate, secs > 0 ? (double)st->done / secs : 0, "req/s");
-    printf("%llu requests in %.2f s, %s, %s of bodies%s\n", (unsigned long long)st->done, secs,
-           rate, bytes, f->interrupted ? " (interrupted)" : "");
-    printf("  responses: %llu", (unsigned long long)(st->ok + st->http_errors));
-    const char *sep = " (";
-    for (int s = 0; s < 1000; s++)
-        if (st->status[s] != 0) {
-            printf("%s%d: %llu", sep, s, (unsigned long long)st->status[s]);
-            sep = ", ";
-        }
-    printf("%s\n", *sep == ',' ? ")" : "");
-    printf("  errors:    %llu", (unsigned long long)st->errors);
-    sep = " (";
-    for (int k = 0; k < K_COUNT; k++)
-        if (st->kind[k] != 0) {
-            printf("%s%s: %llu", sep, fetch_kind_names[k], (unsigned long long)st->kind[k]);
-            sep = ", ";
-        }
-    printf("%s\n", *sep == ',' ? ")" : "");
-    if (st->ok + st->http_errors > 0)
-        printf("  latency:   p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n",
-               percentile_ms(st, 0.50), percentile_ms(st, 0.90), percentile_ms(st, 0.99),
-               (double)st->max_ns / 1e6);
-    printf("  connections opened: %llu, retries: %llu, redirects followed: %llu\n",
-           (unsigned long long)st->conns_opened, (unsigned long long)st->retries,
-           (unsigned long long)st->redirects);
-}
-
-/* ---- setup ---------------------------------------------------------------------------------- */
 
 static bool token_char(unsigned char c)
 {
@@ -224,9 +107,16 @@ static int usage(const char *why)
             "  -d, --duration S      make requests for S seconds\n"
             "  -i, --input FILE      read URLs from FILE ('-': standard input)\n"
             "  -o, --output DIR      save bodies in DIR (names derived from the URLs)\n"
-            "  -X, --method M        request method (default GET)\n"
+            "  -X, --method M        request method (default GET, or POST with a body)\n"
             "  -I, --head            HEAD requests\n"
             "  -H, --header 'N: V'   add a request header (repeatable)\n"
+            "      --data STR        send STR as the request body (POST unless -X)\n"
+            "      --data-file FILE  send FILE as the request body (POST unless -X)\n"
+            "      --compressed      ask for gzip/deflate and decode the bodies\n"
+            "      --cacert FILE     trust the CAs in FILE (PEM) instead of the system store\n"
+            "  -k, --insecure        do not verify HTTPS certificates (prints a warning)\n"
+            "      --no-keepalive    a new connection per request (Connection: close)\n"
+            "      --no-resume       no TLS session resumption: a full handshake each time\n"
             "  -L, --follow          follow redirects\n"
             "      --max-redirects N at most N redirects per request (default 10)\n"
             "      --timeout S       deadline per attempt: connect, send, response (default 30)\n"
@@ -263,12 +153,6 @@ static bool parse_seconds(const char *s, bool zero_ok, uint64_t *ns)
         return false;
     *ns = (uint64_t)(v * 1e9);
     return zero_ok || *ns > 0;
-}
-
-static bool header_named(const char *h, const char *name)
-{
-    size_t n = strlen(name);
-    return strncasecmp(h, name, n) == 0 && h[n] == ':';
 }
 
 /* Appends a URL to the list (grown by doubling; the strings are the caller's). */
@@ -329,11 +213,10 @@ static bool is_opt(const char *a, const char *short_name, const char *long_name)
 static int parse_args(int argc, char **argv, struct fetch *f, const char ***urls, size_t *nurls)
 {
     struct options *o = &f->o;
-    *o =
-        (struct options){.conns = 16, .timeout_ns = 30 * SEC, .max_redirects = 10, .method = "GET"};
-    bool connect_set = false, no_more_flags = false;
+    *o = (struct options){.conns = 16, .timeout_ns = 30 * SEC, .max_redirects = 10};
+    bool connect_set = false, no_more_flags = false, head = false;
     size_t cap = 0;
-    static const char *hdrs[256];
+    static corio_http_header_t hdrs[256];
     o->headers = hdrs;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
@@ -397,7 +280,26 @@ static int parse_args(int argc, char **argv, struct fetch *f, const char ***urls
                 return usage("--method needs a method name (a token such as GET)");
             o->method = v;
         } else if (IS("-I", "--head")) {
-            o->method = "HEAD";
+            head = true;
+        } else if (IS(NULL, "--data")) {
+            VALUE();
+            o->data = v;
+            o->data_len = strlen(v);
+        } else if (IS(NULL, "--data-file")) {
+            VALUE();
+            if (read_file(v, &o->data, &o->data_len) < 0)
+                return 1;
+        } else if (IS(NULL, "--compressed")) {
+            o->compressed = true;
+        } else if (IS(NULL, "--cacert")) {
+            VALUE();
+            o->cacert = v;
+        } else if (IS("-k", "--insecure")) {
+            o->insecure = true;
+        } else if (IS(NULL, "--no-keepalive")) {
+            o->no_keepalive = true;
+        } else if (IS(NULL, "--no-resume")) {
+            o->no_resume = true;
         } else if (IS("-H", "--header")) {
             VALUE();
             const char *colon = strchr(v, ':');
@@ -407,11 +309,13 @@ static int parse_args(int argc, char **argv, struct fetch *f, const char ***urls
             }
             if (o->nheaders == sizeof hdrs / sizeof hdrs[0])
                 return usage("too many -H headers (256 at most)");
-            hdrs[o->nheaders++] = v;
-            o->has_host |= header_named(v, "host");
-            o->has_user_agent |= header_named(v, "user-agent");
-            o->has_accept |= header_named(v, "accept");
-            o->has_length |= header_named(v, "content-length");
+            const char *value = colon + 1, *end = value + strlen(value);
+            while (*value == ' ' || *value == '\t')
+                value++;
+            while (end > value && (end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+            hdrs[o->nheaders++] =
+                (corio_http_header_t){v, (size_t)(colon - v), value, (size_t)(end - value)};
         } else if (IS("-L", "--follow")) {
             o->follow = true;
         } else if (IS(NULL, "--max-redirects")) {
@@ -450,73 +354,15 @@ static int parse_args(int argc, char **argv, struct fetch *f, const char ***urls
 #undef IS
 #undef VALUE
     }
+    if (head)
+        o->method = "HEAD";
+    if (head && o->data != NULL)
+        return usage("-I and --data together: a HEAD request has no body");
     if (!connect_set)
         o->connect_ns = o->timeout_ns;
     if (*nurls == 0)
         return usage("no URL given");
     return -1;
-}
-
-/* Parses every URL and prepares its request. Returns 0, or -1 (out of memory). */
-static int prepare_targets(struct fetch *f, const char **urls, size_t n)
-{
-    f->targets = calloc(n, sizeof *f->targets);
-    char *buf = malloc(REQ_MAX);
-    if (f->targets == NULL || buf == NULL) {
-        free(buf);
-        return -1;
-    }
-    f->ntargets = n;
-    for (size_t i = 0; i < n; i++) {
-        struct target *t = &f->targets[i];
-        t->text = urls[i];
-        t->url_err = fetch_url_parse(urls[i], &t->url);
-        if (t->url_err != 0)
-            continue;
-        t->host = fetch_host_get(f, &t->url);
-        int len = fetch_build_request(buf, REQ_MAX, f->o.method, &t->url, &f->o);
-        if (len < 0) {
-            t->url_err = CORIO_HTTP_EURL; /* too long for a request */
-            continue;
-        }
-        t->req = malloc((size_t)len);
-        if (t->host == NULL || t->req == NULL) {
-            free(buf);
-            return -1;
-        }
-        memcpy(t->req, buf, (size_t)len);
-        t->req_len = (size_t)len;
-    }
-    free(buf);
-    return 0;
-}
-
-static int prepare_workers(struct fetch *f)
-{
-    f->conns = calloc(f->nworkers, sizeof *f->conns);
-    f->workers = calloc(f->nworkers, sizeof *f->workers);
-    if (f->conns == NULL || f->workers == NULL)
-        return -1;
-    for (unsigned i = 0; i < f->nworkers; i++) {
-        f->conns[i].fd = -1;
-        f->conns[i].next = f->free_conns;
-        f->free_conns = &f->conns[i];
-        struct worker *w = &f->workers[i];
-        w->f = f;
-        w->save_fd = -1;
-        w->rbuf = malloc(RBUF_SIZE);
-        if (w->rbuf == NULL)
-            return -1;
-        /* Redirect buffers only when redirects are followed. */
-        if (f->o.follow) {
-            w->sbuf = malloc(REQ_MAX);
-            w->urlbuf[0] = malloc(CORIO_HTTP_MAX_URL + 1);
-            w->urlbuf[1] = malloc(CORIO_HTTP_MAX_URL + 1);
-            if (w->sbuf == NULL || w->urlbuf[0] == NULL || w->urlbuf[1] == NULL)
-                return -1;
-        }
-    }
-    return 0;
 }
 
 static int open_outdir(struct fetch *f)
@@ -547,6 +393,83 @@ static void raise_fd_limit(unsigned conns)
     }
 }
 
+/* The number of distinct origins among the URLs (bad URLs aside): each may hold -c
+ * connections. An open-addressing set of origin hashes: a collision merely undercounts. */
+static size_t count_origins(struct fetch *f)
+{
+    size_t cap = 64;
+    while (cap < 2 * f->ntargets)
+        cap *= 2;
+    uint64_t *set = calloc(cap, sizeof *set);
+    if (set == NULL)
+        return f->ntargets;
+    size_t n = 0;
+    for (size_t i = 0; i < f->ntargets; i++) {
+        corio_http_url_t u;
+        if (corio_http_url_parse(f->targets[i].text, &u) < 0)
+            continue;
+        uint64_t h = 0xcbf29ce484222325u ^ ((uint64_t)u.port << 1 | u.scheme);
+        for (const char *p = u.host; *p; p++)
+            h = (h ^ (unsigned char)(*p | 0x20)) * 0x100000001b3u;
+        h |= 1; /* 0 marks a free slot */
+        size_t j = h & (cap - 1);
+        while (set[j] != 0 && set[j] != h)
+            j = (j + 1) & (cap - 1);
+        if (set[j] == 0) {
+            set[j] = h;
+            n++;
+        }
+    }
+    free(set);
+    return n > 0 ? n : 1;
+}
+
+static int make_client(struct fetch *f)
+{
+    const struct options *o = &f->o;
+    size_t origins = count_origins(f);
+    uint64_t total = (uint64_t)f->nworkers * origins;
+    if (total > MAX_CONNS)
+        total = MAX_CONNS;
+    if (total < f->nworkers)
+        total = f->nworkers;
+    raise_fd_limit((unsigned)total);
+    /* A TLS context made here rather than at the first https request, so that a bad
+     * --cacert stops the run at once with its reason. */
+    if (o->cacert != NULL || o->insecure || o->no_resume) {
+        corio_tls_config_t tc = {
+            .ca_file = o->cacert,
+            .flags = (o->insecure ? CORIO_TLS_INSECURE : 0) | (o->no_resume ? CORIO_TLS_NO_RESUME : 0),
+        };
+        char why[300];
+        int rc = corio_tls_ctx_new(&f->tls, &tc, why, sizeof why);
+        if (rc < 0) {
+            fprintf(stderr, "corio-fetch: %s\n", why);
+            return rc;
+        }
+    }
+    corio_http_client_opts_t co = {
+        .max_conns = (unsigned)total,
+        .max_conns_per_host = f->nworkers,
+        .timeout_ns = o->timeout_ns != 0 ? o->timeout_ns : UINT64_MAX,
+        .connect_timeout_ns = o->connect_ns != 0 ? o->connect_ns : UINT64_MAX,
+        .retries = o->retries,
+        .max_redirects = o->max_redirects,
+        .flags = (o->follow ? CORIO_HTTP_FOLLOW : 0) | (o->compressed ? CORIO_HTTP_DECOMPRESS : 0) |
+                 (o->no_keepalive ? CORIO_HTTP_NO_KEEPALIVE : 0),
+        .ca_file = o->cacert,
+        .tls_flags =
+            (o->insecure ? CORIO_TLS_INSECURE : 0) | (o->no_resume ? CORIO_TLS_NO_RESUME : 0),
+        .user_agent = USER_AGENT,
+    };
+    if (o->max_redirects == 0) /* the client's 0 means its default */
+        co.flags &= ~(unsigned)CORIO_HTTP_FOLLOW;
+    int rc = corio_http_client_new(&f->client, &co);
+    if (rc < 0)
+        fprintf(stderr, "corio-fetch: cannot make the HTTP client: %s\n", corio_strerror(rc));
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static struct fetch fetch;
@@ -556,22 +479,32 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, f, &urls, &nurls);
     if (rc >= 0)
         return rc;
+    if (f->o.insecure)
+        fprintf(stderr, "corio-fetch: warning: -k: HTTPS certificates are not verified; anyone "
+                        "on the path can read and change this traffic\n");
 
     f->list_mode = f->o.requests == 0 && f->o.duration_ns == 0;
     f->total = f->list_mode ? nurls : f->o.requests;
-    f->head = strcmp(f->o.method, "HEAD") == 0;
     f->nworkers = f->o.conns;
     if (f->total != 0 && f->total < f->nworkers)
         f->nworkers = (unsigned)f->total;
     f->progress = !f->o.quiet && isatty(STDERR_FILENO);
-    f->rng = (uint64_t)now_ns() | 1;
-    raise_fd_limit(f->nworkers);
-    if (open_outdir(f) < 0)
-        return 1;
-    if (prepare_targets(f, urls, nurls) < 0 || prepare_workers(f) < 0) {
+    f->targets = calloc(nurls, sizeof *f->targets);
+    f->workers = calloc(f->nworkers, sizeof *f->workers);
+    if (f->targets == NULL || f->workers == NULL) {
         fprintf(stderr, "corio-fetch: out of memory\n");
         return 1;
     }
+    f->ntargets = nurls;
+    for (size_t i = 0; i < nurls; i++)
+        f->targets[i].text = urls[i];
+    for (unsigned i = 0; i < f->nworkers; i++) {
+        f->workers[i].f = f;
+        f->workers[i].save_fd = -1;
+        corio_http_client_resp_init(&f->workers[i].resp);
+    }
+    if (open_outdir(f) < 0 || make_client(f) < 0)
+        return 1;
 
     /* SIGINT and SIGTERM are taken by a task (corio_signal_wait): block them first. */
     sigset_t stop_signals;
@@ -580,7 +513,7 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
-    /* Room for every worker's operations (a send and a receive) in one submission. */
+    /* Room for every worker's operation in one submission. */
     unsigned entries = 256;
     while (entries < 2 * f->nworkers + 64 && entries < 32768)
         entries *= 2;
@@ -595,7 +528,11 @@ int main(int argc, char **argv)
     rc = corio_spawn(loop, fetch_main_task, f, NULL);
     if (rc == 0)
         rc = corio_loop_run(loop);
+    corio_http_client_free(f->client);
+    corio_tls_ctx_free(f->tls);
     corio_loop_free(loop);
+    for (unsigned i = 0; i < f->nworkers; i++)
+        corio_http_client_resp_free(&f->workers[i].resp);
     if (rc < 0) {
         fprintf(stderr, "corio-fetch: %s\n", corio_strerror(rc));
         return 1;
@@ -603,9 +540,9 @@ int main(int argc, char **argv)
 
     double secs = (double)(f->t_end - f->t_start) / 1e9;
     if (f->o.json)
-        print_json(f, secs);
+        fetch_print_json(f, secs);
     else
-        print_summary(f, secs);
+        fetch_print_summary(f, secs);
     fflush(stdout);
     if (f->interrupted)
         return 130;

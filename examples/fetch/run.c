@@ -1,27 +1,124 @@
-/* fetch_run.c: a run of corio-fetch (see fetch.c for the whole picture): the worker tasks
- * that take requests off the shared counter and record their outcomes, and the tasks beside
- * them: the progress line's ticker, the -d deadline, and SIGINT/SIGTERM. */
+/* A run of corio-fetch: the worker tasks that take requests off the shared counter, make
+ * each through the library's client and record its outcome, and the tasks beside them:
+ * the progress line's ticker, the -d deadline, and SIGINT/SIGTERM. */
 #include "fetch.h"
 
+#include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+
+const char *const fetch_kind_names[K_COUNT] = {
+    [K_REFUSED] = "refused",
+    [K_RESET] = "reset",
+    [K_TIMEOUT] = "timeout",
+    [K_PARSE] = "parse",
+    [K_DNS] = "dns",
+    [K_CLOSED] = "closed",
+    [K_UNREACHABLE] = "unreachable",
+    [K_URL] = "url",
+    [K_REDIRECTS] = "too_many_redirects",
+    [K_SAVE] = "save",
+    [K_TLS] = "tls",
+    [K_OTHER] = "other",
+};
+
+static int kind_of(int err)
+{
+    switch (err) {
+    case -ECONNREFUSED:
+        return K_REFUSED;
+    case -ECONNRESET:
+    case -EPIPE:
+    case -ECONNABORTED:
+        return K_RESET;
+    case -ETIMEDOUT:
+        return K_TIMEOUT;
+    case CORIO_ENONAME:
+    case CORIO_ERESOLVE:
+        return K_DNS;
+    case -ENETUNREACH:
+    case -EHOSTUNREACH:
+    case -ENETDOWN:
+    case -EHOSTDOWN:
+    case -EADDRNOTAVAIL:
+        return K_UNREACHABLE;
+    case CORIO_HTTP_EMALFORMED:
+    case CORIO_HTTP_ELENGTH:
+    case CORIO_HTTP_ECHUNK:
+    case CORIO_HTTP_EHEAD_TOO_BIG:
+    case CORIO_HTTP_EDECODE:
+    case CORIO_HTTP_EBODY_TOO_BIG:
+        return K_PARSE;
+    case CORIO_HTTP_ETRUNCATED:
+        return K_CLOSED;
+    case CORIO_HTTP_EURL:
+    case CORIO_HTTP_EURL_SCHEME:
+        return K_URL;
+    case CORIO_HTTP_EREDIRECTS:
+        return K_REDIRECTS;
+    case CORIO_ETLS:
+    case CORIO_ETLS_VERIFY:
+        return K_TLS;
+    default:
+        return K_OTHER;
+    }
+}
+
+/* ---- one request ------------------------------------------------------------------------ */
+
+static int discard(void *arg, const void *data, size_t len)
+{
+    (void)arg, (void)data, (void)len;
+    return 0;
+}
+
+static void fetch_one(struct worker *w, struct target *t, struct result *r)
+{
+    struct fetch *f = w->f;
+    const struct options *o = &f->o;
+    corio_http_client_req_t req = {
+        .url = t->text,
+        .method = o->method,
+        .headers = o->headers,
+        .nheaders = o->nheaders,
+        .body = o->data,
+        .body_len = o->data_len,
+    };
+    /* Bodies are saved with -o, and otherwise only counted (resp.body_bytes): the sink
+     * keeps nothing. */
+    w->save_target = t;
+    w->save_err = 0;
+    req.sink = f->dirfd >= 0 ? save_sink : discard;
+    req.sink_arg = w;
+    int rc = corio_http_client_do(f->client, &req, &w->resp);
+    corio_http_client_resp_t *resp = &w->resp;
+    memset(r, 0, sizeof *r);
+    r->kind = -1;
+    r->retries = resp->retries;
+    r->redirects = resp->redirects;
+    if (rc == -ECANCELED) {
+        save_end(w, false);
+        r->cancelled = true;
+        return;
+    }
+    if (f->dirfd >= 0 && save_end(w, rc == 0) < 0 && rc == 0)
+        rc = w->save_err;
+    if (rc < 0) {
+        r->kind = w->save_err != 0 ? K_SAVE : kind_of(rc);
+        if (w->save_err != 0)
+            snprintf(r->detail, sizeof r->detail, "writing a file in %s: %s", o->outdir,
+                     corio_strerror(w->save_err));
+        else
+            snprintf(r->detail, sizeof r->detail, "%s", corio_http_client_resp_error(resp));
+        return;
+    }
+    r->status = resp->status;
+    r->body_bytes = resp->body_bytes;
+}
 
 /* ---- statistics ---------------------------------------------------------------------- */
-
-static unsigned hist_index(uint64_t v)
-{
-    int msb = 63 - __builtin_clzll(v | 1);
-    if (msb < SUB_BITS)
-        return (unsigned)v;
-    int shift = msb - SUB_BITS + 1;
-    return ((unsigned)shift << (SUB_BITS - 1)) + (unsigned)(v >> shift);
-}
-
-static void clear_progress(struct fetch *f)
-{
-    if (f->progress)
-        fputs("\r\033[K", stderr);
-}
 
 static void record(struct fetch *f, const struct target *t, const struct result *r, uint64_t ns)
 {
@@ -35,7 +132,7 @@ static void record(struct fetch *f, const struct target *t, const struct result 
         st->errors++;
         st->kind[r->kind]++;
         if (report) {
-            clear_progress(f);
+            fetch_clear_progress(f);
             fprintf(stderr, "corio-fetch: %s: %s: %s\n", t->text, fetch_kind_names[r->kind],
                     r->detail);
         }
@@ -46,11 +143,11 @@ static void record(struct fetch *f, const struct target *t, const struct result 
         st->ok++;
     else
         st->http_errors++;
-    st->hist[hist_index(ns)]++;
+    st->hist[fetch_hist_index(ns)]++;
     if (ns > st->max_ns)
         st->max_ns = ns;
     if (report && (r->status >= 400 || f->o.verbose)) {
-        clear_progress(f);
+        fetch_clear_progress(f);
         fprintf(stderr, "corio-fetch: %s: HTTP %d, %llu bytes, %.2f ms%s\n", t->text, r->status,
                 (unsigned long long)r->body_bytes, (double)ns / 1e6,
                 r->retries ? " (after retries)" : "");
@@ -63,15 +160,13 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct fetch *f = w->f;
-    w->loop = corio_current_loop();
-    w->send_op.data = w->recv_op.data = w;
     uint64_t t0 = now_ns();
     while (!f->stop && (f->total == 0 || f->next < f->total)) {
         if (f->deadline != 0 && t0 >= f->deadline)
             break;
         struct target *t = &f->targets[f->next++ % f->ntargets];
         struct result r;
-        fetch_request(w, t, &r);
+        fetch_one(w, t, &r);
         if (r.cancelled)
             break;              /* stopped in the middle: neither a success nor a failure */
         uint64_t t1 = now_ns(); /* the end of this request, the start of the next */
@@ -160,6 +255,6 @@ void *fetch_main_task(void *arg)
         fetch_draw_progress(f, f->t_end);
         fputc('\n', stderr);
     }
-    fetch_close_idle(f);
+    corio_http_client_stats(f->client, &f->cst);
     return NULL;
 }

@@ -1,0 +1,408 @@
+/* The HTTP client's connections: origins and their resolved addresses, the keep-alive
+ * pool every task of the client draws from, the total and per-origin caps with the tasks
+ * waiting under them, and making a connection (TCP, then TLS for https). */
+#include "client_internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* ---- origins ------------------------------------------------------------------------- */
+
+/* A numeric host needs no resolver: its one address, now. */
+static void resolve_numeric(struct hc_origin *o)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&o->addr[0];
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&o->addr[0];
+    if (inet_pton(AF_INET, o->host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(o->port);
+        o->addrlen[0] = sizeof *v4;
+    } else if (inet_pton(AF_INET6, o->host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(o->port);
+        o->addrlen[0] = sizeof *v6;
+    } else {
+        return;
+    }
+    o->naddrs = 1;
+    o->rstate = HC_R_DONE;
+}
+
+struct hc_origin *hc_origin_get(corio_http_client_t *c, bool https, const char *host, uint16_t port)
+{
+    uint64_t h = 0xcbf29ce484222325u ^ port ^ (https ? 0x9e3779b97f4a7c15u : 0);
+    for (const char *p = host; *p; p++)
+        h = (h ^ (unsigned char)(*p | 0x20)) * 0x100000001b3u;
+    struct hc_origin **slot = &c->origins[h % HC_BUCKETS];
+    for (struct hc_origin *o = *slot; o != NULL; o = o->next)
+        if (o->port == port && o->https == https && strcasecmp(o->host, host) == 0)
+            return o;
+    struct hc_origin *o = calloc(1, sizeof *o);
+    if (o == NULL)
+        return NULL;
+    o->https = https;
+    o->port = port;
+    snprintf(o->host, sizeof o->host, "%s", host);
+    corio_event_init(&o->resolved);
+    resolve_numeric(o);
+    o->next = *slot;
+    *slot = o;
+    return o;
+}
+
+void hc_origins_free(corio_http_client_t *c)
+{
+    for (unsigned i = 0; i < HC_BUCKETS; i++)
+        for (struct hc_origin *o = c->origins[i], *next; o != NULL; o = next) {
+            next = o->next;
+            free(o);
+        }
+    memset(c->origins, 0, sizeof c->origins);
+}
+
+/* Resolves o once; tasks asking meanwhile wait for the same answer. A name that does not
+ * exist stays unresolved for the client's life; a resolver failure is tried again by the
+ * next request. */
+static int resolve(struct hc_origin *o)
+{
+    for (;;) {
+        if (o->rstate == HC_R_DONE)
+            return 0;
+        if (o->rstate == HC_R_FAILED)
+            return o->rerr;
+        if (o->rstate == HC_R_BUSY) {
+            int rc = corio_event_wait(&o->resolved);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        o->rstate = HC_R_BUSY;
+        corio_event_clear(&o->resolved);
+        char port[8];
+        snprintf(port, sizeof port, "%u", (unsigned)o->port);
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+        int rc = corio_getaddrinfo(o->host, port, &hints, &res);
+        o->rstate = HC_R_NONE;
+        if (rc == 0) {
+            o->naddrs = 0;
+            for (struct addrinfo *a = res; a != NULL && o->naddrs < HC_MAX_ADDRS; a = a->ai_next) {
+                if (a->ai_addrlen > sizeof o->addr[0])
+                    continue;
+                memcpy(&o->addr[o->naddrs], a->ai_addr, a->ai_addrlen);
+                o->addrlen[o->naddrs++] = a->ai_addrlen;
+            }
+            freeaddrinfo(res);
+            rc = o->naddrs > 0 ? 0 : CORIO_ENONAME;
+            o->rstate = o->naddrs > 0 ? HC_R_DONE : HC_R_FAILED;
+        }
+        if (rc == CORIO_ENONAME)
+            o->rstate = HC_R_FAILED;
+        o->rerr = rc;
+        corio_event_set(&o->resolved);
+        return rc;
+    }
+}
+
+/* ---- the idle lists -------------------------------------------------------------------- */
+
+static void idle_unlink(corio_http_client_t *c, struct hc_conn *conn)
+{
+    struct hc_origin *o = conn->o;
+    if (conn->prev != NULL)
+        conn->prev->next = conn->next;
+    else
+        o->idle = conn->next;
+    if (conn->next != NULL)
+        conn->next->prev = conn->prev;
+    if (conn->older != NULL)
+        conn->older->newer = conn->newer;
+    else
+        c->lru_oldest = conn->newer;
+    if (conn->newer != NULL)
+        conn->newer->older = conn->older;
+    else
+        c->lru_newest = conn->older;
+    conn->next = conn->prev = conn->older = conn->newer = NULL;
+    c->nidle--;
+}
+
+static void idle_push(corio_http_client_t *c, struct hc_conn *conn)
+{
+    struct hc_origin *o = conn->o;
+    conn->prev = NULL;
+    conn->next = o->idle;
+    if (o->idle != NULL)
+        o->idle->prev = conn;
+    o->idle = conn;
+    conn->newer = NULL;
+    conn->older = c->lru_newest;
+    if (c->lru_newest != NULL)
+        c->lru_newest->newer = conn;
+    else
+        c->lru_oldest = conn;
+    c->lru_newest = conn;
+    c->nidle++;
+}
+
+/* ---- waiting for a slot ----------------------------------------------------------------
+ * Waiters queue in arrival order. Whenever a connection is given back or closed, the
+ * first waiter that could now proceed is woken; it tries again from the start, and if it
+ * loses the race it queues again. */
+
+/* Whether a task wanting o could get or make a connection now. */
+static bool could_proceed(const corio_http_client_t *c, const struct hc_origin *o)
+{
+    if (o->idle != NULL)
+        return true;
+    return o->nopen < c->o.max_conns_per_host && (c->nopen < c->o.max_conns || c->nidle > 0);
+}
+
+static void waiter_unlink(corio_http_client_t *c, struct hc_waiter *w)
+{
+    if (!w->queued)
+        return;
+    if (w->prev != NULL)
+        w->prev->next = w->next;
+    else
+        c->wait_head = w->next;
+    if (w->next != NULL)
+        w->next->prev = w->prev;
+    else
+        c->wait_tail = w->prev;
+    w->queued = false;
+    c->st.waiting--;
+}
+
+static void wake_one(corio_http_client_t *c)
+{
+    for (struct hc_waiter *w = c->wait_head; w != NULL; w = w->next)
+        if (could_proceed(c, w->o)) {
+            waiter_unlink(c, w);
+            corio_event_set(&w->ev);
+            return;
+        }
+}
+
+/* Waits until woken. Returns 0, or -ETIMEDOUT/-ECANCELED (a wake-up that came anyway is
+ * passed on). */
+static int wait_for_slot(corio_http_client_t *c, struct hc_origin *o)
+{
+    struct hc_waiter w = {.o = o, .queued = true, .prev = c->wait_tail};
+    corio_event_init(&w.ev);
+    if (c->wait_tail != NULL)
+        c->wait_tail->next = &w;
+    else
+        c->wait_head = &w;
+    c->wait_tail = &w;
+    c->st.waiting++;
+    int rc = corio_event_wait(&w.ev);
+    if (rc < 0) {
+        if (w.queued)
+            waiter_unlink(c, &w);
+        else
+            wake_one(c);
+    }
+    return rc;
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+ssize_t hc_conn_read(struct hc_conn *conn, void *buf, size_t len)
+{
+    if (conn->tls_on)
+        return corio_tls_read(&conn->tls, buf, len);
+    return corio_recv(conn->fd, buf, len, 0);
+}
+
+int hc_conn_write(struct hc_conn *conn, const void *buf, size_t len)
+{
+    if (conn->tls_on) {
+        ssize_t n = corio_tls_write(&conn->tls, buf, len);
+        return n < 0 ? (int)n : 0;
+    }
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = corio_send(conn->fd, p, len, 0);
+        if (n <= 0)
+            return n < 0 ? (int)n : -EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void conn_release(corio_http_client_t *c, struct hc_conn *conn)
+{
+    if (conn->tls_on)
+        corio_tls_free(&conn->tls);
+    if (conn->fd >= 0)
+        close(conn->fd); /* plain close: it must work in a cancelled task too */
+    conn->o->nopen--;
+    c->nopen--;
+    c->st.conns_open = c->nopen;
+    free(conn);
+}
+
+void hc_conn_close(corio_http_client_t *c, struct hc_conn *conn)
+{
+    conn_release(c, conn);
+    wake_one(c);
+}
+
+void hc_pool_put(corio_http_client_t *c, struct hc_conn *conn)
+{
+    conn->idle_since = hc_now();
+    idle_push(c, conn);
+    c->st.conns_idle = c->nidle;
+    wake_one(c);
+}
+
+void hc_pool_close_idle(corio_http_client_t *c)
+{
+    for (struct hc_conn *conn; (conn = c->lru_oldest) != NULL;) {
+        idle_unlink(c, conn);
+        conn_release(c, conn);
+    }
+    c->st.conns_idle = 0;
+    wake_one(c);
+}
+
+/* The TLS context for https: the caller's, or one made now from the client's options. */
+static int tls_context(corio_http_client_t *c, char *why, size_t why_len)
+{
+    if (c->tls != NULL)
+        return 0;
+    corio_tls_config_t cfg = {.flags = c->o.tls_flags, .ca_file = c->ca_file};
+    char reason[256];
+    int rc = corio_tls_ctx_new(&c->tls, &cfg, reason, sizeof reason);
+    if (rc < 0) {
+        hc_say(why, why_len, "cannot set up TLS: %s", reason);
+        return rc;
+    }
+    c->own_tls = true;
+    return 0;
+}
+
+/* Connects conn to one of o's addresses in turn, then sets up TLS for https, under the
+ * connect deadline. Returns 0 or an error (the first address's, when all fail). */
+static int dial(corio_http_client_t *c, struct hc_conn *conn, char *why, size_t why_len)
+{
+    struct hc_origin *o = conn->o;
+    int rc = resolve(o);
+    if (rc < 0) {
+        hc_say(why, why_len, "cannot resolve %s: %s", o->host, corio_strerror(rc));
+        return rc;
+    }
+    if (o->https && (rc = tls_context(c, why, why_len)) < 0)
+        return rc;
+    int first = 0;
+    for (unsigned i = 0; i < o->naddrs; i++) {
+        int fd = corio_socket(o->addr[i].ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+            rc = corio_connect(fd, (struct sockaddr *)&o->addr[i], o->addrlen[i]);
+            if (rc == 0) {
+                conn->fd = fd;
+                break;
+            }
+            close(fd);
+        } else {
+            rc = fd;
+        }
+        if (first == 0)
+            first = rc;
+        if (rc == -ECANCELED || rc == -ETIMEDOUT)
+            break; /* no time left for the other addresses */
+    }
+    if (conn->fd < 0) {
+        rc = rc == -ECANCELED || rc == -ETIMEDOUT ? rc : (first != 0 ? first : -EHOSTUNREACH);
+        hc_say(why, why_len, "cannot connect to %s port %u: %s", o->host, (unsigned)o->port,
+               corio_strerror(rc));
+        return rc;
+    }
+    int one = 1;
+    (void)setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->st.conns_opened++;
+    if (!o->https)
+        return 0;
+    rc = corio_tls_connect(&conn->tls, c->tls, conn->fd, o->host);
+    if (rc < 0) {
+        hc_say(why, why_len, "%s", corio_tls_error(&conn->tls));
+        corio_tls_free(&conn->tls);
+        return rc;
+    }
+    conn->tls_on = true;
+    if (corio_tls_resumed(&conn->tls))
+        c->st.tls_resumed++;
+    else
+        c->st.tls_handshakes++;
+    return 0;
+}
+
+struct hc_conn *hc_pool_get(corio_http_client_t *c, struct hc_origin *o, bool *reused, int *err,
+                            char *why, size_t why_len)
+{
+    for (;;) {
+        while (o->idle != NULL) {
+            struct hc_conn *conn = o->idle;
+            idle_unlink(c, conn);
+            c->st.conns_idle = c->nidle;
+            if (hc_now() - conn->idle_since <= c->o.idle_timeout_ns) {
+                *reused = true;
+                c->st.conns_reused++;
+                return conn;
+            }
+            conn_release(c, conn); /* too long idle: the server may have closed it */
+        }
+        if (o->nopen < c->o.max_conns_per_host) {
+            if (c->nopen < c->o.max_conns)
+                break;
+            if (c->lru_oldest != NULL) { /* make room: another origin's oldest idle one */
+                struct hc_conn *old = c->lru_oldest;
+                idle_unlink(c, old);
+                c->st.conns_idle = c->nidle;
+                conn_release(c, old);
+                continue;
+            }
+        }
+        int rc = wait_for_slot(c, o);
+        if (rc < 0) {
+            *err = rc;
+            hc_say(why, why_len, "no connection to %s became free: %s", o->host,
+                   corio_strerror(rc));
+            return NULL;
+        }
+    }
+    struct hc_conn *conn = calloc(1, sizeof *conn);
+    if (conn == NULL) {
+        *err = -ENOMEM;
+        hc_say(why, why_len, "out of memory for a connection");
+        return NULL;
+    }
+    conn->o = o;
+    conn->fd = -1;
+    o->nopen++; /* the slot is taken while connecting, so the caps hold */
+    c->nopen++;
+    c->st.conns_open = c->nopen;
+    *reused = false;
+    uint64_t connect_ns = c->o.connect_timeout_ns;
+    bool limited = connect_ns != 0 && connect_ns != UINT64_MAX;
+    if (limited)
+        corio_timeout_begin(connect_ns);
+    int rc = dial(c, conn, why, why_len);
+    if (limited)
+        corio_timeout_end();
+    if (rc < 0) {
+        *err = rc;
+        hc_conn_close(c, conn);
+        return NULL;
+    }
+    return conn;
+}

@@ -1,0 +1,172 @@
+/* corio-fetch's reports: the progress line on stderr, the summary on stdout or one JSON
+ * object, and the latency histogram they read (log-linear, no memory per request). */
+#include "fetch.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+unsigned fetch_hist_index(uint64_t v)
+{
+    int msb = 63 - __builtin_clzll(v | 1);
+    if (msb < SUB_BITS)
+        return (unsigned)v;
+    int shift = msb - SUB_BITS + 1;
+    return ((unsigned)shift << (SUB_BITS - 1)) + (unsigned)(v >> shift);
+}
+
+void fetch_clear_progress(const struct fetch *f)
+{
+    if (f->progress)
+        fputs("\r\033[K", stderr);
+}
+
+static double hist_value(unsigned idx) /* the middle of bucket idx, in ns */
+{
+    if (idx < (1u << SUB_BITS))
+        return idx;
+    unsigned shift = (idx >> (SUB_BITS - 1)) - 1;
+    uint64_t mant = idx - ((uint64_t)shift << (SUB_BITS - 1));
+    return (double)(mant << shift) + (double)(1ull << shift) / 2;
+}
+
+static double percentile_ms(const struct stats *st, double p)
+{
+    uint64_t n = st->ok + st->http_errors;
+    if (n == 0)
+        return 0;
+    uint64_t rank = (uint64_t)ceil(p * (double)n), seen = 0;
+    if (rank < 1)
+        rank = 1;
+    for (unsigned i = 0; i < HIST_LEN; i++) {
+        seen += st->hist[i];
+        if (seen >= rank) {
+            double v = hist_value(i);
+            return (v > (double)st->max_ns ? (double)st->max_ns : v) / 1e6;
+        }
+    }
+    return (double)st->max_ns / 1e6;
+}
+
+static void human_count(char *out, size_t n, double v, const char *unit)
+{
+    if (v >= 1e9)
+        snprintf(out, n, "%.2f G%s", v / 1e9, unit);
+    else if (v >= 1e6)
+        snprintf(out, n, "%.2f M%s", v / 1e6, unit);
+    else if (v >= 1e4)
+        snprintf(out, n, "%.1f k%s", v / 1e3, unit);
+    else
+        snprintf(out, n, "%.0f %s", v, unit);
+}
+
+void fetch_draw_progress(struct fetch *f, uint64_t now)
+{
+    uint64_t done = f->st.done, errors = f->st.errors + f->st.http_errors;
+    double elapsed = (double)(now - f->t_start) / 1e9;
+    /* The rate over the last second: ten samples of (time, done), the oldest replaced. */
+    unsigned slot = f->prog_n % 10;
+    uint64_t t_then = f->prog_n >= 10 ? f->prog_t[slot] : f->t_start;
+    uint64_t base = f->prog_n >= 10 ? f->prog_done[slot] : 0;
+    f->prog_t[slot] = now;
+    f->prog_done[slot] = done;
+    f->prog_n++;
+    double span = (double)(now - t_then);
+    double rate = span > 0 ? (double)(done - base) * 1e9 / span : 0;
+    double frac;
+    char count[64];
+    if (f->total != 0) {
+        frac = (double)done / (double)f->total;
+        snprintf(count, sizeof count, "%llu/%llu", (unsigned long long)done,
+                 (unsigned long long)f->total);
+    } else {
+        frac = elapsed / ((double)f->o.duration_ns / 1e9);
+        snprintf(count, sizeof count, "%llu done", (unsigned long long)done);
+    }
+    if (frac > 1)
+        frac = 1;
+    char bar[31];
+    int fill = (int)(frac * 30);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[30] = '\0';
+    char rs[32];
+    human_count(rs, sizeof rs, rate, "req/s");
+    fprintf(stderr, "\r[%s] %s  %s  %llu errors  %.1f s\033[K", bar, count, rs,
+            (unsigned long long)errors, elapsed);
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+void fetch_print_json(const struct fetch *f, double secs)
+{
+    const struct stats *st = &f->st;
+    printf("{\"requests\":%llu,\"ok\":%llu,\"http_errors\":%llu,\"errors\":%llu,",
+           (unsigned long long)st->done, (unsigned long long)st->ok,
+           (unsigned long long)st->http_errors, (unsigned long long)st->errors);
+    printf("\"seconds\":%.3f,\"rps\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
+           "\"max_ms\":%.3f,",
+           secs, secs > 0 ? (double)st->done / secs : 0, percentile_ms(st, 0.50),
+           percentile_ms(st, 0.90), percentile_ms(st, 0.99), (double)st->max_ns / 1e6);
+    printf("\"bytes\":%llu,\"wire_bytes\":%llu,\"connections\":%llu,\"reused\":%llu,"
+           "\"tls_handshakes\":%llu,\"tls_resumed\":%llu,\"retries\":%llu,"
+           "\"redirects\":%llu,\"client_cpu_sec\":%.3f,\"interrupted\":%s,",
+           (unsigned long long)st->body_bytes, (unsigned long long)f->cst.bytes_in,
+           (unsigned long long)f->cst.conns_opened, (unsigned long long)f->cst.conns_reused,
+           (unsigned long long)f->cst.tls_handshakes, (unsigned long long)f->cst.tls_resumed,
+           (unsigned long long)st->retries, (unsigned long long)st->redirects, cpu_seconds(),
+           f->interrupted ? "true" : "false");
+    printf("\"status\":{");
+    const char *sep = "";
+    for (int s = 0; s < 1000; s++)
+        if (st->status[s] != 0) {
+            printf("%s\"%d\":%llu", sep, s, (unsigned long long)st->status[s]);
+            sep = ",";
+        }
+    printf("},\"error_kinds\":{");
+    for (int k = 0; k < K_COUNT; k++)
+        printf("%s\"%s\":%llu", k ? "," : "", fetch_kind_names[k], (unsigned long long)st->kind[k]);
+    printf("}}\n");
+}
+
+void fetch_print_summary(const struct fetch *f, double secs)
+{
+    const struct stats *st = &f->st;
+    char bytes[32], rate[32];
+    human_count(bytes, sizeof bytes, (double)st->body_bytes, "B");
+    human_count(rate, sizeof rate, secs > 0 ? (double)st->done / secs : 0, "req/s");
+    printf("%llu requests in %.2f s, %s, %s of bodies%s\n", (unsigned long long)st->done, secs,
+           rate, bytes, f->interrupted ? " (interrupted)" : "");
+    printf("  responses: %llu", (unsigned long long)(st->ok + st->http_errors));
+    const char *sep = " (";
+    for (int s = 0; s < 1000; s++)
+        if (st->status[s] != 0) {
+            printf("%s%d: %llu", sep, s, (unsigned long long)st->status[s]);
+            sep = ", ";
+        }
+    printf("%s\n", *sep == ',' ? ")" : "");
+    printf("  errors:    %llu", (unsigned long long)st->errors);
+    sep = " (";
+    for (int k = 0; k < K_COUNT; k++)
+        if (st->kind[k] != 0) {
+            printf("%s%s: %llu", sep, fetch_kind_names[k], (unsigned long long)st->kind[k]);
+            sep = ", ";
+        }
+    printf("%s\n", *sep == ',' ? ")" : "");
+    if (st->ok + st->http_errors > 0)
+        printf("  latency:   p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+               percentile_ms(st, 0.50), percentile_ms(st, 0.90), percentile_ms(st, 0.99),
+               (double)st->max_ns / 1e6);
+    printf("  connections opened: %llu (TLS: %llu full handshakes, %llu resumed), retries: %llu, "
+           "redirects followed: %llu\n",
+           (unsigned long long)f->cst.conns_opened, (unsigned long long)f->cst.tls_handshakes,
+           (unsigned long long)f->cst.tls_resumed, (unsigned long long)st->retries,
+           (unsigned long long)st->redirects);
+}

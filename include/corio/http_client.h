@@ -1,0 +1,223 @@
+/* corio/http_client.h: an HTTP/1.1 client for tasks (included by <corio/http.h>).
+ *
+ *   1. conventions
+ *   2. the client: options, new, free, statistics
+ *   3. one request: what to send, what came back, corio_http_client_do
+ *   4. bodies: sources and sinks
+ *
+ * Conventions
+ * - A client belongs to one loop and is used by the tasks of that loop only (one per
+ *   thread, like the loop). Any number of tasks may make requests through it at once:
+ *   connections are kept alive in one pool per origin (scheme, host, port), and any task
+ *   takes an idle one from there, so ten thousand requests to three hosts over 64 tasks
+ *   open at most 64 connections per host, not one per request.
+ * - Connections are capped in total and per origin. A task that finds none idle and may
+ *   not open another waits (in arrival order) until one is given back or closed; its
+ *   deadline and cancel end the wait as they end any call.
+ * - HTTPS goes through <corio/tls.h>, with its secure defaults: the server's certificate
+ *   and name are verified against the system trust store unless the client is given
+ *   another CA or, explicitly, CORIO_TLS_INSECURE.
+ * - A redirect that leaves the original origin (another scheme, host or port) never
+ *   carries the request's Authorization, Cookie or Proxy-Authorization fields, nor a Host
+ *   field the caller set, nor credentials from the original URL's userinfo.
+ * - Calls that send work only inside a task. Results are 0 or a negative code: an errno
+ *   (-ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, -ECANCELED, ...), a resolution code of
+ *   <corio/net.h>, a TLS code of <corio/tls.h> or an HTTP code of <corio/http.h>;
+ *   corio_strerror() names each, and corio_http_client_resp_error() says in a sentence
+ *   what went wrong with which request.
+ */
+#ifndef CORIO_HTTP_CLIENT_H
+#define CORIO_HTTP_CLIENT_H
+
+#include <corio/http.h>
+#include <corio/tls.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- 2. the client ------------------------------------------------------------------ */
+
+typedef struct corio_http_client corio_http_client_t; /* opaque */
+
+enum {
+    /* Follow redirects (301, 302, 303, 307, 308 with a Location), up to max_redirects. */
+    CORIO_HTTP_FOLLOW = 1u << 0,
+    /* Ask for gzip and deflate (Accept-Encoding) and decode a response body so coded:
+     * the body delivered is the decoded one, and max_body bounds its decoded size. */
+    CORIO_HTTP_DECOMPRESS = 1u << 1,
+    /* Never retry (overrides retries). */
+    CORIO_HTTP_NO_RETRY = 1u << 2,
+    /* Send "Connection: close" and close the connection after the response: a new
+     * connection (and for https a handshake) per request. */
+    CORIO_HTTP_NO_KEEPALIVE = 1u << 3,
+};
+
+/* Zero means "default" for every field. */
+typedef struct corio_http_client_opts {
+    unsigned max_conns;          /* connections open at once, all origins (default 256) */
+    unsigned max_conns_per_host; /* connections open at once to one origin (default:
+                                  * max_conns) */
+    uint64_t timeout_ns;         /* deadline of one attempt: waiting for a connection,
+                                  * connecting, sending, the whole response (default 30 s;
+                                  * UINT64_MAX: none) */
+    uint64_t connect_timeout_ns; /* deadline of a connect and TLS handshake, within the
+                                  * attempt's (default: the attempt's) */
+    uint64_t idle_timeout_ns;    /* a pooled connection unused for this long is closed
+                                  * instead of reused (default 30 s) */
+    unsigned retries;            /* retries of an idempotent request after a connection
+                                  * error or a 5xx, with exponential backoff from 100 ms
+                                  * up to 5 s, +-25% (default 0) */
+    unsigned max_redirects;      /* with CORIO_HTTP_FOLLOW (default 10) */
+    unsigned flags;              /* CORIO_HTTP_* defaults for every request */
+    size_t max_body;             /* the largest response body kept in memory, decoded
+                                  * (default 64 MiB): CORIO_HTTP_EBODY_TOO_BIG beyond */
+    corio_tls_ctx_t *tls;        /* client context for https (the caller keeps it and
+                                  * frees it after the client); NULL: one is made at the
+                                  * first https request, from the fields below */
+    const char *ca_file;         /* with tls NULL: trust these CAs instead of the system
+                                  * store (copied) */
+    unsigned tls_flags;          /* with tls NULL: CORIO_TLS_* (CORIO_TLS_INSECURE...) */
+    const char *user_agent;      /* default "corio/X.Y"; "" sends none (copied) */
+} corio_http_client_opts_t;
+
+/* Makes a client with opts (NULL: all defaults). Needs no task; makes no connection.
+ * Returns 0 and *out, -EINVAL (NULL out; max_conns_per_host above max_conns; unknown
+ * flags), or -ENOMEM. */
+CORIO_HTTP_API int corio_http_client_new(corio_http_client_t **out,
+                                         const corio_http_client_opts_t *opts);
+
+/* Closes every idle connection and frees the client. No request may be in progress
+ * (asserts otherwise, naming the misuse). NULL is ignored. */
+CORIO_HTTP_API void corio_http_client_free(corio_http_client_t *c);
+
+/* Closes every idle connection now (the pool starts afresh); requests in progress keep
+ * theirs. */
+CORIO_HTTP_API void corio_http_client_close_idle(corio_http_client_t *c);
+
+typedef struct corio_http_client_stats {
+    uint64_t requests;                    /* attempts sent (retries and redirects count each) */
+    uint64_t conns_opened;                /* connections made (TCP connects that succeeded) */
+    uint64_t conns_reused;                /* attempts that took a pooled connection */
+    uint64_t tls_handshakes, tls_resumed; /* full and abbreviated handshakes */
+    uint64_t bytes_in;   /* response bytes received (heads and bodies as sent, after
+                          * TLS decryption) */
+    unsigned conns_open; /* open now: idle plus in use */
+    unsigned conns_idle; /* in the pools now */
+    unsigned waiting;    /* tasks waiting for a connection now */
+} corio_http_client_stats_t;
+
+/* Copies c's counters into *st. */
+CORIO_HTTP_API void corio_http_client_stats(const corio_http_client_t *c,
+                                            corio_http_client_stats_t *st);
+
+/* ---- 3. one request ------------------------------------------------------------------ */
+
+/* What to send. Every pointer needs only live for the call. Zero-initialise it and set
+ * what you need: only url is required. */
+typedef struct corio_http_client_req {
+    const char *url;    /* an absolute http:// or https:// URL, NUL-terminated; userinfo
+                         * becomes Basic credentials for its own origin */
+    const char *method; /* NULL: GET, or POST when there is a body */
+    /* Fields sent after corio's own. A field named Host, User-Agent, Accept or
+     * Accept-Encoding replaces corio's; Content-Length, Transfer-Encoding and
+     * Connection are corio's alone (-EINVAL). Names must be tokens and values free of
+     * CR, LF and NUL (-EINVAL): nothing can be smuggled into the request. */
+    const corio_http_header_t *headers;
+    size_t nheaders;
+    /* A body: either body/body_len, sent with Content-Length and replayable (a retry or
+     * a 307/308 redirect sends it again), or body_source, read until it returns 0 and
+     * sent chunked, which is not replayable (no retry after any of it was sent; a
+     * 307/308 is then returned as the final response). */
+    const void *body;
+    size_t body_len;
+    ssize_t (*body_source)(void *arg, void *buf, size_t len); /* > 0 bytes, 0: end, -errno */
+    void *body_source_arg;
+    /* Where the response body goes: NULL keeps it in the response (resp->body, bounded by
+     * the client's max_body); otherwise sink(arg, data, len) is called, in the requesting
+     * task, for every piece as it arrives (it may wait on corio calls; a negative return
+     * aborts the request with that error). A redirect's or retried response's body never
+     * reaches the sink. corio_http_sink_fd writes to an fd. */
+    int (*sink)(void *arg, const void *data, size_t len);
+    void *sink_arg;
+    unsigned flags;      /* CORIO_HTTP_*, added to the client's flags */
+    uint64_t timeout_ns; /* deadline of each attempt; 0: the client's */
+} corio_http_client_req_t;
+
+/* What came back: caller-owned; set up with corio_http_client_resp_init, reused across
+ * requests (its buffers are kept) and released with corio_http_client_resp_free. The
+ * public fields are valid after corio_http_client_do returned 0, until the next request
+ * made with it. */
+typedef struct corio_http_client_resp {
+    int status;        /* 100..999 */
+    int version_minor; /* HTTP/1.x */
+    char *body;        /* the body (NUL-terminated; decoded with CORIO_HTTP_DECOMPRESS),
+                        * when the request had no sink; else NULL */
+    size_t body_len;
+    uint64_t body_bytes; /* body bytes delivered (to body or sink) */
+    unsigned redirects;  /* redirects followed */
+    unsigned retries;    /* retries made */
+    bool reused;         /* the final attempt took a pooled connection */
+    const char *url;     /* the URL of the final response (after redirects) */
+
+    /* private: */
+    struct corio_http_client_buf *priv;
+} corio_http_client_resp_t;
+
+CORIO_HTTP_API void corio_http_client_resp_init(corio_http_client_resp_t *r);
+CORIO_HTTP_API void corio_http_client_resp_free(corio_http_client_resp_t *r);
+
+/* The value of the final response's field named name (case-insensitive): a view of
+ * *len bytes (len may be NULL), not NUL-terminated; NULL when there is none. nth picks
+ * the nth field of that name (0 first: several Set-Cookie fields, say). Valid as the
+ * public fields are. */
+CORIO_HTTP_API const char *corio_http_client_resp_header(const corio_http_client_resp_t *r,
+                                                         const char *name, unsigned nth,
+                                                         size_t *len);
+
+/* Why the last request made with r failed, in a sentence naming the URL or host ("GET
+ * https://localhost:8443/: certificate verify failed: hostname mismatch for host
+ * localhost"), or "" after success. */
+CORIO_HTTP_API const char *corio_http_client_resp_error(const corio_http_client_resp_t *r);
+
+/* Inside a task: makes the request req through c and reads the whole response into r
+ * (its head, and the body into r->body or req->sink), following redirects and retrying
+ * as the flags and options say. Returns 0 when a complete response arrived, whatever its
+ * status (r->status), or:
+ *   -EINVAL                 NULL c, req or r; no URL; a bad header or method; both body
+ *                           kinds at once
+ *   CORIO_HTTP_EURL, _EURL_SCHEME  the URL (or a redirect's Location) cannot be fetched
+ *   CORIO_ENONAME, CORIO_ERESOLVE  the host does not resolve
+ *   -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH, -ECONNRESET, -EPIPE  the connection
+ *   CORIO_ETLS, CORIO_ETLS_VERIFY  HTTPS could not be set up or verified
+ *   CORIO_HTTP_EMALFORMED, _ELENGTH, _ECHUNK, _EHEAD_TOO_BIG  the response was not valid
+ *   CORIO_HTTP_ETRUNCATED   the connection ended before the response did
+ *   CORIO_HTTP_EBODY_TOO_BIG  the body kept in memory passed max_body
+ *   CORIO_HTTP_EDECODE      a body coded in a way that cannot be decoded
+ *   CORIO_HTTP_EREDIRECTS   more than max_redirects
+ *   -ETIMEDOUT              an attempt's deadline (or the task's) passed
+ *   -ECANCELED              the task was cancelled
+ *   the sink's or body source's own error
+ *   -EPERM outside a task, -ENOMEM
+ * After an error, corio_http_client_resp_error(r) says what failed; r's public fields
+ * are undefined. A connection goes back to the pool only after a complete response that
+ * allows keep-alive; any failure closes it. */
+CORIO_HTTP_API int corio_http_client_do(corio_http_client_t *c, const corio_http_client_req_t *req,
+                                        corio_http_client_resp_t *r);
+
+/* ---- 4. bodies ------------------------------------------------------------------------ */
+
+/* A sink that writes every piece to the fd *(int *)arg at its current position, through
+ * corio_write (so it waits like any await call). Returns 0 or -errno. */
+CORIO_HTTP_API int corio_http_sink_fd(void *arg, const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
