@@ -130,18 +130,29 @@ void corio_http_client_stats(const corio_http_client_t *c, corio_http_client_sta
 /* ---- the response's buffers ----------------------------------------------------------- */
 
 struct corio_http_client_buf {
+    /* What every request touches first, together. */
     corio_http_resp_parser_t p;
-    char url[2][CORIO_HTTP_MAX_URL + 1]; /* the current URL and a redirect's */
-    corio_http_url_t u[2];
+    corio_http_url_t u[2];  /* the current URL and a redirect's, parsed from url[] */
     corio_http_url_t first; /* the URL asked for: the origin credentials belong to */
-    char why[512];
-    char *head; /* the request head */
+    char auth[2][CORIO_HTTP_MAX_AUTHORITY]; /* u[]'s authorities, for the Host field */
+    int auth_len[2];
+    bool first_parsed; /* url[0]/u[0] still hold the last request's URL, parsed */
+    char *head;        /* the request head */
     size_t head_cap, head_len;
     char *body; /* the body kept in memory */
     size_t body_cap;
     struct hc_decoder dec;
+    char why[512];
+    size_t raw_len;     /* the response head as received (interim heads included) */
+    bool fields_parsed; /* fields holds raw's fields */
     char rbuf[RBUF_SIZE];
+    /* The fields are stored only when asked for (corio_http_client_resp_header): the head
+     * is kept as received, and parsed again with a field store then, so a request whose
+     * fields nobody reads pays a copy, not a store of every field. */
+    corio_http_resp_parser_t fields;
+    char raw[CORIO_HTTP_MAX_RESPONSE_HEAD];
     char store[STORE_SIZE];
+    char url[2][CORIO_HTTP_MAX_URL + 1];
     unsigned char decoded[DECODE_SIZE];
 };
 
@@ -167,10 +178,24 @@ const char *corio_http_client_resp_header(const corio_http_client_resp_t *r, con
 {
     if (r == NULL || r->priv == NULL || name == NULL)
         return NULL;
+    struct corio_http_client_buf *b = r->priv;
+    if (!b->fields_parsed) {
+        corio_http_resp_parser_init(&b->fields, false);
+        corio_http_resp_parser_set_store(&b->fields, b->store, sizeof b->store);
+        const char *at = b->raw, *body;
+        size_t left = b->raw_len, used, blen;
+        int ev;
+        do {
+            ev = corio_http_resp_parser_feed(&b->fields, at, left, &used, &body, &blen);
+            at += used;
+            left -= used;
+        } while (ev > 0 && ev != CORIO_HTTP_HEAD);
+        b->fields_parsed = true; /* a store too small leaves the fields that fitted */
+    }
     size_t pos = 0, vlen;
     const char *value;
     for (unsigned i = 0;; i++) {
-        if (!corio_http_resp_parser_field(&r->priv->p, name, &pos, &value, &vlen))
+        if (!corio_http_resp_parser_field(&b->fields, name, &pos, &value, &vlen))
             return NULL;
         if (i == nth) {
             if (len != NULL)
@@ -274,10 +299,8 @@ static int fail(struct call *k, int err, const char *fmt, ...)
 
 /* ---- the request head ------------------------------------------------------------------ */
 
-static bool head_reserve(struct corio_http_client_buf *b, size_t more)
+static bool __attribute__((noinline)) head_grow(struct corio_http_client_buf *b, size_t more)
 {
-    if (b->head_len + more <= b->head_cap)
-        return true;
     size_t cap = b->head_cap > 0 ? b->head_cap : HEAD_MIN;
     while (cap < b->head_len + more)
         cap *= 2;
@@ -289,7 +312,12 @@ static bool head_reserve(struct corio_http_client_buf *b, size_t more)
     return true;
 }
 
-static bool put(struct corio_http_client_buf *b, const char *s, size_t n)
+static inline bool head_reserve(struct corio_http_client_buf *b, size_t more)
+{
+    return __builtin_expect(b->head_len + more <= b->head_cap, 1) || head_grow(b, more);
+}
+
+static inline bool put(struct corio_http_client_buf *b, const char *s, size_t n)
 {
     if (!head_reserve(b, n))
         return false;
@@ -298,7 +326,7 @@ static bool put(struct corio_http_client_buf *b, const char *s, size_t n)
     return true;
 }
 
-static bool put_str(struct corio_http_client_buf *b, const char *s)
+static inline bool put_str(struct corio_http_client_buf *b, const char *s)
 {
     return put(b, s, strlen(s));
 }
@@ -375,8 +403,8 @@ static int build_head(struct call *k, uint64_t content_length)
     const corio_http_url_t *u = cur_url(k);
     bool home = corio_http_url_same_origin(u, &b->first);
     b->head_len = 0;
-    char auth[CORIO_HTTP_MAX_AUTHORITY];
-    int alen = corio_http_url_authority(u, auth, sizeof auth);
+    const char *auth = b->auth[k->cur];
+    int alen = b->auth_len[k->cur];
     bool ok = alen > 0 && put_str(b, k->method) && put(b, " ", 1) &&
               put(b, u->target, u->target_len) && put_str(b, " HTTP/1.1\r\n");
     bool own_host = home && user_has(req, "host");
@@ -589,7 +617,8 @@ static int on_body(struct call *k, const char *data, size_t len)
         return 0;
     if (!k->decoding)
         return deliver(k, data, len);
-    char why[256] = "";
+    char why[256];
+    why[0] = '\0';
     int rc = hc_decoder_feed(&k->b->dec, data, len, deliver, k, why, sizeof why);
     if (rc == CORIO_HTTP_EDECODE)
         fail(k, rc, "%s", why);
@@ -623,7 +652,8 @@ static int read_response(struct call *k, struct hc_conn *conn, bool reused, bool
     struct corio_http_client_buf *b = k->b;
     corio_http_resp_parser_t *p = &b->p;
     corio_http_resp_parser_init(p, k->head_request);
-    corio_http_resp_parser_set_store(p, b->store, sizeof b->store);
+    b->raw_len = 0;
+    b->fields_parsed = false;
     for (;;) {
         ssize_t n = hc_conn_read(conn, b->rbuf, sizeof b->rbuf);
         if (n > 0)
@@ -654,7 +684,12 @@ static int read_response(struct call *k, struct hc_conn *conn, bool reused, bool
         for (;;) {
             size_t used, blen;
             const char *body;
+            bool in_head = !corio_http_resp_parser_head_done(p);
             int ev = corio_http_resp_parser_feed(p, at, left, &used, &body, &blen);
+            if (in_head && used <= sizeof b->raw - b->raw_len) { /* the parser bounds a head */
+                memcpy(b->raw + b->raw_len, at, used);
+                b->raw_len += used;
+            }
             at += used;
             left -= used;
             if (ev == CORIO_HTTP_NEED_MORE)
@@ -720,7 +755,8 @@ static int attempt(struct call *k, int *err)
     if (limited)
         corio_timeout_begin(timeout);
     bool reused = false, keep = false;
-    char why[300] = "";
+    char why[300];
+    why[0] = '\0';
     struct hc_conn *conn = hc_pool_get(c, o, &reused, err, why, sizeof why);
     int at = AT_FAIL;
     if (conn == NULL) {
@@ -751,7 +787,8 @@ static int attempt(struct call *k, int *err)
     if (at == AT_FAIL && *err == -ETIMEDOUT && why[0] == '\0' && k->sink_err == 0)
         fail(k, -ETIMEDOUT, "no complete response within %.3g s", (double)timeout / 1e9);
     if (at == AT_DONE && k->decoding && !k->passing) {
-        char dwhy[256] = "";
+        char dwhy[256];
+        dwhy[0] = '\0';
         int rc = hc_decoder_finish(&k->b->dec, dwhy, sizeof dwhy);
         if (rc < 0) {
             *err = fail(k, rc, "%s", dwhy);
@@ -763,6 +800,16 @@ static int attempt(struct call *k, int *err)
 }
 
 /* ---- redirects and retries --------------------------------------------------------------- */
+
+/* Parses b->url[i] into b->u[i] and its authority. Returns 0 or an error. */
+static int parse_url(struct corio_http_client_buf *b, unsigned i)
+{
+    int rc = corio_http_url_parse(b->url[i], &b->u[i]);
+    if (rc < 0)
+        return rc;
+    b->auth_len[i] = corio_http_url_authority(&b->u[i], b->auth[i], sizeof b->auth[i]);
+    return b->auth_len[i] < 0 ? b->auth_len[i] : 0;
+}
 
 /* Follows the response's Location into the other URL buffer. Returns 0 or an error. */
 static int redirect(struct call *k)
@@ -776,7 +823,9 @@ static int redirect(struct call *k)
     if (p->location_too_long ||
         corio_http_url_resolve(&b->u[k->cur], p->location, b->url[next], sizeof b->url[next]) < 0)
         return fail(k, CORIO_HTTP_EURL, "redirect %d with an unusable Location", status);
-    int rc = corio_http_url_parse(b->url[next], &b->u[next]);
+    if (next == 0)
+        b->first_parsed = false;
+    int rc = parse_url(b, next);
     if (rc < 0)
         return fail(k, rc, "redirect %d to %.200s: %s", status, b->url[next], corio_strerror(rc));
     if (redirect_to_get(k, status)) {
@@ -898,12 +947,17 @@ int corio_http_client_do(corio_http_client_t *c, const corio_http_client_req_t *
     k.method = req->method != NULL ? req->method : (body ? "POST" : "GET");
     k.has_body = body;
     k.head_request = method_is(k.method, "HEAD");
-    size_t ulen = strlen(req->url);
-    if (ulen >= sizeof b->url[0])
-        return fail(&k, CORIO_HTTP_EURL, "the URL is longer than %d bytes", CORIO_HTTP_MAX_URL);
-    memcpy(b->url[0], req->url, ulen + 1);
-    if ((rc = corio_http_url_parse(b->url[0], &b->u[0])) < 0)
-        return fail(&k, rc, "%s", corio_strerror(rc));
+    /* A load generator asks for the same URL again and again: it is parsed once. */
+    if (!b->first_parsed || strcmp(b->url[0], req->url) != 0) {
+        b->first_parsed = false;
+        size_t ulen = strlen(req->url);
+        if (ulen >= sizeof b->url[0])
+            return fail(&k, CORIO_HTTP_EURL, "the URL is longer than %d bytes", CORIO_HTTP_MAX_URL);
+        memcpy(b->url[0], req->url, ulen + 1);
+        if ((rc = parse_url(b, 0)) < 0)
+            return fail(&k, rc, "%s", corio_strerror(rc));
+        b->first_parsed = true;
+    }
     b->first = b->u[0];
     c->active++;
     rc = run(&k);

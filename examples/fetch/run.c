@@ -94,8 +94,11 @@ static void fetch_one(struct worker *w, struct target *t, struct result *r)
     req.sink_arg = w;
     int rc = corio_http_client_do(f->client, &req, &w->resp);
     corio_http_client_resp_t *resp = &w->resp;
-    memset(r, 0, sizeof *r);
+    r->status = 0; /* not a memset: detail is large and written only on a failure */
     r->kind = -1;
+    r->cancelled = false;
+    r->body_bytes = 0;
+    r->detail[0] = '\0';
     r->retries = resp->retries;
     r->redirects = resp->redirects;
     if (rc == -ECANCELED) {
