@@ -48,3 +48,14 @@ start_server() {
   echo "$* did not print its listening line: $(cat "$tmp/err")" >&2
   exit 1
 }
+
+# Stops the server with SIGTERM, which must end it with 0 (and, under ASan, no leak
+# report); counts a check (the sourcing test defines check).
+stop_server() {
+  kill -TERM "$pid"
+  wait "$pid"
+  local status=$?
+  pid=
+  check
+  [ "$status" -eq 0 ] || fail "exit $status on SIGTERM: $(cat "$tmp/err")"
+}

@@ -51,5 +51,13 @@ function(corio_fetch_nginx_test)
                          FIXTURES_REQUIRED tls_certs
                          ENVIRONMENT CORIO_TEST_CERTS=${PROJECT_BINARY_DIR}/tests/certs)
   endif()
+  # corio-httpd over HTTPS with curl, Python's ssl and nginx (tests/test_httpd_tls.sh).
+  if(TARGET corio-httpd)
+    add_test(NAME test_httpd_tls
+             COMMAND bash ${PROJECT_SOURCE_DIR}/tests/test_httpd_tls.sh $<TARGET_FILE:corio-httpd>)
+    set_tests_properties(test_httpd_tls PROPERTIES LABELS servers TIMEOUT 300 SKIP_RETURN_CODE 77
+                         FIXTURES_REQUIRED tls_certs
+                         ENVIRONMENT CORIO_TEST_CERTS=${PROJECT_BINARY_DIR}/tests/certs)
+  endif()
 endfunction()
 cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL corio_fetch_nginx_test)

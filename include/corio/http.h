@@ -136,6 +136,6 @@ CORIO_HTTP_API const char *corio_http_reason(int status);
 /* ---- 4. the parts ------------------------------------------------------------------- */
 #include <corio/http_parse.h>
 #include <corio/http_client.h>
-/* Later: <corio/http_server.h>. */
+#include <corio/http_server.h>
 
 #endif

@@ -4,6 +4,8 @@
 #   1. pkg-config, shared:   cc consumer.c $(pkg-config --cflags --libs corio)
 #   2. pkg-config, static:   the same with --static, libcorio.a instead of libcorio.so
 #   3. find_package(corio):  corio::corio and corio::corio_static
+#   4. libcorio-http the same three ways: consumer_http.c with pkg-config corio-http
+#      (shared, static) and corio::http / corio::http_static
 # Usage (ctest passes these): test_install.sh BUILD_DIR WORK_DIR LIBDIR VERSION CC CMAKE
 #                                             GENERATOR PKG_CONFIG
 # Exits 0, 1 on a failure, 77 (skipped) when io_uring is unavailable to run the binaries.
@@ -13,17 +15,18 @@ src=$(cd "$(dirname "$0")" && pwd)/consumer
 prefix=$work/prefix
 soname=libcorio.so.${version%%.*}
 expected="corio $version: callback nop 0, task nop 0, slept 0, channel 42"
+expected_http="corio-http: 200 pong:ping, tls refuses a missing file"
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 step() { echo "== $*"; }
-# run NAME BINARY: runs it and checks its one line of output.
+# run NAME BINARY [EXPECTED]: runs it and checks its one line of output.
 run() {
-  local out rc=0
+  local out rc=0 want=${3:-$expected}
   out=$("$2" 2>&1) || rc=$?
   echo "$1: $out"
   [ "$rc" -ne 77 ] || { echo "SKIP: $out"; exit 77; }
   [ "$rc" -eq 0 ] || fail "$1 exited $rc"
-  [ "$out" = "$expected" ] || fail "$1 printed '$out', expected '$expected'"
+  [ "$out" = "$want" ] || fail "$1 printed '$out', expected '$want'"
 }
 # links_corio BINARY: prints the libcorio the binary needs at run time (nothing: static).
 links_corio() {
@@ -70,6 +73,22 @@ flags=${flags//-lcorio/-l:libcorio.a}
 [ -z "$(links_corio "$work/pc_static")" ] || fail "pc_static links libcorio.so"
 run pc_static "$work/pc_static"
 
+flags=$("$pkg_config" --cflags --libs corio-http)
+echo "http shared: $flags"
+# shellcheck disable=SC2086
+"$cc" -o "$work/pc_http_shared" "$src/consumer_http.c" $flags -Wl,-rpath,"$prefix/$libdir"
+readelf -d "$work/pc_http_shared" | grep -q 'NEEDED.*libcorio-http.so' ||
+  fail "pc_http_shared does not link libcorio-http.so"
+run pc_http_shared "$work/pc_http_shared" "$expected_http"
+flags=$("$pkg_config" --static --cflags --libs corio-http)
+echo "http static: $flags"
+flags=${flags//-lcorio-http/-l:libcorio-http.a}
+flags=${flags//-lcorio /-l:libcorio.a }
+# shellcheck disable=SC2086
+"$cc" -o "$work/pc_http_static" "$src/consumer_http.c" $flags
+[ -z "$(links_corio "$work/pc_http_static")" ] || fail "pc_http_static links a shared libcorio"
+run pc_http_static "$work/pc_http_static" "$expected_http"
+
 step "find_package(corio $version)"
 unset PKG_CONFIG_PATH # corioConfig.cmake must find what it needs without it
 "$cmake" -S "$src" -B "$work/cmake" -G "$generator" -DCMAKE_C_COMPILER="$cc" \
@@ -84,5 +103,7 @@ grep -qF -- "-- corio $version from $prefix/$libdir/cmake/corio" "$work/cmake.lo
 [ -z "$(links_corio "$work/cmake/consumer_static")" ] || fail "consumer_static links libcorio.so"
 run consumer_shared "$work/cmake/consumer_shared"
 run consumer_static "$work/cmake/consumer_static"
+run consumer_http_shared "$work/cmake/consumer_http_shared" "$expected_http"
+run consumer_http_static "$work/cmake/consumer_http_static" "$expected_http"
 
-echo "package: pkg-config (shared, static) and find_package (corio::corio, corio::corio_static) OK"
+echo "package: pkg-config corio and corio-http (shared, static) and find_package (corio::corio, corio::corio_static, corio::http, corio::http_static) OK"

@@ -297,8 +297,8 @@ static void build_bad_cases(void)
     BAD("POST", "POST /hello HTTP/1.1\r\nHost: soak\r\nContent-Length: 0\r\n\r\n");
     BAD("HTTP/2.0", "GET /hello HTTP/2.0\r\nHost: soak\r\n\r\n");
     BAD("bad version", "GET /hello HTTP/1.x\r\nHost: soak\r\n\r\n");
-    BAD("chunked body",
-        "GET /hello HTTP/1.1\r\nHost: soak\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+    BAD("bad chunk size",
+        "POST /echo HTTP/1.1\r\nHost: soak\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n"
         "\r\n");
     BAD("Content-Length and chunked",
         "GET /hello HTTP/1.1\r\nHost: soak\r\nContent-Length: 5\r\nTransfer-Encoding: "

@@ -1,4 +1,4 @@
-/* httpd_files.h: corio-httpd's document root: opening it, resolving request paths to
+/* files.h: corio-httpd's document root: opening it, resolving request paths to
  * files under it without letting them escape (see the policy below), and what the
  * responses need to know about a file (its Content-Type, a redirect's Location).
  *
@@ -13,8 +13,8 @@
  * - Only regular files are served: a FIFO, socket or device is 403 (and opening one
  *   never blocks: O_NONBLOCK until it is known to be a regular file).
  * - A directory is served by its index.html; without one it is 404 (no listings). */
-#ifndef CORIO_EXAMPLES_HTTPD_FILES_H
-#define CORIO_EXAMPLES_HTTPD_FILES_H
+#ifndef CORIO_HTTPD_FILES_H
+#define CORIO_HTTPD_FILES_H
 
 #include <limits.h>
 #include <stdbool.h>
@@ -38,20 +38,27 @@ int docroot_open(struct docroot *r, const char *dir, bool allow_openat2, char *w
 /* Closes the root's fd. */
 void docroot_close(struct docroot *r);
 
+/* What a response needs to know of a file. */
+struct docfile {
+    uint64_t size;
+    int64_t mtime; /* seconds since the epoch */
+};
+
 /* Inside a task: resolves path (decoded and relative, NUL-terminated, "" for the root
  * itself, in a buffer with DOCROOT_INDEX_EXTRA bytes to spare) to an open regular file:
- * returns its fd (close-on-exec, blocking) and sets *size; for a directory named with its
+ * returns its fd (close-on-exec, blocking) and fills *f; for a directory named with its
  * trailing '/', path and *plen are extended with "index.html" first. Or returns minus the
  * status to answer: -301 (a directory named without its '/': redirect to path + "/"),
- * -403 (outside the root, not a regular file, no permission), -404, -414, -500. */
-int docroot_resolve(const struct docroot *r, char *path, size_t *plen, uint64_t *size);
+ * -403 (outside the root, not a regular file, no permission), -404, -414, -503 (out of
+ * file descriptors: the client may retry), -500. */
+int docroot_resolve(const struct docroot *r, char *path, size_t *plen, struct docfile *f);
 
 /* The Content-Type for path, by its extension (case-insensitive); application/octet-stream
  * for the rest. */
 const char *docroot_content_type(const char *path, size_t len);
 
-/* Writes "Location: /PATH/\r\n" (path percent-encoded where needed) into buf. Returns 0,
- * or -1 when it does not fit in cap bytes. */
+/* Writes "/PATH/" (path percent-encoded where needed), a redirect's Location, into buf.
+ * Returns 0, or -1 when it does not fit in cap bytes. */
 int docroot_location(const char *path, char *buf, size_t cap);
 
 #endif

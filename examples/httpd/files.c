@@ -1,9 +1,9 @@
-/* httpd_files.c: corio-httpd's document root (see httpd_files.h for the policy): opening
+/* files.c: corio-httpd's document root (see files.h for the policy): opening
  * it, resolving paths under it with openat2(RESOLVE_BENEATH) or openat plus a check, and
  * the Content-Type and Location of what it serves. Depends on corio only for the
  * fallback's corio_openat. */
 #define _GNU_SOURCE
-#include "httpd_files.h"
+#include "files.h"
 
 #include <corio/corio.h>
 
@@ -109,12 +109,16 @@ static int status_of(int err)
         return 403;
     case -ENAMETOOLONG:
         return 414;
+    case -EMFILE:
+    case -ENFILE:
+    case -ENOMEM:
+        return 503;
     default:
         return 500;
     }
 }
 
-int docroot_resolve(const struct docroot *r, char *path, size_t *plen, uint64_t *size)
+int docroot_resolve(const struct docroot *r, char *path, size_t *plen, struct docfile *f)
 {
     struct stat st;
     int fd = open_beneath(r, path);
@@ -141,7 +145,8 @@ int docroot_resolve(const struct docroot *r, char *path, size_t *plen, uint64_t 
         return -403;
     }
     (void)fcntl(fd, F_SETFL, 0); /* io_uring would honour O_NONBLOCK on reads: -EAGAIN */
-    *size = (uint64_t)st.st_size;
+    f->size = (uint64_t)st.st_size;
+    f->mtime = (int64_t)st.st_mtime;
     return fd;
 }
 
@@ -184,13 +189,13 @@ const char *docroot_content_type(const char *path, size_t len)
 int docroot_location(const char *path, char *buf, size_t cap)
 {
     static const char hex[] = "0123456789ABCDEF";
-    static const char prefix[] = "Location: /";
+    static const char prefix[] = "/";
     if (cap < sizeof prefix + 3)
         return -1;
     memcpy(buf, prefix, sizeof prefix - 1);
     size_t n = sizeof prefix - 1;
     for (const unsigned char *p = (const unsigned char *)path; *p != '\0'; p++) {
-        if (n + 3 + 4 > cap) /* room for this byte encoded, and "/\r\n" + NUL */
+        if (n + 3 + 2 > cap) /* room for this byte encoded, and "/" + NUL */
             return -1;
         bool plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                      (*p >= '0' && *p <= '9') || strchr("-._~/!$&'()*+,;=:@", *p) != NULL;
@@ -202,6 +207,6 @@ int docroot_location(const char *path, char *buf, size_t cap)
             buf[n++] = hex[*p & 15];
         }
     }
-    memcpy(buf + n, "/\r\n", 4);
+    memcpy(buf + n, "/", 2);
     return 0;
 }
