@@ -100,6 +100,15 @@ static bool resumable(int err)
     return err == -ETIMEDOUT || err == -ECANCELED || err == -EINTR || err == -EAGAIN;
 }
 
+/* Empties this thread's error queue before an SSL call, as SSL_get_error needs; looking
+ * first is much cheaper than ERR_clear_error's walk of every slot, and the queue is almost
+ * always empty (every failure here clears it). */
+static inline void err_reset(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 /* The result of a failed SSL call (ret) during `what` ("handshake", "read", "write",
  * "shutdown"), with corio_tls_error's sentence. A resumable socket error leaves the
  * connection usable; anything else ends it (priv_err). Clears the thread's error queue,
@@ -580,7 +589,7 @@ static int handshake(corio_tls_t *t)
 {
     struct corio_tls_conn *c = t->priv_conn;
     c->io_err = 0;
-    ERR_clear_error();
+    err_reset();
     int ret = SSL_do_handshake(c->ssl);
     if (ret == 1) {
         const unsigned char *p;
@@ -690,7 +699,7 @@ ssize_t corio_tls_read(corio_tls_t *t, void *buf, size_t len)
     if (c->peer_closed || len == 0)
         return 0;
     c->io_err = 0;
-    ERR_clear_error();
+    err_reset();
     size_t n;
     int ret = SSL_read_ex(c->ssl, buf, len, &n);
     if (ret == 1)
@@ -716,7 +725,7 @@ ssize_t corio_tls_write(corio_tls_t *t, const void *buf, size_t len)
         return 0;
     struct corio_tls_conn *c = t->priv_conn;
     c->io_err = 0;
-    ERR_clear_error();
+    err_reset();
     size_t n;
     int ret = SSL_write_ex(c->ssl, buf, len, &n);
     if (ret == 1)
@@ -735,7 +744,7 @@ int corio_tls_shutdown(corio_tls_t *t)
         return err;
     struct corio_tls_conn *c = t->priv_conn;
     c->io_err = 0;
-    ERR_clear_error();
+    err_reset();
     int ret = SSL_shutdown(c->ssl);
     if (ret >= 0) {
         t->priv_werr = -EPIPE; /* no data after a close_notify */
