@@ -209,13 +209,14 @@ static int bio_read(BIO *b, char *data, size_t len, size_t *readbytes)
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
     (void)num, (void)ptr;
-    struct corio_tls_conn *c = BIO_get_data(b);
     switch (cmd) {
     case BIO_CTRL_FLUSH: /* every write went out already */
         return 1;
-    case BIO_CTRL_EOF:
+    case BIO_CTRL_EOF: {
+        struct corio_tls_conn *c = BIO_get_data(b);
         return c != NULL && c->eof;
-    default: /* kernel TLS and the rest: not supported */
+    }
+    default: /* kernel TLS (asked several times a record) and the rest: not supported */
         return 0;
     }
 }
