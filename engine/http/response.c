@@ -562,18 +562,27 @@ static int parse_head(corio_http_resp_parser_t *r, const char *buf, size_t len, 
             }
             break;
         case S_NAME: {
-            unsigned char t = corio_http_token_lower[c];
-            if (c == ':' && r->priv_name_len > 0) {
-                name_end(r);
-            } else if (t == 0) {
-                rc = CORIO_HTTP_EMALFORMED;
-            } else {
-                if (r->priv_name_len < sizeof r->priv_name)
-                    r->priv_name[r->priv_name_len] = (char)t;
-                if (r->priv_name_len <= sizeof r->priv_name)
-                    r->priv_name_len++;
-                if (r->priv_storing && (rc = store_put(r, (const char *)&c, 1)) == 0)
+            /* The name's token bytes in one run (stored at once), up to its ':' or a byte
+             * that is no token's, and no further than the byte that makes the head too big. */
+            size_t room = CORIO_HTTP_MAX_RESPONSE_HEAD + 1 - r->priv_head_bytes;
+            size_t end = i, stop = len - i > room ? i + room : len;
+            size_t n = r->priv_name_len;
+            for (unsigned char t;
+                 end < stop && (t = corio_http_token_lower[(unsigned char)buf[end]]) != 0; end++) {
+                if (n < sizeof r->priv_name)
+                    r->priv_name[n] = (char)t;
+                if (n <= sizeof r->priv_name)
+                    n++;
+            }
+            r->priv_name_len = n;
+            if (end > i) {
+                step = end - i;
+                if (r->priv_storing && (rc = store_put(r, buf + i, step)) == 0)
                     rc = CORIO_HTTP_NEED_MORE;
+            } else if (c == ':' && n > 0) {
+                name_end(r);
+            } else {
+                rc = CORIO_HTTP_EMALFORMED;
             }
             break;
         }
