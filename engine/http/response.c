@@ -577,8 +577,16 @@ static int parse_head(corio_http_resp_parser_t *r, const char *buf, size_t len, 
             r->priv_name_len = n;
             if (end > i) {
                 step = end - i;
-                if (r->priv_storing && (rc = store_put(r, buf + i, step)) == 0)
-                    rc = CORIO_HTTP_NEED_MORE;
+                size_t fit = r->priv_store_cap - r->priv_store_len;
+                if (r->priv_storing && step > fit) {
+                    /* As a byte at a time: stored up to the byte that does not fit. */
+                    store_put(r, buf + i, fit);
+                    r->priv_head_bytes += (uint32_t)fit;
+                    i += fit;
+                    rc = CORIO_HTTP_EHEAD_TOO_BIG;
+                } else if (r->priv_storing) {
+                    store_put(r, buf + i, step);
+                }
             } else if (c == ':' && n > 0) {
                 name_end(r);
             } else {
