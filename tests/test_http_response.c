@@ -669,6 +669,13 @@ static void test_a_name_that_does_not_fit_the_store_fails_at_the_same_byte_fed_a
     assert_int_equal(whole, bytewise);
     assert_true(whole > strlen("HTTP/1.1 200 OK\r\nX-Fits: 1\r\nX-A"));
     assert_true(whole < strlen(resp) - strlen(": 1\r\n\r\n"));
+    /* The same inside the value of a field the parser reads (Location). */
+    static const char loc[] = "HTTP/1.1 302 Found\r\nX-Fits: 1\r\n"
+                              "Location: /a-path-longer-than-the-store-has-room-for\r\n\r\n";
+    assert_int_equal(stored_error_at(loc, 40, sizeof loc, &whole), CORIO_HTTP_EHEAD_TOO_BIG);
+    assert_int_equal(stored_error_at(loc, 40, 1, &bytewise), CORIO_HTTP_EHEAD_TOO_BIG);
+    assert_int_equal(whole, bytewise);
+    assert_true(whole > strlen("HTTP/1.1 302 Found\r\nX-Fits: 1\r\nLocation: /"));
 }
 
 static void test_content_encoding_is_named(void **state)

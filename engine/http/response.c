@@ -429,6 +429,35 @@ static int keep_value_byte(corio_http_resp_parser_t *r, char c)
     return r->priv_storing ? store_put(r, &c, 1) : 0;
 }
 
+/* A run of n bytes of an interpreted field's value, as keep_value_byte would take them one
+ * by one. Returns 0, or CORIO_HTTP_EHEAD_TOO_BIG when the store has room for fewer: then
+ * *taken says how many were taken (those before the byte that did not fit). */
+static int keep_value_run(corio_http_resp_parser_t *r, const char *p, size_t n, size_t *taken)
+{
+    int rc = 0;
+    if (r->priv_storing && n > r->priv_store_cap - r->priv_store_len) {
+        n = r->priv_store_cap - r->priv_store_len;
+        rc = CORIO_HTTP_EHEAD_TOO_BIG;
+    }
+    if (r->priv_field == F_LOCATION) {
+        size_t room = CORIO_HTTP_MAX_LOCATION - r->location_len, k = n < room ? n : room;
+        memcpy(r->location + r->location_len, p, k);
+        r->location_len += k;
+        if (k < n)
+            r->location_too_long = true;
+    } else if (r->priv_field != F_OTHER) {
+        size_t room = CORIO_HTTP_MAX_FRAMING_VALUE - r->priv_value_len, k = n < room ? n : room;
+        memcpy(r->priv_value + r->priv_value_len, p, k);
+        r->priv_value_len += (uint32_t)k;
+        if (k < n)
+            r->priv_value_overflow = true;
+    }
+    if (r->priv_storing)
+        store_put(r, p, n);
+    *taken = n;
+    return rc;
+}
+
 static bool in_head(const corio_http_resp_parser_t *r)
 {
     return r->priv_state <= S_HEAD_LF;
@@ -516,9 +545,19 @@ static int parse_head(corio_http_resp_parser_t *r, const char *buf, size_t len, 
             } else if (c < ' ' && c != '\t') {
                 rc = CORIO_HTTP_EMALFORMED;
             } else {
-                rc = keep_value_byte(r, (char)c);
-                if (rc == 0)
+                /* The run of value bytes up to the line's end or a control byte, and no
+                 * further than the byte that makes the head too big. */
+                size_t room = CORIO_HTTP_MAX_RESPONSE_HEAD + 1 - r->priv_head_bytes;
+                size_t end = i + 1, stop = len - i > room ? i + room : len;
+                while (end < stop && ((unsigned char)buf[end] >= ' ' || buf[end] == '\t'))
+                    end++;
+                rc = keep_value_run(r, buf + i, end - i, &step);
+                if (rc < 0) { /* as a byte at a time: the bytes that fit are taken */
+                    r->priv_head_bytes += (uint32_t)step;
+                    i += step;
+                } else {
                     rc = CORIO_HTTP_NEED_MORE;
+                }
             }
             break;
         case S_STATUS_LF:
