@@ -520,6 +520,19 @@ static int parse_head(corio_http_resp_parser_t *r, const char *buf, size_t len, 
             if (c == '\r' || c == '\n') {
                 rc = parse_status(r, true);
                 r->priv_state = c == '\r' ? S_STATUS_LF : S_LINE_START;
+            } else if (r->priv_status_len < 12) {
+                /* The bytes before the 13th of "HTTP/1.1 200 " in one run, up to a line end
+                 * and no further than the byte that makes the head too big; the 13th, which
+                 * completes what parse_status reads, comes on its own. */
+                size_t room = CORIO_HTTP_MAX_RESPONSE_HEAD + 1 - r->priv_head_bytes;
+                size_t most = 12u - r->priv_status_len;
+                most = most < room ? most : room;
+                size_t end = i + 1, stop = len - i > most ? i + most : len;
+                while (end < stop && buf[end] != '\r' && buf[end] != '\n')
+                    end++;
+                step = end - i;
+                memcpy(r->priv_status_line + r->priv_status_len, buf + i, step);
+                r->priv_status_len += (uint8_t)step;
             } else {
                 r->priv_status_line[r->priv_status_len++] = (char)c;
                 if (r->priv_status_len == 13) {
