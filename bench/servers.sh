@@ -26,7 +26,8 @@
 #    and server CPU seconds side by side say which side saturated;
 #  - handshakes, a new connection per request (`Connection: close`) at TLS_HANDSHAKE_CONNS:
 #    full handshakes against an nginx that resumes nothing (ssl_session_cache off,
-#    ssl_session_tickets off), corio-fetch --no-keepalive --no-resume vs wrk; then resumed
+#    ssl_session_tickets off), corio-fetch --no-keepalive --no-resume, with --cacert and
+#    with -k (wrk verifies no certificate: -k is the like-for-like row), vs wrk; then resumed
 #    ones against nginx's defaults (session tickets), corio-fetch --no-keepalive vs wrk, which
 #    resumes too (it keeps its SSL object's session across reconnections). A "resumed"
 #    column counts nginx's $ssl_session_reused over the measured requests, so the table shows
@@ -692,6 +693,8 @@ tls_handshakes() {
   echo "--no-keepalive and the same wrk, which resumes as well: it keeps its SSL object's"
   echo "session across reconnections. resumed: the share of the measured requests whose"
   echo "session nginx resumed (\$ssl_session_reused). req/s here is handshakes per second."
+  echo "corio-fetch verifies the certificate chain in each full handshake (--cacert), wrk"
+  echo "verifies nothing; the -k row (no verification either) is the like-for-like one."
   echo "p99 does not compare across clients here: corio-fetch's latency includes connecting and"
   echo "the handshake, wrk's starts once the request is written, after both."
   echo
@@ -702,16 +705,19 @@ tls_handshakes() {
       lines=$tls_lines$log_lines
       [ "$kind" = resumed ] ||
         lines+="    ssl_session_cache off;"$'\n'"    ssl_session_tickets off;"$'\n'
-      for tool in corio-fetch wrk; do
+      for tool in corio-fetch corio-fetch-k wrk; do
         if [ "$tool" = wrk ]; then
           args=(-H "Connection: close") label="wrk ($kind)"
+        elif [ "$tool" = corio-fetch-k ]; then
+          [ "$kind" = full ] || continue
+          args=(-k --no-keepalive --no-resume) label="corio-fetch -k --no-keepalive --no-resume"
         else
           args=(--cacert "$certs/ca.pem" --no-keepalive) label="corio-fetch --no-keepalive"
           [ "$kind" = resumed ] || { args+=(--no-resume) label+=" --no-resume"; }
         fi
         if start_nginx ssl "$lines" || start_nginx ssl "$lines"; then
           reused_log=$log
-          run_client "$tool" "$label" "$c" "hs $kind $tool,$c" "https://127.0.0.1:$port/hello" "${args[@]}"
+          run_client "${tool%-k}" "$label" "$c" "hs $kind $tool,$c" "https://127.0.0.1:$port/hello" "${args[@]}"
           reused_log=
           [ -n "$negotiated" ] || negotiated=$(awk 'NR == 1 { print $2, $3 }' "$log")
           stop_server
@@ -731,8 +737,9 @@ tls_handshakes() {
   echo "| conns | handshakes | req/s | req per client CPU-s |"
   echo "|---:|---|---:|---:|"
   for c in $TLS_HANDSHAKE_CONNS; do
-    for kind in full resumed; do
+    for kind in full full-k resumed; do
       local a="hs $kind corio-fetch,$c" b="hs $kind wrk,$c"
+      [ "$kind" != full-k ] || a="hs full corio-fetch-k,$c" b="hs full wrk,$c" kind="full, -k"
       printf '| %s | %s | %s | %s |\n' "$c" "$kind" \
         "$(ratio "${f_rate[$a]:-}" "${f_rate[$b]:-}")" "$(ratio "${f_eff[$a]:-}" "${f_eff[$b]:-}")"
     done
