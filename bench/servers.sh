@@ -2,7 +2,7 @@
 # Server benchmarks: corio's servers against their baselines, in one run on one machine,
 # server pinned to CPU 0 and load generator to CPU 1. Prints Markdown tables on stdout
 # (progress goes to stderr) and exits non-zero when any run failed.
-#   bench/servers.sh [BUILD_DIR] [SECTION...]      sections: echo, http, fetch (default: all)
+#   bench/servers.sh [BUILD_DIR] [SECTION...]      sections: echo, http, fetch, tls (default: all)
 #
 # echo: CORIO_ECHO vs epoll_echo under echo_load at CONNS x SIZES, reporting messages/s, p99
 # latency, the server's CPU seconds (utime+stime from /proc/PID/stat around the run), messages
@@ -19,6 +19,24 @@
 # (utime+stime), requests per client CPU-second, and the ratios corio-fetch/wrk. Skipped, with
 # a message, when wrk or nginx is missing.
 #
+# tls: the same over HTTPS, nginx serving TLS (1 worker, CPU 0, `ssl_protocols TLSv1.2
+# TLSv1.3`, an EC P-256 certificate from a CA made for the run with the openssl command in
+# the temp dir; corio-fetch trusts that CA with --cacert, wrk does not verify). Three tables:
+#  - clients, keep-alive: corio-fetch vs wrk -t1 at TLS_CONNS, columns as in fetch; client
+#    and server CPU seconds side by side say which side saturated;
+#  - handshakes, a new connection per request (`Connection: close`) at TLS_HANDSHAKE_CONNS:
+#    full handshakes against an nginx that resumes nothing (ssl_session_cache off,
+#    ssl_session_tickets off), corio-fetch --no-keepalive --no-resume, with --cacert and
+#    with -k (wrk verifies no certificate: -k is the like-for-like row), vs wrk; then resumed
+#    ones against nginx's defaults (session tickets), corio-fetch --no-keepalive vs wrk, which
+#    resumes too (it keeps its SSL object's session across reconnections). A "resumed"
+#    column counts nginx's $ssl_session_reused over the measured requests, so the table shows
+#    what each client did;
+#  - servers: corio-httpd HTTPS (--cert, --key, --tls-port) vs nginx HTTPS under wrk -t1 at
+#    TLS_CONNS, columns as in http; skipped, with a message, when `corio-httpd --help` does
+#    not mention --tls-port.
+# Skipped, with a message, when wrk, nginx or openssl is missing.
+#
 # Environment (all optional):
 #   DURATION=5            seconds per run
 #   CONNS="1 64 512"      connection counts
@@ -33,9 +51,12 @@
 #   WRK, NGINX            the load generator and the baseline (default: found on PATH)
 #   FETCH_CONNS="64 256"  connection counts (fetch)
 #   CORIO_FETCH           corio's HTTP client (default BUILD_DIR/examples/corio-fetch)
+#   TLS_CONNS="64 256"    connection counts, keep-alive (tls)
+#   TLS_HANDSHAKE_CONNS="64"  connection counts, a connection per request (tls)
 # A server is started as "COMMAND --port 0" (COMMAND may carry its own flags) and must print
 # "listening on [SCHEME://]127.0.0.1:PORT" as its first stdout line (examples/serving.h),
-# listen on 127.0.0.1, and stop on SIGTERM.
+# listen on 127.0.0.1, and stop on SIGTERM; corio-httpd's HTTPS rows add "--cert FILE --key
+# FILE --tls-port 0" and read the port of its "listening on https://" line.
 # shellcheck disable=SC2317  # functions are called indirectly (traps, section_NAME)
 set -euo pipefail
 
@@ -48,7 +69,7 @@ if [ -z "$build" ]; then
 fi
 [ $# -gt 0 ] && shift
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(echo http fetch)
+[ ${#sections[@]} -gt 0 ] || sections=(echo http fetch tls)
 
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-"1 64 512"}
@@ -61,6 +82,8 @@ HTTP_CONNS=${HTTP_CONNS:-"64 256"}
 CORIO_HTTPD=${CORIO_HTTPD:-$build/examples/corio-httpd}
 FETCH_CONNS=${FETCH_CONNS:-"64 256"}
 CORIO_FETCH=${CORIO_FETCH:-$build/examples/corio-fetch}
+TLS_CONNS=${TLS_CONNS:-"64 256"}
+TLS_HANDSHAKE_CONNS=${TLS_HANDSHAKE_CONNS:-"64"}
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
 note() { echo "servers.sh: $*" >&2; }
@@ -105,15 +128,17 @@ listening_port() {
 }
 
 # start_server NAME COMMAND...: starts it pinned, waits for its listening line; sets
-# server_pid, port.
-start_server() {
-  local name=$1
-  shift
+# server_pid, port. start_server_on SCHEME NAME COMMAND...: the same, port from the
+# "listening on SCHEME://" line (a server with several listeners).
+start_server() { start_server_on "" "$@"; }
+start_server_on() {
+  local scheme=$1 name=$2
+  shift 2
   "${pin_server[@]}" "$@" --port 0 >"$tmp/server.out" 2>"$tmp/server.err" &
   server_pid=$!
   port=
   for _ in $(seq 200); do
-    port=$(listening_port "$tmp/server.out") && return 0
+    port=$(listening_port "$tmp/server.out" "$scheme") && return 0
     kill -0 "$server_pid" 2>/dev/null || break
     sleep 0.05
   done
@@ -270,9 +295,11 @@ children_of() {
   return 0
 }
 
-# Starts nginx (master + 1 worker) pinned like the other servers; sets server_pid, port.
+# start_nginx [LISTEN_PARAMS [SERVER_LINES]]: starts nginx (master + 1 worker) pinned like
+# the other servers, with LISTEN_PARAMS added to its listen directive ("ssl") and
+# SERVER_LINES to its server block; sets server_pid, port.
 start_nginx() {
-  local dir=$tmp/nginx conf m extra="" built
+  local dir=$tmp/nginx conf m extra="" built listen_params=${1:+ $1} server_lines=${2:-}
   mkdir -p "$dir/logs"
   built=$("$NGINX" -V 2>&1)
   port=$(free_port) || { note "no free port for nginx"; return 1; }
@@ -293,11 +320,12 @@ error_log $dir/logs/error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
+  log_format reused '\$ssl_session_reused \$ssl_protocol \$ssl_cipher';
   keepalive_requests 100000000;
   keepalive_timeout 60s;
 $extra  server {
-    listen 127.0.0.1:$port;
-    location = /hello { default_type text/plain; return 200 "hello\n"; }
+    listen 127.0.0.1:$port$listen_params;
+$server_lines    location = /hello { default_type text/plain; return 200 "hello\n"; }
   }
 }
 NGINX
@@ -332,17 +360,19 @@ to_us() {
     if (u == "ms") n *= 1000; else if (u == "s") n *= 1000000; printf "%.0f\n", n }'
 }
 
-# run_http NAME CONNS: one wrk run against the server already started; prints a table row
-# and records req/s, p99 and requests per CPU-second in h_rate/h_p99/h_eff[NAME,CONNS].
+# run_http NAME CONNS [SCHEME]: one wrk run against the server already started (over
+# http, or SCHEME); prints a table row and records req/s, p99 and requests per CPU-second in
+# h_rate/h_p99/h_eff[NAME,CONNS] (["SCHEME NAME,CONNS"] with a SCHEME).
 declare -A h_rate h_p99 h_eff
 run_http() {
-  local name=$1 conns=$2 key="$1,$2" t0 t1 b0 b1 l0 l1 w0 w1 out rc=0
-  note "http: $name, $conns connections, ${DURATION} s"
+  local name=$1 conns=$2 key="${3:+$3 }$1,$2" url="${3:-http}://127.0.0.1:$port/hello"
+  local t0 t1 b0 b1 l0 l1 w0 w1 out rc=0
+  note "${3:-http}: $name, $conns connections, ${DURATION} s"
   # A short warm-up, so that both servers start from established connections and caches.
-  "${pin_load[@]}" "$WRK" -t1 -c"$conns" -d1s "http://127.0.0.1:$port/hello" >/dev/null 2>&1 || true
+  "${pin_load[@]}" "$WRK" -t1 -c"$conns" -d1s "$url" >/dev/null 2>&1 || true
   t0=$(tree_ticks "$server_pid") b0=$(cpu0_busy) l0=$(cpu1_busy) w0=$(date +%s%N)
-  out=$("${pin_load[@]}" "$WRK" -t1 -c"$conns" -d"${DURATION}s" --latency \
-        "http://127.0.0.1:$port/hello" 2>"$tmp/load.err") || rc=$?
+  out=$("${pin_load[@]}" "$WRK" -t1 -c"$conns" -d"${DURATION}s" --latency "$url" \
+        2>"$tmp/load.err") || rc=$?
   t1=$(tree_ticks "$server_pid") b1=$(cpu0_busy) l1=$(cpu1_busy) w1=$(date +%s%N)
   if ! kill -0 "$server_pid" 2>/dev/null; then
     note "$name died during the run:"; sed 's/^/  /' "$tmp/server.err" >&2; rc=1
@@ -445,35 +475,47 @@ children_cpu() {
     printf "%.3f\n", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$tmp/times")"
 }
 
-# run_client NAME CONNS: one run of wrk or corio-fetch against the nginx already started;
-# prints a table row and records req/s, p99 and req per client CPU-second in
-# f_rate/f_p99/f_eff[NAME,CONNS].
+# run_client TOOL LABEL CONNS KEY URL [ARG...]: one run of TOOL (wrk or corio-fetch) with
+# ARGs against the nginx already started; prints a table row for LABEL and records req/s,
+# p99 and req per client CPU-second in f_rate/f_p99/f_eff[KEY]. With reused_log set (nginx's
+# access log, one $ssl_session_reused a line), the row has a cell more: the share of the
+# measured requests whose TLS session was resumed.
 declare -A f_rate f_p99 f_eff
+reused_log=
 run_client() {
-  local name=$1 conns=$2 key="$1,$2" url="http://127.0.0.1:$port/hello"
-  local c0 c1 l0 l1 t0 t1 out rc=0 reqs rate p99 errors
-  note "fetch: $name, $conns connections, ${DURATION} s"
-  if [ "$name" = wrk ]; then # warm-up, so that both start from a warm server
-    "${pin_load[@]}" "$WRK" -t1 -c"$conns" -d1s "$url" >/dev/null 2>&1 || true
+  local tool=$1 label=$2 conns=$3 key=$4 url=$5
+  shift 5
+  local c0 c1 l0 l1 t0 t1 n0=0 n1=0 out rc=0 reqs rate p99 errors reused=
+  local sec=fetch
+  [ "${url%%:*}" = http ] || sec=tls
+  note "$sec: $label, $conns connections, ${DURATION} s"
+  if [ "$tool" = wrk ]; then # warm-up, so that both start from a warm server
+    "${pin_load[@]}" "$WRK" -t1 -c"$conns" -d1s "$@" "$url" >/dev/null 2>&1 || true
   else
-    "${pin_load[@]}" "$CORIO_FETCH" -q -d 1 -c "$conns" "$url" >/dev/null 2>&1 || true
+    "${pin_load[@]}" "$CORIO_FETCH" -q -d 1 -c "$conns" "$@" "$url" >/dev/null 2>&1 || true
   fi
+  [ -z "$reused_log" ] || n0=$(wc -l <"$reused_log")
   # The server's ticks first and last: reading them walks /proc, which must not count as
   # the client's CPU 1 time.
   t0=$(tree_ticks "$server_pid")
   children_cpu c0
   l0=$(cpu1_busy)
-  if [ "$name" = wrk ]; then
-    out=$("${pin_load[@]}" "$WRK" -t1 -c"$conns" -d"${DURATION}s" --latency "$url" \
+  if [ "$tool" = wrk ]; then
+    out=$("${pin_load[@]}" "$WRK" -t1 -c"$conns" -d"${DURATION}s" --latency "$@" "$url" \
           2>"$tmp/load.err") || rc=$?
   else
-    out=$("${pin_load[@]}" "$CORIO_FETCH" -q --json -d "$DURATION" -c "$conns" "$url" \
+    out=$("${pin_load[@]}" "$CORIO_FETCH" -q --json -d "$DURATION" -c "$conns" "$@" "$url" \
           2>"$tmp/load.err") || rc=$?
   fi
   l1=$(cpu1_busy)
   children_cpu c1
   t1=$(tree_ticks "$server_pid")
-  if [ "$name" = wrk ]; then
+  if [ -n "$reused_log" ]; then # nginx writes the line when the request is done: all are in
+    n1=$(wc -l <"$reused_log")
+    reused=$(tail -n "+$((n0 + 1))" "$reused_log" | head -n "$((n1 - n0))" |
+      awk '{ n++; if ($1 == "r") r++ } END { if (n) printf "%.0f%%", 100 * r / n; else print "-" }')
+  fi
+  if [ "$tool" = wrk ]; then
     reqs=$(sed -n 's/^ *\([0-9][0-9]*\) requests in .*/\1/p' <<<"$out")
     rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out")
     p99=$(awk '$1 == "99%" { print $2 }' <<<"$out")
@@ -489,8 +531,8 @@ run_client() {
     [ "$rc" -ne 1 ] || [ "${e:-0}" != 0 ] || rc=0 # exit 1 only reports failed requests
   fi
   if [ "$rc" -ne 0 ] || [ -z "$rate" ] || [ -z "$reqs" ] || [ -z "$p99" ]; then
-    note "$name failed (exit $rc):"; sed 's/^/  /' "$tmp/load.err" <<<"$out" >&2
-    echo "| $conns | $name | FAILED (see stderr) | | | | | | |"
+    note "$label failed (exit $rc):"; sed 's/^/  /' "$tmp/load.err" <<<"$out" >&2
+    echo "| $conns | $label | FAILED (see stderr) | | | | | |${reused_log:+ |} |"
     failed=1
     return
   fi
@@ -500,8 +542,9 @@ run_client() {
   scpu=$(calc '%.2f' "($t1 - $t0) / $clk_tck")
   [ ${#pin_load[@]} -eq 0 ] || lbusy=$(calc '%.0f%%' "100 * ($l1 - $l0) / $clk_tck / $DURATION")
   f_rate[$key]=$rate f_p99[$key]=$p99 f_eff[$key]=$eff
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$conns" "$name" \
-    "$(calc '%.0f' "$rate")" "$p99" "$ccpu" "$eff" "$lbusy" "$scpu" "${errors:-none}"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |%s %s |\n' "$conns" "$label" \
+    "$(calc '%.0f' "$rate")" "$p99" "$ccpu" "$eff" "$lbusy" "$scpu" "${reused:+ $reused |}" \
+    "${errors:-none}"
 }
 
 section_fetch() {
@@ -533,7 +576,7 @@ section_fetch() {
   for c in $FETCH_CONNS; do
     for tool in corio-fetch wrk; do
       if start_nginx || start_nginx || start_nginx; then # the free port may be taken meanwhile
-        run_client "$tool" "$c"
+        run_client "$tool" "$tool" "$c" "$tool,$c" "http://127.0.0.1:$port/hello"
         stop_server
       else
         echo "| $c | $tool | FAILED: nginx did not start | | | | | | |"
@@ -554,10 +597,252 @@ section_fetch() {
   done
 }
 
+# ---- tls --------------------------------------------------------------------------------
+# The fetch and http comparisons over HTTPS, nginx serving TLS with a certificate made here;
+# and handshake rates, a connection per request.
+
+# make_certs DIR: a CA (DIR/ca.pem) and a leaf for 127.0.0.1 and localhost signed by it
+# (DIR/server.pem, leaf then CA; key DIR/server.key), EC P-256 keys, with the openssl command.
+make_certs() {
+  local d=$1
+  mkdir -p "$d"
+  cat >"$d/ext.cnf" <<'EOF'
+[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+authorityKeyIdentifier = keyid
+EOF
+  {
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/ca.key" &&
+      openssl req -x509 -new -key "$d/ca.key" -subj "/CN=corio bench CA" -days 2 \
+        -extensions ca -config "$d/ext.cnf" -out "$d/ca.pem" &&
+      openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$d/server.key" &&
+      openssl req -new -key "$d/server.key" -subj "/CN=localhost" -config "$d/ext.cnf" \
+        -out "$d/server.csr" &&
+      openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        -CAcreateserial -days 2 -extfile "$d/ext.cnf" -extensions leaf -out "$d/server.crt" &&
+      cat "$d/server.crt" "$d/ca.pem" >"$d/server.pem"
+  } >"$d/log" 2>&1 || {
+    note "tls: openssl could not make the certificates:"
+    sed 's/^/  /' "$d/log" >&2
+    return 1
+  }
+}
+
+# tls_clients: corio-fetch vs wrk -t1, keep-alive, against nginx serving TLS.
+tls_clients() {
+  local c tool args
+  echo
+  echo "### Clients: corio-fetch vs wrk -t1, keep-alive"
+  echo
+  echo "A fresh nginx for each client run, then a 1 s warm-up by the same client; each client"
+  echo "alone on CPU 1. corio-fetch verifies the certificate (--cacert), wrk does not."
+  echo "client CPU: its utime+stime; server CPU: nginx's (master + worker); CPU 1 busy near"
+  echo "100%, or server CPU near ${DURATION} s, says which side was the limit."
+  echo
+  echo "| conns | client | req/s | p99 µs | client CPU s | req per client CPU-s | CPU 1 busy | server CPU s | errors |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---|"
+  for c in $TLS_CONNS; do
+    for tool in corio-fetch wrk; do
+      args=()
+      [ "$tool" = wrk ] || args=(--cacert "$certs/ca.pem")
+      if start_nginx ssl "$tls_lines" || start_nginx ssl "$tls_lines"; then
+        run_client "$tool" "$tool" "$c" "tls $tool,$c" "https://127.0.0.1:$port/hello" "${args[@]}"
+        stop_server
+      else
+        echo "| $c | $tool | FAILED: nginx did not start | | | | | | |"
+        failed=1
+      fi
+    done
+  done
+  echo
+  echo "Ratios corio-fetch / wrk (req/s and req per client CPU-s: higher is better; p99: lower is better)"
+  echo
+  echo "| conns | req/s | p99 | req per client CPU-s |"
+  echo "|---:|---:|---:|---:|"
+  for c in $TLS_CONNS; do
+    local a="tls corio-fetch,$c" b="tls wrk,$c"
+    printf '| %s | %s | %s | %s |\n' "$c" \
+      "$(ratio "${f_rate[$a]:-}" "${f_rate[$b]:-}")" "$(ratio "${f_p99[$a]:-}" "${f_p99[$b]:-}")" \
+      "$(ratio "${f_eff[$a]:-}" "${f_eff[$b]:-}")"
+  done
+}
+
+# tls_handshakes: a connection per request; full handshakes (nginx resumes nothing), then
+# resumed ones (nginx's session tickets).
+tls_handshakes() {
+  local c kind label tool lines args log=$tmp/nginx/reused.log negotiated=
+  # nginx logs each request's $ssl_session_reused ("r" or "."), unbuffered, and run_client
+  # counts the lines of its measured run; the logging costs both clients' runs the same.
+  local log_lines="    access_log $log reused;"$'\n'
+  echo
+  echo "### Handshakes: a new connection per request (\`Connection: close\`)"
+  echo
+  echo "full: nginx with ssl_session_cache off and ssl_session_tickets off, so that every"
+  echo "connection is a full handshake; corio-fetch --no-keepalive --no-resume and"
+  echo "wrk -H 'Connection: close'. resumed: nginx's defaults (session tickets), corio-fetch"
+  echo "--no-keepalive and the same wrk, which resumes as well: it keeps its SSL object's"
+  echo "session across reconnections. resumed: the share of the measured requests whose"
+  echo "session nginx resumed (\$ssl_session_reused). req/s here is handshakes per second."
+  echo "corio-fetch verifies the certificate chain in each full handshake (--cacert), wrk"
+  echo "verifies nothing; the -k row (no verification either) is the like-for-like one."
+  echo "p99 does not compare across clients here: corio-fetch's latency includes connecting and"
+  echo "the handshake, wrk's starts once the request is written, after both."
+  echo
+  echo "| conns | client | req/s | p99 µs | client CPU s | req per client CPU-s | CPU 1 busy | server CPU s | resumed | errors |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+  for c in $TLS_HANDSHAKE_CONNS; do
+    for kind in full resumed; do
+      lines=$tls_lines$log_lines
+      [ "$kind" = resumed ] ||
+        lines+="    ssl_session_cache off;"$'\n'"    ssl_session_tickets off;"$'\n'
+      for tool in corio-fetch corio-fetch-k wrk; do
+        if [ "$tool" = wrk ]; then
+          args=(-H "Connection: close") label="wrk ($kind)"
+        elif [ "$tool" = corio-fetch-k ]; then
+          [ "$kind" = full ] || continue
+          args=(-k --no-keepalive --no-resume) label="corio-fetch -k --no-keepalive --no-resume"
+        else
+          args=(--cacert "$certs/ca.pem" --no-keepalive) label="corio-fetch --no-keepalive"
+          [ "$kind" = resumed ] || { args+=(--no-resume) label+=" --no-resume"; }
+        fi
+        if start_nginx ssl "$lines" || start_nginx ssl "$lines"; then
+          reused_log=$log
+          run_client "${tool%-k}" "$label" "$c" "hs $kind $tool,$c" "https://127.0.0.1:$port/hello" "${args[@]}"
+          reused_log=
+          [ -n "$negotiated" ] || negotiated=$(awk 'NR == 1 { print $2, $3 }' "$log")
+          stop_server
+          rm -f "$log"
+        else
+          echo "| $c | $label | FAILED: nginx did not start | | | | | | | |"
+          failed=1
+        fi
+      done
+    done
+  done
+  echo
+  echo "Negotiated: ${negotiated:-unknown}."
+  echo
+  echo "Ratios corio-fetch / wrk (handshakes/s and per client CPU-s: higher is better)"
+  echo
+  echo "| conns | handshakes | req/s | req per client CPU-s |"
+  echo "|---:|---|---:|---:|"
+  for c in $TLS_HANDSHAKE_CONNS; do
+    for kind in full full-k resumed; do
+      local a="hs $kind corio-fetch,$c" b="hs $kind wrk,$c"
+      [ "$kind" != full-k ] || a="hs full corio-fetch-k,$c" b="hs full wrk,$c" kind="full, -k"
+      printf '| %s | %s | %s | %s |\n' "$c" "$kind" \
+        "$(ratio "${f_rate[$a]:-}" "${f_rate[$b]:-}")" "$(ratio "${f_eff[$a]:-}" "${f_eff[$b]:-}")"
+    done
+  done
+}
+
+# tls_servers: corio-httpd HTTPS vs nginx HTTPS under wrk -t1, as section_http does over
+# plain HTTP.
+tls_servers() {
+  local corio=() c
+  read -ra corio <<<"$CORIO_HTTPD"
+  echo
+  echo "### Servers: corio-httpd vs nginx over HTTPS, GET /hello, keep-alive, wrk -t1"
+  echo
+  if [ ${#corio[@]} -eq 0 ] || [ ! -x "${corio[0]}" ]; then
+    note "tls: corio-httpd not found at '${CORIO_HTTPD}': skipping its rows (set CORIO_HTTPD=path)"
+    echo "corio-httpd not found at \`${CORIO_HTTPD}\`: only nginx was run."
+    echo
+    corio=()
+  elif ! "${corio[@]}" --help 2>&1 | grep -q -- --tls-port; then
+    note "tls: corio-httpd has no --tls-port: skipping the server table"
+    echo "skipped: corio-httpd has no --tls-port"
+    return 0
+  fi
+  echo "Both on CPU 0 with the same certificate, wrk -t1 on CPU 1 (no verification)."
+  echo "corio-httpd: one loop, --cert, --key, --tls-port, its built-in /hello. Columns as in"
+  echo "the HTTP table."
+  echo
+  echo "| conns | server | req/s | p99 µs | server CPU s | CPU 0 busy s | req per server CPU-s | load CPU | errors |"
+  echo "|---:|---|---:|---:|---:|---:|---:|---:|---|"
+  for c in $TLS_CONNS; do
+    if [ ${#corio[@]} -gt 0 ]; then
+      if start_server_on https corio-httpd "${corio[@]}" --cert "$certs/server.pem" \
+        --key "$certs/server.key" --tls-port 0; then
+        run_http corio-httpd "$c" https
+        stop_server
+      else
+        echo "| $c | corio-httpd | FAILED: server did not start | | | | | | |"
+        failed=1
+      fi
+    fi
+    if start_nginx ssl "$tls_lines" || start_nginx ssl "$tls_lines"; then
+      run_http nginx "$c" https
+      stop_server
+    else
+      echo "| $c | nginx | FAILED: server did not start | | | | | | |"
+      failed=1
+    fi
+  done
+  [ ${#corio[@]} -gt 0 ] || return 0
+  echo
+  echo "Ratios corio-httpd / nginx over HTTPS (req/s and req per CPU-s: higher is better; p99: lower is better)"
+  echo
+  echo "| conns | req/s | p99 | req per server CPU-s |"
+  echo "|---:|---:|---:|---:|"
+  for c in $TLS_CONNS; do
+    local a="https corio-httpd,$c" b="https nginx,$c"
+    printf '| %s | %s | %s | %s |\n' "$c" \
+      "$(ratio "${h_rate[$a]:-}" "${h_rate[$b]:-}")" "$(ratio "${h_p99[$a]:-}" "${h_p99[$b]:-}")" \
+      "$(ratio "${h_eff[$a]:-}" "${h_eff[$b]:-}")"
+  done
+}
+
+section_tls() {
+  WRK=${WRK:-$(command -v wrk || true)}
+  NGINX=${NGINX:-$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)}
+  echo
+  echo "## HTTPS: nginx serving TLS, GET /hello"
+  echo
+  if [ -z "$WRK" ] || [ -z "$NGINX" ] || ! command -v openssl >/dev/null; then
+    note "tls: skipped: needs wrk, nginx and openssl (install them with: .ci/deps bench)"
+    echo "Skipped: wrk, nginx or openssl is missing (\`.ci/deps bench\` installs them)."
+    return 0
+  fi
+  certs=$tmp/certs
+  if ! make_certs "$certs"; then
+    echo "FAILED: openssl could not make the certificates (see stderr)."
+    failed=1
+    return 0
+  fi
+  tls_lines="    ssl_certificate $certs/server.pem;"$'\n'"    ssl_certificate_key $certs/server.key;"$'\n'
+  tls_lines+="    ssl_protocols TLSv1.2 TLSv1.3;"$'\n'
+  local ossl
+  ossl=$("$NGINX" -V 2>&1 | sed -n 's/.*(running with \(OpenSSL [^ ]*\).*/\1/p; s/^built with \(OpenSSL [^ ]*\).*/\1/p' | tail -1)
+  # shellcheck disable=SC2016  # the backquotes are Markdown
+  printf 'nginx %s (%s): 1 worker on CPU 0, `ssl_protocols TLSv1.2 TLSv1.3`, `return 200 "hello\\n"`,\n' \
+    "$("$NGINX" -v 2>&1 | sed 's/.*nginx\///')" "${ossl:-OpenSSL}"
+  echo "access_log off; an EC P-256 certificate from a CA made for this run."
+  if [ -x "$CORIO_FETCH" ]; then
+    tls_clients
+    tls_handshakes
+  else
+    note "tls: no corio-fetch at '$CORIO_FETCH': skipping the client tables (set CORIO_FETCH=path)"
+    echo
+    echo "corio-fetch not found at \`$CORIO_FETCH\`: the client tables were skipped."
+  fi
+  tls_servers
+}
+
 # ---- main -------------------------------------------------------------------------------
 # More sections plug in as section_NAME functions (and in the default list above).
 for sec in "${sections[@]}"; do
-  declare -F "section_$sec" >/dev/null || die "unknown section '$sec' (known: echo http fetch)"
+  declare -F "section_$sec" >/dev/null || die "unknown section '$sec' (known: echo http fetch tls)"
 done
 header
 for sec in "${sections[@]}"; do "section_$sec"; done

@@ -100,6 +100,15 @@ static bool resumable(int err)
     return err == -ETIMEDOUT || err == -ECANCELED || err == -EINTR || err == -EAGAIN;
 }
 
+/* Empties this thread's error queue before an SSL call, as SSL_get_error needs; looking
+ * first is much cheaper than ERR_clear_error's walk of every slot, and the queue is almost
+ * always empty (every failure here clears it). */
+static inline void err_reset(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 /* The result of a failed SSL call (ret) during `what` ("handshake", "read", "write",
  * "shutdown"), with corio_tls_error's sentence. A resumable socket error leaves the
  * connection usable; anything else ends it (priv_err). Clears the thread's error queue,
@@ -151,14 +160,24 @@ static int bio_write(BIO *b, const char *data, size_t len, size_t *written)
     struct corio_tls_conn *c = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     size_t done = 0;
-    while (done < len) {
+    /* A plain send(2) first, as the plain HTTP path does: a record that fits the socket's
+     * buffer (the usual case) leaves at once, with no trip through the ring and no park;
+     * what does not fit goes through corio_send, under the task's deadline. */
+    int err = 0;
+    ssize_t first = send(c->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (first > 0)
+        done = (size_t)first;
+    else if (first < 0 && errno != EAGAIN && errno != EINTR)
+        err = -errno;
+    while (err == 0 && done < len) {
         ssize_t n = corio_send(c->fd, data + done, len - done, 0);
-        if (n <= 0) {
-            c->io_err = n < 0 ? (int)n : -EIO;
-            break;
-        }
-        done += (size_t)n;
+        if (n <= 0)
+            err = n < 0 ? (int)n : -EIO;
+        else
+            done += (size_t)n;
     }
+    if (err != 0)
+        c->io_err = err;
     if (done > 0) { /* OpenSSL asks again for the rest, and then hears the error */
         *written = done;
         return 1;
@@ -190,13 +209,14 @@ static int bio_read(BIO *b, char *data, size_t len, size_t *readbytes)
 static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
     (void)num, (void)ptr;
-    struct corio_tls_conn *c = BIO_get_data(b);
     switch (cmd) {
     case BIO_CTRL_FLUSH: /* every write went out already */
         return 1;
-    case BIO_CTRL_EOF:
+    case BIO_CTRL_EOF: {
+        struct corio_tls_conn *c = BIO_get_data(b);
         return c != NULL && c->eof;
-    default: /* kernel TLS and the rest: not supported */
+    }
+    default: /* kernel TLS (asked several times a record) and the rest: not supported */
         return 0;
     }
 }
@@ -580,7 +600,7 @@ static int handshake(corio_tls_t *t)
 {
     struct corio_tls_conn *c = t->priv_conn;
     c->io_err = 0;
-    ERR_clear_error();
+    err_reset();
     int ret = SSL_do_handshake(c->ssl);
     if (ret == 1) {
         const unsigned char *p;
@@ -690,7 +710,7 @@ ssize_t corio_tls_read(corio_tls_t *t, void *buf, size_t len)
     if (c->peer_closed || len == 0)
         return 0;
     c->io_err = 0;
-    ERR_clear_error();
+    err_reset();
     size_t n;
     int ret = SSL_read_ex(c->ssl, buf, len, &n);
     if (ret == 1)
@@ -716,7 +736,7 @@ ssize_t corio_tls_write(corio_tls_t *t, const void *buf, size_t len)
         return 0;
     struct corio_tls_conn *c = t->priv_conn;
     c->io_err = 0;
-    ERR_clear_error();
+    err_reset();
     size_t n;
     int ret = SSL_write_ex(c->ssl, buf, len, &n);
     if (ret == 1)
@@ -735,7 +755,7 @@ int corio_tls_shutdown(corio_tls_t *t)
         return err;
     struct corio_tls_conn *c = t->priv_conn;
     c->io_err = 0;
-    ERR_clear_error();
+    err_reset();
     int ret = SSL_shutdown(c->ssl);
     if (ret >= 0) {
         t->priv_werr = -EPIPE; /* no data after a close_notify */

@@ -635,6 +635,49 @@ static void test_fields_that_do_not_fit_the_store_are_head_too_big(void **state)
     assert_false(corio_http_resp_parser_next_field(&r, &pos, &n, &nl, &v, &vl));
 }
 
+/* Feeds s to a fresh parser with a store of cap bytes, in pieces of at most piece bytes,
+ * until an error; returns it, with the bytes consumed before it in *used_all. */
+static int stored_error_at(const char *s, size_t cap, size_t piece, size_t *used_all)
+{
+    corio_http_resp_parser_t r;
+    char store[256];
+    assert_true(cap <= sizeof store);
+    corio_http_resp_parser_init(&r, false);
+    corio_http_resp_parser_set_store(&r, store, cap);
+    size_t at = 0, n = strlen(s), used, bl;
+    const char *b;
+    *used_all = 0;
+    while (at < n) {
+        size_t len = n - at < piece ? n - at : piece;
+        int ev = corio_http_resp_parser_feed(&r, s + at, len, &used, &b, &bl);
+        *used_all += used;
+        if (ev < 0)
+            return ev;
+        at += used;
+    }
+    return CORIO_HTTP_NEED_MORE;
+}
+
+static void test_a_name_that_does_not_fit_the_store_fails_at_the_same_byte_fed_any_way(void **state)
+{
+    (void)state;
+    static const char resp[] = "HTTP/1.1 200 OK\r\nX-Fits: 1\r\n"
+                               "X-A-Field-Name-Longer-Than-The-Store-Has-Room-For: 1\r\n\r\n";
+    size_t whole, bytewise;
+    assert_int_equal(stored_error_at(resp, 40, sizeof resp, &whole), CORIO_HTTP_EHEAD_TOO_BIG);
+    assert_int_equal(stored_error_at(resp, 40, 1, &bytewise), CORIO_HTTP_EHEAD_TOO_BIG);
+    assert_int_equal(whole, bytewise);
+    assert_true(whole > strlen("HTTP/1.1 200 OK\r\nX-Fits: 1\r\nX-A"));
+    assert_true(whole < strlen(resp) - strlen(": 1\r\n\r\n"));
+    /* The same inside the value of a field the parser reads (Location). */
+    static const char loc[] = "HTTP/1.1 302 Found\r\nX-Fits: 1\r\n"
+                              "Location: /a-path-longer-than-the-store-has-room-for\r\n\r\n";
+    assert_int_equal(stored_error_at(loc, 40, sizeof loc, &whole), CORIO_HTTP_EHEAD_TOO_BIG);
+    assert_int_equal(stored_error_at(loc, 40, 1, &bytewise), CORIO_HTTP_EHEAD_TOO_BIG);
+    assert_int_equal(whole, bytewise);
+    assert_true(whole > strlen("HTTP/1.1 302 Found\r\nX-Fits: 1\r\nLocation: /"));
+}
+
 static void test_content_encoding_is_named(void **state)
 {
     (void)state;
@@ -676,6 +719,8 @@ int main(void)
         cmocka_unit_test(test_no_body),
         cmocka_unit_test(test_the_store_keeps_the_final_responses_fields_in_order),
         cmocka_unit_test(test_fields_that_do_not_fit_the_store_are_head_too_big),
+        cmocka_unit_test(
+            test_a_name_that_does_not_fit_the_store_fails_at_the_same_byte_fed_any_way),
         cmocka_unit_test(test_content_encoding_is_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -429,6 +429,35 @@ static int keep_value_byte(corio_http_resp_parser_t *r, char c)
     return r->priv_storing ? store_put(r, &c, 1) : 0;
 }
 
+/* A run of n bytes of an interpreted field's value, as keep_value_byte would take them one
+ * by one. Returns 0, or CORIO_HTTP_EHEAD_TOO_BIG when the store has room for fewer: then
+ * *taken says how many were taken (those before the byte that did not fit). */
+static int keep_value_run(corio_http_resp_parser_t *r, const char *p, size_t n, size_t *taken)
+{
+    int rc = 0;
+    if (r->priv_storing && n > r->priv_store_cap - r->priv_store_len) {
+        n = r->priv_store_cap - r->priv_store_len;
+        rc = CORIO_HTTP_EHEAD_TOO_BIG;
+    }
+    if (r->priv_field == F_LOCATION) {
+        size_t room = CORIO_HTTP_MAX_LOCATION - r->location_len, k = n < room ? n : room;
+        memcpy(r->location + r->location_len, p, k);
+        r->location_len += k;
+        if (k < n)
+            r->location_too_long = true;
+    } else if (r->priv_field != F_OTHER) {
+        size_t room = CORIO_HTTP_MAX_FRAMING_VALUE - r->priv_value_len, k = n < room ? n : room;
+        memcpy(r->priv_value + r->priv_value_len, p, k);
+        r->priv_value_len += (uint32_t)k;
+        if (k < n)
+            r->priv_value_overflow = true;
+    }
+    if (r->priv_storing)
+        store_put(r, p, n);
+    *taken = n;
+    return rc;
+}
+
 static bool in_head(const corio_http_resp_parser_t *r)
 {
     return r->priv_state <= S_HEAD_LF;
@@ -491,6 +520,19 @@ static int parse_head(corio_http_resp_parser_t *r, const char *buf, size_t len, 
             if (c == '\r' || c == '\n') {
                 rc = parse_status(r, true);
                 r->priv_state = c == '\r' ? S_STATUS_LF : S_LINE_START;
+            } else if (r->priv_status_len < 12) {
+                /* The bytes before the 13th of "HTTP/1.1 200 " in one run, up to a line end
+                 * and no further than the byte that makes the head too big; the 13th, which
+                 * completes what parse_status reads, comes on its own. */
+                size_t room = CORIO_HTTP_MAX_RESPONSE_HEAD + 1 - r->priv_head_bytes;
+                size_t most = 12u - r->priv_status_len;
+                most = most < room ? most : room;
+                size_t end = i + 1, stop = len - i > most ? i + most : len;
+                while (end < stop && buf[end] != '\r' && buf[end] != '\n')
+                    end++;
+                step = end - i;
+                memcpy(r->priv_status_line + r->priv_status_len, buf + i, step);
+                r->priv_status_len += (uint8_t)step;
             } else {
                 r->priv_status_line[r->priv_status_len++] = (char)c;
                 if (r->priv_status_len == 13) {
@@ -516,9 +558,19 @@ static int parse_head(corio_http_resp_parser_t *r, const char *buf, size_t len, 
             } else if (c < ' ' && c != '\t') {
                 rc = CORIO_HTTP_EMALFORMED;
             } else {
-                rc = keep_value_byte(r, (char)c);
-                if (rc == 0)
+                /* The run of value bytes up to the line's end or a control byte, and no
+                 * further than the byte that makes the head too big. */
+                size_t room = CORIO_HTTP_MAX_RESPONSE_HEAD + 1 - r->priv_head_bytes;
+                size_t end = i + 1, stop = len - i > room ? i + room : len;
+                while (end < stop && ((unsigned char)buf[end] >= ' ' || buf[end] == '\t'))
+                    end++;
+                rc = keep_value_run(r, buf + i, end - i, &step);
+                if (rc < 0) { /* as a byte at a time: the bytes that fit are taken */
+                    r->priv_head_bytes += (uint32_t)step;
+                    i += step;
+                } else {
                     rc = CORIO_HTTP_NEED_MORE;
+                }
             }
             break;
         case S_STATUS_LF:
@@ -562,18 +614,35 @@ static int parse_head(corio_http_resp_parser_t *r, const char *buf, size_t len, 
             }
             break;
         case S_NAME: {
-            unsigned char t = corio_http_token_lower[c];
-            if (c == ':' && r->priv_name_len > 0) {
+            /* The name's token bytes in one run (stored at once), up to its ':' or a byte
+             * that is no token's, and no further than the byte that makes the head too big. */
+            size_t room = CORIO_HTTP_MAX_RESPONSE_HEAD + 1 - r->priv_head_bytes;
+            size_t end = i, stop = len - i > room ? i + room : len;
+            size_t n = r->priv_name_len;
+            for (unsigned char t;
+                 end < stop && (t = corio_http_token_lower[(unsigned char)buf[end]]) != 0; end++) {
+                if (n < sizeof r->priv_name)
+                    r->priv_name[n] = (char)t;
+                if (n <= sizeof r->priv_name)
+                    n++;
+            }
+            r->priv_name_len = n;
+            if (end > i) {
+                step = end - i;
+                size_t fit = r->priv_store_cap - r->priv_store_len;
+                if (r->priv_storing && step > fit) {
+                    /* As a byte at a time: stored up to the byte that does not fit. */
+                    store_put(r, buf + i, fit);
+                    r->priv_head_bytes += (uint32_t)fit;
+                    i += fit;
+                    rc = CORIO_HTTP_EHEAD_TOO_BIG;
+                } else if (r->priv_storing) {
+                    store_put(r, buf + i, step);
+                }
+            } else if (c == ':' && n > 0) {
                 name_end(r);
-            } else if (t == 0) {
-                rc = CORIO_HTTP_EMALFORMED;
             } else {
-                if (r->priv_name_len < sizeof r->priv_name)
-                    r->priv_name[r->priv_name_len] = (char)t;
-                if (r->priv_name_len <= sizeof r->priv_name)
-                    r->priv_name_len++;
-                if (r->priv_storing && (rc = store_put(r, (const char *)&c, 1)) == 0)
-                    rc = CORIO_HTTP_NEED_MORE;
+                rc = CORIO_HTTP_EMALFORMED;
             }
             break;
         }
