@@ -471,15 +471,15 @@ int corio_http_server_serve(corio_http_server_t *srv, int listen_fd, corio_tls_c
         err = corio_spawn(NULL, accept_conns, &site, NULL);
         if (err < 0)
             site.accepting = false;
-        else if (atomic_load(&srv->stop_level) == 0)
-            (void)corio_event_wait(&site.stop); /* -ECANCELED: stop all the same */
+        else if (atomic_load(&srv->stop_level) == 0 && corio_event_wait(&site.stop) == -ECANCELED)
+            err = -ECANCELED; /* this call's own task: its connections are cancelled too */
     }
     site.draining = true;
     if (site.acceptor != NULL)
         corio_cancel(site.acceptor);
     close(listen_fd); /* new connections are refused from now on */
     cancel_conns(&site, true);
-    if (atomic_load(&srv->stop_level) >= 2) {
+    if (atomic_load(&srv->stop_level) >= 2 || err == -ECANCELED) {
         site.hard = true;
         cancel_conns(&site, false);
     }

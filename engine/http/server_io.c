@@ -190,6 +190,8 @@ int corio_http_response_begin(corio_http_response_t *resp, int status, const cha
         length = 0;
     else if (length < 0 && minor == 0)
         resp->close = true; /* an HTTP/1.0 client reads to the end */
+    if (c->site->draining)
+        resp->close = true; /* a stop began while the handler ran */
     if (resp->req->continue_due)
         resp->close = true; /* the client holds its body back for a 100 that will not come */
     resp->chunked = length < 0 && minor == 1;

@@ -93,8 +93,10 @@ CORIO_HTTP_API int corio_http_server_new(corio_http_server_t **out,
  * that new connections are refused while the ones open drain, or before returning an
  * error. Several calls may serve one server at once, on one loop (an HTTP and an HTTPS
  * listener) or on several loops (one listener per thread, with SO_REUSEPORT). Returns 0
- * after a stop, once this call's connections have all ended, or -EPERM outside a task,
- * -EINVAL for a NULL srv, a negative listen_fd or a client's TLS context, -ENOMEM. */
+ * after a stop, once this call's connections have all ended; -ECANCELED when the task
+ * calling it was cancelled, which cancels this call's connections (their corio calls
+ * return -ECANCELED) and returns once they have all ended; -EPERM outside a task;
+ * -EINVAL for a NULL srv or a negative listen_fd; -ENOMEM. */
 CORIO_HTTP_API int corio_http_server_serve(corio_http_server_t *srv, int listen_fd,
                                            corio_tls_ctx_t *tls);
 
