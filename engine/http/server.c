@@ -446,10 +446,14 @@ static void drain(struct srv_site *site)
 
 int corio_http_server_serve(corio_http_server_t *srv, int listen_fd, corio_tls_ctx_t *tls)
 {
-    if (corio_current() == NULL)
-        return -EPERM;
-    if (srv == NULL || listen_fd < 0)
-        return -EINVAL;
+    int bad = corio_current() == NULL ? -EPERM : 0;
+    if (bad == 0 && (srv == NULL || listen_fd < 0))
+        bad = -EINVAL;
+    if (bad < 0) {
+        if (listen_fd >= 0)
+            close(listen_fd); /* the call takes the listener, on errors too */
+        return bad;
+    }
     struct srv_site site;
     memset(&site, 0, sizeof site);
     site.srv = srv;
