@@ -192,6 +192,8 @@ int corio_http_response_begin(corio_http_response_t *resp, int status, const cha
         resp->close = true; /* an HTTP/1.0 client reads to the end */
     if (resp->req->continue_due)
         resp->close = true; /* the client holds its body back for a 100 that will not come */
+    if (resp->req->body_err != 0 || c->site->draining)
+        resp->close = true; /* the body's end is lost, or a stop began during the handler */
     resp->chunked = length < 0 && minor == 1;
     resp->left = length;
     resp->state = RESP_BEGUN;
