@@ -23,6 +23,12 @@ corio_test(test_tls SOURCES support.c LINK corio_http_static LABELS http)
 set_tests_properties(test_tls PROPERTIES FIXTURES_REQUIRED tls_certs
                      ENVIRONMENT CORIO_TEST_CERTS=${CORIO_TEST_CERTS})
 
+# The HTTP server core (engine/http/server*.c) through its header, with clients on the same
+# loop; its TLS test uses the tls_certs fixture's certificates.
+corio_test(test_http_server SOURCES support.c LINK corio_http_static LABELS http TIMEOUT 60)
+set_tests_properties(test_http_server PROPERTIES FIXTURES_REQUIRED tls_certs
+                     ENVIRONMENT CORIO_TEST_CERTS=${CORIO_TEST_CERTS})
+
 # How the tools start (tests/test_tool_start.sh): their listening line, and their failure
 # where io_uring is blocked, under no_uring's seccomp filter (tests/no_uring.c), and on a
 # port in use. The tools are the examples' targets, defined after tests/: register the test
