@@ -1062,6 +1062,30 @@ static int resp_handler(corio_http_request_t *req, corio_http_response_t *resp, 
     }
     if (path_is(req, "fail"))
         return -1;
+    if (path_is(req, "stream") || path_is(req, "unended")) {
+        record(e, corio_http_response_begin(resp, 200, "text/plain", -1));
+        record(e, (int)corio_http_response_write(resp, "abc", 3));
+        return path_is(req, "stream") ? corio_http_response_end(resp) : 0;
+    }
+    if (path_is(req, "unended-sized")) {
+        record(e, corio_http_response_begin(resp, 200, "text/plain", 3));
+        record(e, (int)corio_http_response_write(resp, "abc", 3));
+        return 0;
+    }
+    if (path_is(req, "big")) { /* the client resets the connection: a send fails */
+        static char chunk[64 * 1024];
+        corio_event_set(&e->entered);
+        if (corio_event_wait(&e->release) < 0)
+            return -1;
+        record(e, corio_http_response_begin(resp, 200, NULL, 160 * (int64_t)sizeof chunk));
+        ssize_t n = 0;
+        for (int i = 0; i < 160 && n >= 0; i++)
+            n = corio_http_response_write(resp, chunk, sizeof chunk);
+        record(e, (int)n);
+        record(e, (int)corio_http_response_write(resp, chunk, 1));
+        record(e, corio_http_response_end(resp));
+        return 0;
+    }
     return answer_path(req, resp);
 }
 
@@ -1322,6 +1346,129 @@ static void test_http_1_0_keep_alive_is_answered_with_keep_alive(void **state)
     struct env *e = env_new(resp_handler, http10_client);
     env_run(e);
     assert_int_equal(e->calls, 2);
+    free(e);
+}
+
+static void unended_client(struct env *e)
+{
+    struct cli *c = cli_open(e->port);
+    struct resp *r = cli_request(c, "HEAD /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(r->status, 200);
+    expect_field(r, "Content-Length", NULL);
+    expect_field(r, "Connection", NULL);
+    free(r);
+    static const char *const paths[] = {"/stream", "/unended", "/unended-sized"};
+    for (size_t i = 0; i < 3; i++) {
+        char req[128];
+        snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", paths[i]);
+        r = cli_request(c, req);
+        assert_int_equal(r->status, 200);
+        assert_int_equal(r->chunked, i < 2);
+        expect_body(r, "abc");
+        expect_field(r, "Connection", NULL);
+        free(r);
+    }
+    r = cli_request(c, "GET /next HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_body(r, "next");
+    free(r);
+    cli_close(c);
+}
+
+static void test_a_response_begun_and_not_ended_is_ended_for_the_handler(void **state)
+{
+    (void)state;
+    struct env *e = env_new(resp_handler, unended_client);
+    env_run(e);
+    assert_int_equal(e->calls, 5);
+    for (size_t i = 0; i < e->nrcs; i++)
+        assert_int_equal(e->rcs[i], i % 2 == 0 ? 0 : 3);
+    free(e);
+}
+
+static void reset_client(struct env *e)
+{
+    struct cli *c = cli_open(e->port);
+    cli_puts(c, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+    corio_timeout_begin(DEADLINE_NS);
+    assert_int_equal(corio_event_wait(&e->entered), 0); /* the head was read */
+    corio_timeout_end();
+    support_close_with_reset(c->fd);
+    free(c);
+    corio_event_set(&e->release);
+    corio_http_server_stop(e->srv, false);
+    env_join(e, 0); /* the handler has returned */
+}
+
+static void test_after_a_send_error_every_call_returns_it(void **state)
+{
+    (void)state;
+    struct env *e = env_new(resp_handler, reset_client);
+    e->cfg.grace_ns = 60 * SEC;
+    env_run(e);
+    assert_int_equal(e->calls, 1);
+    assert_int_equal(e->nrcs, 4);
+    assert_int_equal(e->rcs[0], 0);
+    int err = e->rcs[1];
+    if (err != -EPIPE && err != -ECONNRESET)
+        fail_msg("the write returned %d", err);
+    assert_int_equal(e->rcs[2], err);
+    assert_int_equal(e->rcs[3], err);
+    free(e);
+}
+
+static void server_name_client(struct env *e)
+{
+    struct cli *c = cli_open(e->port);
+    struct resp *r = cli_request(c, "GET /x HTTP/1.1\r\nHost: t\r\n\r\n");
+    expect_field(r, "Server", *(const char **)e->got);
+    assert_int_equal(resp_count(r, "Date"), 1);
+    free(r);
+    cli_close(c);
+}
+
+static void test_the_server_field_follows_server_name(void **state)
+{
+    (void)state;
+    static const char *const names[][2] = {{"test/1.0", "test/1.0"}, {"", NULL}};
+    for (size_t i = 0; i < 2; i++) {
+        struct env *e = env_new(path_handler, server_name_client);
+        e->cfg.server_name = names[i][0];
+        memcpy(e->got, &names[i][1], sizeof(const char *)); /* the field expected */
+        env_run(e);
+        free(e);
+    }
+}
+
+static void timeouts_client(struct env *e)
+{
+    struct cli *c = cli_open(e->port); /* says nothing: idle_timeout_ns */
+    cli_expect_eof(c);
+    cli_close(c);
+    c = cli_open(e->port); /* a head that never ends: header_timeout_ns */
+    cli_puts(c, "GET / HTTP/1.1\r\nHost: t\r\n");
+    cli_expect_eof(c);
+    cli_close(c);
+    c = cli_open(e->port); /* a body that stops: idle_timeout_ns for the read */
+    cli_puts(c, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc");
+    struct resp *r = cli_response(c, false);
+    assert_int_equal(r->status, 400);
+    expect_field(r, "Connection", "close");
+    free(r);
+    cli_expect_eof(c);
+    cli_close(c);
+}
+
+static void test_idle_header_and_body_timeouts_close_the_connection(void **state)
+{
+    (void)state;
+    struct env *e = env_new(body_handler, timeouts_client);
+    e->cfg.idle_timeout_ns = 30 * MS;
+    e->cfg.header_timeout_ns = 30 * MS;
+    env_run(e);
+    assert_int_equal(e->calls, 1);
+    assert_int_equal(e->got_len, 3);
+    assert_int_equal(e->read_err, -ETIMEDOUT);
+    assert_int_equal(e->stats.connections, 3);
     free(e);
 }
 
@@ -1764,6 +1911,10 @@ int main(void)
         cmocka_unit_test(test_head_gets_the_head_of_get_and_204_and_304_have_no_body),
         cmocka_unit_test(test_a_handler_that_does_not_answer_gets_500_and_one_that_fails_a_close),
         cmocka_unit_test(test_http_1_0_keep_alive_is_answered_with_keep_alive),
+        cmocka_unit_test(test_a_response_begun_and_not_ended_is_ended_for_the_handler),
+        cmocka_unit_test(test_after_a_send_error_every_call_returns_it),
+        cmocka_unit_test(test_the_server_field_follows_server_name),
+        cmocka_unit_test(test_idle_header_and_body_timeouts_close_the_connection),
         cmocka_unit_test(test_refusals_are_answered_without_the_handler),
         cmocka_unit_test(test_a_connection_over_max_conns_gets_503_and_is_closed),
         cmocka_unit_test(test_a_stop_drains_requests_in_flight_and_closes_idle_connections),
