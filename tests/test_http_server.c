@@ -1886,6 +1886,39 @@ static void test_tls_requests_are_marked_and_a_plain_client_is_counted_and_close
     free(e);
 }
 
+static void tls_max_conns_client(struct env *e)
+{
+    corio_tls_ctx_t *cctx = tls_ctx(false);
+    struct cli *c = tls_open(e, cctx);
+    struct resp *r = cli_request(c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    expect_body(r, "tls");
+    free(r);
+    struct cli *over = cli_open(e->port); /* closed at once: no handshake, no 503 */
+    assert_true(cli_read_to_eof(over) == 0);
+    cli_close(over);
+    r = cli_request(c, "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    expect_body(r, "tls");
+    free(r);
+    cli_close(c);
+    corio_tls_ctx_free(cctx);
+}
+
+static void test_over_max_conns_a_tls_listener_closes_without_a_handshake(void **state)
+{
+    (void)state;
+    if (certs == NULL)
+        skip();
+    struct env *e = env_new(tls_handler, tls_max_conns_client);
+    e->tls = tls_ctx(true);
+    e->cfg.max_conns = 1;
+    env_run(e);
+    assert_int_equal(e->stats.refused, 1);
+    assert_int_equal(e->stats.tls_failed, 0);
+    assert_int_equal(e->stats.connections, 1);
+    corio_tls_ctx_free(e->tls);
+    free(e);
+}
+
 int main(void)
 {
     certs = getenv("CORIO_TEST_CERTS");
@@ -1926,6 +1959,7 @@ int main(void)
         cmocka_unit_test(test_a_cancelled_serve_task_waits_for_its_connections),
         cmocka_unit_test(test_stats_count_connections_and_requests),
         cmocka_unit_test(test_tls_requests_are_marked_and_a_plain_client_is_counted_and_closed),
+        cmocka_unit_test(test_over_max_conns_a_tls_listener_closes_without_a_handshake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
