@@ -20,8 +20,13 @@ set(CORIO_TEST_CERTS ${CMAKE_CURRENT_BINARY_DIR}/certs)
 add_test(NAME tls_certs COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/make_certs.sh ${CORIO_TEST_CERTS})
 set_tests_properties(tls_certs PROPERTIES FIXTURES_SETUP tls_certs LABELS http TIMEOUT 60)
 corio_test(test_tls SOURCES support.c LINK corio_http_static LABELS http)
-corio_test(test_http_server SOURCES support.c LINK corio_http_static LABELS http)
 set_tests_properties(test_tls PROPERTIES FIXTURES_REQUIRED tls_certs
+                     ENVIRONMENT CORIO_TEST_CERTS=${CORIO_TEST_CERTS})
+
+# The HTTP server core (engine/http/server*.c) through its header, with clients on the same
+# loop; its TLS test uses the tls_certs fixture's certificates.
+corio_test(test_http_server SOURCES support.c LINK corio_http_static LABELS http TIMEOUT 60)
+set_tests_properties(test_http_server PROPERTIES FIXTURES_REQUIRED tls_certs
                      ENVIRONMENT CORIO_TEST_CERTS=${CORIO_TEST_CERTS})
 
 # How the tools start (tests/test_tool_start.sh): their listening line, and their failure

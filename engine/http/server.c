@@ -25,7 +25,7 @@ int corio_http_server_new(corio_http_server_t **out, const corio_http_server_con
     if (out == NULL || cfg == NULL || cfg->handler == NULL)
         return -EINVAL;
     const char *name = cfg->server_name != NULL ? cfg->server_name : "corio";
-    if (strlen(name) > SRV_MAX_SERVER - 11 || name[strcspn(name, "\r\n")] != '\0')
+    if (strlen(name) > 100 || name[strcspn(name, "\r\n")] != '\0')
         return -EINVAL;
     corio_http_server_t *srv = calloc(1, sizeof *srv);
     if (srv == NULL)
@@ -446,10 +446,14 @@ static void drain(struct srv_site *site)
 
 int corio_http_server_serve(corio_http_server_t *srv, int listen_fd, corio_tls_ctx_t *tls)
 {
-    if (corio_current() == NULL)
-        return -EPERM;
-    if (srv == NULL || listen_fd < 0)
-        return -EINVAL;
+    int bad = corio_current() == NULL ? -EPERM : 0;
+    if (bad == 0 && (srv == NULL || listen_fd < 0))
+        bad = -EINVAL;
+    if (bad < 0) {
+        if (listen_fd >= 0)
+            close(listen_fd); /* the call takes the listener, on errors too */
+        return bad;
+    }
     struct srv_site site;
     memset(&site, 0, sizeof site);
     site.srv = srv;

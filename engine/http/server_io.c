@@ -190,10 +190,10 @@ int corio_http_response_begin(corio_http_response_t *resp, int status, const cha
         length = 0;
     else if (length < 0 && minor == 0)
         resp->close = true; /* an HTTP/1.0 client reads to the end */
-    if (c->site->draining)
-        resp->close = true; /* a stop began while the handler ran */
     if (resp->req->continue_due)
         resp->close = true; /* the client holds its body back for a 100 that will not come */
+    if (resp->req->body_err != 0 || c->site->draining)
+        resp->close = true; /* the body's end is lost, or a stop began during the handler */
     resp->chunked = length < 0 && minor == 1;
     resp->left = length;
     resp->state = RESP_BEGUN;
@@ -245,7 +245,11 @@ int corio_http_response_begin(corio_http_response_t *resp, int status, const cha
 
 ssize_t corio_http_response_write(corio_http_response_t *resp, const void *buf, size_t len)
 {
-    if (resp == NULL || (buf == NULL && len > 0) || resp->state == RESP_NONE)
+    if (resp == NULL || (buf == NULL && len > 0))
+        return -EINVAL;
+    if (resp->c->werr != 0)
+        return resp->c->werr; /* the connection is over: say why, whatever the call */
+    if (resp->state == RESP_NONE)
         return -EINVAL;
     if (resp->state == RESP_ENDED)
         return -EALREADY;
@@ -274,7 +278,11 @@ ssize_t corio_http_response_write(corio_http_response_t *resp, const void *buf, 
 
 int corio_http_response_end(corio_http_response_t *resp)
 {
-    if (resp == NULL || resp->state == RESP_NONE)
+    if (resp == NULL)
+        return -EINVAL;
+    if (resp->c->werr != 0)
+        return resp->c->werr;
+    if (resp->state == RESP_NONE)
         return -EINVAL;
     if (resp->state == RESP_ENDED)
         return -EALREADY;

@@ -83,7 +83,8 @@ typedef struct corio_http_server_config {
 } corio_http_server_config_t;
 
 /* Makes a server from cfg (copied; server_name must outlive the server). Needs no loop.
- * Returns 0 and sets *out, -EINVAL for a NULL out or cfg, or no handler, -ENOMEM. */
+ * Returns 0 and sets *out, -EINVAL for a NULL out or cfg, no handler, or a server_name
+ * with CR or LF or longer than 100 bytes, -ENOMEM. */
 CORIO_HTTP_API int corio_http_server_new(corio_http_server_t **out,
                                          const corio_http_server_config_t *cfg);
 
@@ -161,7 +162,8 @@ CORIO_HTTP_API ssize_t corio_http_request_read(corio_http_request_t *req, void *
  * and ended. Every head carries Date and Server (unless server_name is ""), and
  * "Connection: close" when the connection ends after it (or "Connection: keep-alive" for
  * an HTTP/1.0 client that asked for it). For HEAD requests the body is not sent (writes
- * are counted but dropped), the head is the same as for GET. Functions return 0 (or the
+ * are counted but dropped) and the head is the one GET would get, but that a response of
+ * unknown length says neither Content-Length nor Transfer-Encoding. Functions return 0 (or the
  * count) or a negative errno; after a send error the connection is over (every later
  * call returns the same error, and the handler should return). */
 
