@@ -628,11 +628,12 @@ static int on_body(struct call *k, const char *data, size_t len)
 /* How an attempt ended. */
 enum { AT_DONE, AT_STALE, AT_FAIL };
 
-/* Fills b->why for a response cut short. */
-static int truncated(struct call *k)
+/* Fills b->why for a response cut short; quiet: no byte of it had come (asked before
+ * corio_http_resp_parser_eof, after which the parser counts as started). */
+static int truncated(struct call *k, bool quiet)
 {
     const corio_http_resp_parser_t *p = &k->b->p;
-    if (!corio_http_resp_parser_started(p))
+    if (quiet)
         return fail(k, CORIO_HTTP_ETRUNCATED, "the connection closed before the response");
     if (!corio_http_resp_parser_head_done(p))
         return fail(k, CORIO_HTTP_ETRUNCATED,
@@ -672,7 +673,7 @@ static int read_response(struct call *k, struct hc_conn *conn, bool reused, bool
         if (n == 0) {
             int ev = corio_http_resp_parser_eof(p);
             if (ev != CORIO_HTTP_DONE) {
-                *err = ev == CORIO_HTTP_ETRUNCATED ? truncated(k)
+                *err = ev == CORIO_HTTP_ETRUNCATED ? truncated(k, quiet)
                                                    : fail(k, ev, "%s", corio_strerror(ev));
                 return AT_FAIL;
             }
