@@ -778,6 +778,15 @@ static int attempt(struct call *k, int *err)
         } else {
             at = read_response(k, conn, reused, &keep, err);
         }
+        if (at == AT_DONE && k->decoding && !k->passing) {
+            char dwhy[256];
+            dwhy[0] = '\0';
+            int drc = hc_decoder_finish(&k->b->dec, dwhy, sizeof dwhy);
+            if (drc < 0) {
+                *err = fail(k, drc, "%s", dwhy);
+                at = AT_FAIL;
+            }
+        }
         if (at == AT_DONE && keep)
             hc_pool_put(c, conn);
         else
@@ -787,15 +796,6 @@ static int attempt(struct call *k, int *err)
         corio_timeout_end();
     if (at == AT_FAIL && *err == -ETIMEDOUT && why[0] == '\0' && k->sink_err == 0)
         fail(k, -ETIMEDOUT, "no complete response within %.3g s", (double)timeout / 1e9);
-    if (at == AT_DONE && k->decoding && !k->passing) {
-        char dwhy[256];
-        dwhy[0] = '\0';
-        int rc = hc_decoder_finish(&k->b->dec, dwhy, sizeof dwhy);
-        if (rc < 0) {
-            *err = fail(k, rc, "%s", dwhy);
-            at = AT_FAIL;
-        }
-    }
     k->r->reused = reused;
     return at;
 }
