@@ -154,6 +154,7 @@ struct corio_http_client_buf {
     char store[STORE_SIZE];
     char url[2][CORIO_HTTP_MAX_URL + 1];
     unsigned char decoded[DECODE_SIZE];
+    char userinfo[CORIO_HTTP_MAX_URL + 1]; /* first's, which url[0] loses to a redirect */
 };
 
 void corio_http_client_resp_init(corio_http_client_resp_t *r)
@@ -418,8 +419,11 @@ static int build_head(struct call *k, uint64_t content_length)
         ok = put_str(b, "Connection: close\r\n");
     if (ok && (k->flags & CORIO_HTTP_DECOMPRESS) && !user_has(req, "accept-encoding"))
         ok = put_str(b, "Accept-Encoding: gzip, deflate\r\n");
-    if (ok && u->user != NULL && !(home && user_has(req, "authorization")))
-        ok = put_basic_auth(b, u);
+    /* Basic credentials: the current URL's own, else at home the first URL's (a
+     * redirect's Location, resolved, never carries userinfo over). */
+    const corio_http_url_t *cred = u->user != NULL ? u : home ? &b->first : NULL;
+    if (ok && cred != NULL && cred->user != NULL && !(home && user_has(req, "authorization")))
+        ok = put_basic_auth(b, cred);
     for (size_t i = 0; ok && i < req->nheaders; i++) {
         const corio_http_header_t *h = &req->headers[i];
         if (!home && origin_bound(h))
@@ -960,6 +964,15 @@ int corio_http_client_do(corio_http_client_t *c, const corio_http_client_req_t *
         b->first_parsed = true;
     }
     b->first = b->u[0];
+    if (b->first.user != NULL) { /* its views into url[0] must outlive the redirects */
+        size_t n = b->first.user_len;
+        memcpy(b->userinfo, b->first.user, n);
+        b->first.user = b->userinfo;
+        if (b->first.password != NULL) {
+            memcpy(b->userinfo + n, b->first.password, b->first.password_len);
+            b->first.password = b->userinfo + n;
+        }
+    }
     c->active++;
     rc = run(&k);
     c->active--;
