@@ -1121,6 +1121,43 @@ TASK_TEST(test_cap_fifo)
     return NULL;
 }
 
+/* A connection given back goes to the task waiting longest, not to the task that gave it
+ * back and asks again at once: three tasks of three requests each, one connection, take
+ * turns. */
+TASK_TEST(test_cap_handoff)
+{
+    for (unsigned mode = 0; mode < 2; mode++) { /* the connection kept, then closed */
+        struct barrier b = {0};
+        corio_event_init(&b.go);
+        corio_event_set(&b.go);
+        struct peer *p = peer_new(barrier_respond, &b);
+        corio_http_client_t *c = new_client(&(corio_http_client_opts_t){.max_conns_per_host = 1});
+        b.c = c;
+        struct worker w[3];
+        corio_task_t *t[3];
+        for (unsigned i = 0; i < 3; i++) {
+            w[i] = (struct worker){.c = c,
+                                   .url = url_of(p, "/"),
+                                   .id = i,
+                                   .nreq = 3,
+                                   .flags = mode == 1 ? CORIO_HTTP_NO_KEEPALIVE : 0};
+            assert_int_equal(corio_spawn(NULL, worker_main, &w[i], &t[i]), 0);
+        }
+        assert_int_equal(corio_gather(t, 3, NULL), 0);
+        assert_int_equal(b.norder, 9);
+        for (unsigned i = 0; i < 9; i++) {
+            assert_int_equal(w[i / 3].rc[i % 3], 0);
+            if (b.order[i] != i % 3)
+                fail_msg("mode %u: request %u came from task %u, not %u", mode, i, b.order[i],
+                         i % 3);
+        }
+        assert_int_equal(p->accepts, mode == 0 ? 1 : 9);
+        corio_http_client_free(c);
+        peer_stop(p);
+    }
+    return NULL;
+}
+
 /* A task waiting for a slot: its deadline and its cancel end the wait, and the queue. */
 TASK_TEST(test_cap_wait_deadline_and_cancel)
 {
@@ -1610,6 +1647,7 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_cap_per_origin),
         cmocka_unit_test(test_cap_fifo),
+        cmocka_unit_test(test_cap_handoff),
         cmocka_unit_test(test_cap_wait_deadline_and_cancel),
         cmocka_unit_test(test_redirects),
         cmocka_unit_test(test_redirect_credentials),
