@@ -3,9 +3,10 @@
  * free port, each connection answering the requests it reads with the next step of a
  * script (send these bytes, then keep the connection, close it, reset it or stall). They
  * cover a GET and its fields, keep-alive reuse, the body framings both ways, resets and
- * truncations, stale pooled connections, retries, deadlines and cancels, the caps and
- * their FIFO of waiters, redirects and the credentials they carry, max_body, gzip and
- * deflate, oversized and malformed heads, argument errors and the statistics. */
+ * truncations, stale pooled connections, retries, deadlines and cancels, the caps, their
+ * FIFO of waiters and the hand-over of a freed connection, the total cap closing idle
+ * connections, redirects and the credentials they carry, the caller's fields, max_body,
+ * gzip and deflate, oversized and malformed heads, argument errors and the statistics. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1502,6 +1503,92 @@ TASK_TEST(test_decompress)
     return NULL;
 }
 
+/* Decoded bytes reach a sink too; a HEAD of a coded body has nothing to decode. */
+TASK_TEST(test_decompress_sink_and_head)
+{
+    unsigned char coded[128];
+    size_t clen = compress_to("hello", 5, 31, coded, sizeof coded);
+    static char resp[512];
+    size_t rlen = coded_response(resp, sizeof resp, "gzip", coded, clen);
+    struct step steps[] = {
+        {resp, rlen, KEEP},
+        {"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 25\r\n\r\n", 0, KEEP}};
+    struct peer *p = peer_script(steps, 2);
+    corio_http_client_t *c =
+        new_client(&(corio_http_client_opts_t){.flags = CORIO_HTTP_DECOMPRESS});
+    corio_http_client_resp_t r;
+    corio_http_client_resp_init(&r);
+    struct collect s = {0};
+    corio_http_client_req_t req = {.url = url_of(p, "/"), .sink = collect_sink, .sink_arg = &s};
+    assert_int_equal(corio_http_client_do(c, &req, &r), 0);
+    assert_int_equal(s.len, 5);
+    assert_memory_equal(s.buf, "hello", 5);
+    assert_int_equal(r.body_bytes, 5);
+    req = (corio_http_client_req_t){.url = url_of(p, "/"), .method = "HEAD"};
+    assert_int_equal(corio_http_client_do(c, &req, &r), 0);
+    assert_int_equal(r.body_len, 0);
+    assert_true(r.reused);
+    assert_int_equal(stats(c).conns_idle, 1);
+    corio_http_client_resp_free(&r);
+    corio_http_client_free(c);
+    peer_stop(p);
+    return NULL;
+}
+
+/* Under the total cap, a request to another origin closes the oldest idle connection. */
+TASK_TEST(test_total_cap_evicts_idle)
+{
+    struct peer *a = peer_script(&(struct step){OK_HELLO, 0, KEEP}, 1);
+    struct peer *b = peer_script(&(struct step){OK_HELLO, 0, KEEP}, 1);
+    corio_http_client_t *c = new_client(&(corio_http_client_opts_t){.max_conns = 1});
+    corio_http_client_resp_t r;
+    corio_http_client_resp_init(&r);
+    assert_int_equal(get(c, url_of(a, "/"), &r), 0);
+    assert_int_equal(stats(c).conns_idle, 1);
+    assert_int_equal(get(c, url_of(b, "/"), &r), 0);
+    peer_wait_idle(a); /* its connection was closed to make room */
+    corio_http_client_stats_t st = stats(c);
+    assert_int_equal(st.conns_open, 1);
+    assert_int_equal(st.conns_idle, 1);
+    assert_int_equal(st.conns_opened, 2);
+    assert_int_equal(get(c, url_of(a, "/"), &r), 0);
+    assert_int_equal(a->accepts, 2);
+    peer_wait_idle(b);
+    corio_http_client_resp_free(&r);
+    corio_http_client_free(c);
+    peer_stop(b);
+    peer_stop(a);
+    return NULL;
+}
+
+/* The caller's User-Agent and Accept replace corio's; an empty user_agent sends none. */
+TASK_TEST(test_request_fields)
+{
+    struct peer *p = peer_script(&(struct step){OK_HELLO, 0, KEEP}, 1);
+    corio_http_client_t *c = new_client(&(corio_http_client_opts_t){.user_agent = ""});
+    corio_http_client_resp_t r;
+    corio_http_client_resp_init(&r);
+    assert_int_equal(get(c, url_of(p, "/"), &r), 0);
+    assert_false(rec_field(&p->reqs[0], "user-agent", NULL, 0));
+    corio_http_header_t h[] = {
+        {"user-agent", 10, "mine/1", 6}, {"Accept", 6, "text/html", 9}, {"X-Empty", 7, "", 0}};
+    corio_http_client_req_t req = {.url = url_of(p, "/"), .headers = h, .nheaders = 3};
+    assert_int_equal(corio_http_client_do(c, &req, &r), 0);
+    const struct rec *q = &p->reqs[1];
+    char v[32];
+    assert_true(rec_field(q, "user-agent", v, sizeof v));
+    assert_string_equal(v, "mine/1");
+    assert_true(rec_field(q, "accept", v, sizeof v));
+    assert_string_equal(v, "text/html");
+    assert_null(strstr(q->head, "*/*"));
+    assert_true(rec_field(q, "x-empty", v, sizeof v));
+    assert_string_equal(v, "");
+    corio_http_client_resp_free(&r);
+    corio_http_client_free(c);
+    peer_stop(p);
+    return NULL;
+}
+
 /* ---- bad input ----------------------------------------------------------------------------------
  */
 
@@ -1653,6 +1740,9 @@ int main(void)
         cmocka_unit_test(test_redirect_credentials),
         cmocka_unit_test(test_max_body),
         cmocka_unit_test(test_decompress),
+        cmocka_unit_test(test_decompress_sink_and_head),
+        cmocka_unit_test(test_total_cap_evicts_idle),
+        cmocka_unit_test(test_request_fields),
         cmocka_unit_test(test_bad_requests),
         cmocka_unit_test(test_outside_task),
         cmocka_unit_test(test_stats),
