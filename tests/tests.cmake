@@ -29,6 +29,10 @@ corio_test(test_http_server SOURCES support.c LINK corio_http_static LABELS http
 set_tests_properties(test_http_server PROPERTIES FIXTURES_REQUIRED tls_certs
                      ENVIRONMENT CORIO_TEST_CERTS=${CORIO_TEST_CERTS})
 
+# The HTTP client (engine/http/client.c, pool.c, decode.c) against scripted peers: tasks of
+# the client's own loop on 127.0.0.1.
+corio_test(test_http_client SOURCES support.c LINK corio_http_static LABELS http)
+
 # How the tools start (tests/test_tool_start.sh): their listening line, and their failure
 # where io_uring is blocked, under no_uring's seccomp filter (tests/no_uring.c), and on a
 # port in use. The tools are the examples' targets, defined after tests/: register the test

@@ -154,6 +154,7 @@ struct corio_http_client_buf {
     char store[STORE_SIZE];
     char url[2][CORIO_HTTP_MAX_URL + 1];
     unsigned char decoded[DECODE_SIZE];
+    char userinfo[CORIO_HTTP_MAX_URL + 1]; /* first's, which url[0] loses to a redirect */
 };
 
 void corio_http_client_resp_init(corio_http_client_resp_t *r)
@@ -418,8 +419,11 @@ static int build_head(struct call *k, uint64_t content_length)
         ok = put_str(b, "Connection: close\r\n");
     if (ok && (k->flags & CORIO_HTTP_DECOMPRESS) && !user_has(req, "accept-encoding"))
         ok = put_str(b, "Accept-Encoding: gzip, deflate\r\n");
-    if (ok && u->user != NULL && !(home && user_has(req, "authorization")))
-        ok = put_basic_auth(b, u);
+    /* Basic credentials: the current URL's own, else at home the first URL's (a
+     * redirect's Location, resolved, never carries userinfo over). */
+    const corio_http_url_t *cred = u->user != NULL ? u : home ? &b->first : NULL;
+    if (ok && cred != NULL && cred->user != NULL && !(home && user_has(req, "authorization")))
+        ok = put_basic_auth(b, cred);
     for (size_t i = 0; ok && i < req->nheaders; i++) {
         const corio_http_header_t *h = &req->headers[i];
         if (!home && origin_bound(h))
@@ -628,11 +632,12 @@ static int on_body(struct call *k, const char *data, size_t len)
 /* How an attempt ended. */
 enum { AT_DONE, AT_STALE, AT_FAIL };
 
-/* Fills b->why for a response cut short. */
-static int truncated(struct call *k)
+/* Fills b->why for a response cut short; quiet: no byte of it had come (asked before
+ * corio_http_resp_parser_eof, after which the parser counts as started). */
+static int truncated(struct call *k, bool quiet)
 {
     const corio_http_resp_parser_t *p = &k->b->p;
-    if (!corio_http_resp_parser_started(p))
+    if (quiet)
         return fail(k, CORIO_HTTP_ETRUNCATED, "the connection closed before the response");
     if (!corio_http_resp_parser_head_done(p))
         return fail(k, CORIO_HTTP_ETRUNCATED,
@@ -672,7 +677,7 @@ static int read_response(struct call *k, struct hc_conn *conn, bool reused, bool
         if (n == 0) {
             int ev = corio_http_resp_parser_eof(p);
             if (ev != CORIO_HTTP_DONE) {
-                *err = ev == CORIO_HTTP_ETRUNCATED ? truncated(k)
+                *err = ev == CORIO_HTTP_ETRUNCATED ? truncated(k, quiet)
                                                    : fail(k, ev, "%s", corio_strerror(ev));
                 return AT_FAIL;
             }
@@ -777,6 +782,15 @@ static int attempt(struct call *k, int *err)
         } else {
             at = read_response(k, conn, reused, &keep, err);
         }
+        if (at == AT_DONE && k->decoding && !k->passing) {
+            char dwhy[256];
+            dwhy[0] = '\0';
+            int drc = hc_decoder_finish(&k->b->dec, dwhy, sizeof dwhy);
+            if (drc < 0) {
+                *err = fail(k, drc, "%s", dwhy);
+                at = AT_FAIL;
+            }
+        }
         if (at == AT_DONE && keep)
             hc_pool_put(c, conn);
         else
@@ -786,15 +800,6 @@ static int attempt(struct call *k, int *err)
         corio_timeout_end();
     if (at == AT_FAIL && *err == -ETIMEDOUT && why[0] == '\0' && k->sink_err == 0)
         fail(k, -ETIMEDOUT, "no complete response within %.3g s", (double)timeout / 1e9);
-    if (at == AT_DONE && k->decoding && !k->passing) {
-        char dwhy[256];
-        dwhy[0] = '\0';
-        int rc = hc_decoder_finish(&k->b->dec, dwhy, sizeof dwhy);
-        if (rc < 0) {
-            *err = fail(k, rc, "%s", dwhy);
-            at = AT_FAIL;
-        }
-    }
     k->r->reused = reused;
     return at;
 }
@@ -959,6 +964,15 @@ int corio_http_client_do(corio_http_client_t *c, const corio_http_client_req_t *
         b->first_parsed = true;
     }
     b->first = b->u[0];
+    if (b->first.user != NULL) { /* its views into url[0] must outlive the redirects */
+        size_t n = b->first.user_len;
+        memcpy(b->userinfo, b->first.user, n);
+        b->first.user = b->userinfo;
+        if (b->first.password != NULL) {
+            memcpy(b->userinfo + n, b->first.password, b->first.password_len);
+            b->first.password = b->userinfo + n;
+        }
+    }
     c->active++;
     rc = run(&k);
     c->active--;

@@ -49,6 +49,8 @@ struct hc_waiter {
     struct hc_origin *o;
     corio_event_t ev;
     bool queued;
+    struct hc_conn *conn; /* granted: a connection handed over */
+    bool slot;            /* granted: a slot taken on the waiter's behalf */
 };
 
 struct corio_http_client {

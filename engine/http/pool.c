@@ -153,16 +153,19 @@ static void idle_push(corio_http_client_t *c, struct hc_conn *conn)
 }
 
 /* ---- waiting for a slot ----------------------------------------------------------------
- * Waiters queue in arrival order. Whenever a connection is given back or closed, the
- * first waiter that could now proceed is woken; it tries again from the start, and if it
- * loses the race it queues again. */
+ * Waiters queue in arrival order. Whenever a connection is given back or closed, it is
+ * granted at once to the first waiter that can use it: the connection itself (handed
+ * over, never idle in between), or a slot taken on the waiter's behalf. So a task that
+ * gives a connection back and asks again at once does not take it from under a waiter,
+ * nor does one that just arrived. */
 
-/* Whether a task wanting o could get or make a connection now. */
-static bool could_proceed(const corio_http_client_t *c, const struct hc_origin *o)
+static void conn_release(corio_http_client_t *c, struct hc_conn *conn);
+
+static void slot_take(corio_http_client_t *c, struct hc_origin *o)
 {
-    if (o->idle != NULL)
-        return true;
-    return o->nopen < c->o.max_conns_per_host && (c->nopen < c->o.max_conns || c->nidle > 0);
+    o->nopen++;
+    c->nopen++;
+    c->st.conns_open = c->nopen;
 }
 
 static void waiter_unlink(corio_http_client_t *c, struct hc_waiter *w)
@@ -181,19 +184,38 @@ static void waiter_unlink(corio_http_client_t *c, struct hc_waiter *w)
     c->st.waiting--;
 }
 
-static void wake_one(corio_http_client_t *c)
+/* Grants what is free to the waiters that can use it, first come first served. */
+static void wake(corio_http_client_t *c)
 {
-    for (struct hc_waiter *w = c->wait_head; w != NULL; w = w->next)
-        if (could_proceed(c, w->o)) {
-            waiter_unlink(c, w);
-            corio_event_set(&w->ev);
-            return;
+    for (struct hc_waiter *w = c->wait_head, *next; w != NULL; w = next) {
+        next = w->next;
+        struct hc_origin *o = w->o;
+        if (o->idle != NULL) {
+            w->conn = o->idle;
+            idle_unlink(c, w->conn);
+            c->st.conns_idle = c->nidle;
+        } else if (o->nopen < c->o.max_conns_per_host &&
+                   (c->nopen < c->o.max_conns || c->lru_oldest != NULL)) {
+            if (c->nopen >= c->o.max_conns) { /* room: another origin's oldest idle one */
+                struct hc_conn *old = c->lru_oldest;
+                idle_unlink(c, old);
+                c->st.conns_idle = c->nidle;
+                conn_release(c, old);
+            }
+            slot_take(c, o);
+            w->slot = true;
+        } else {
+            continue;
         }
+        waiter_unlink(c, w);
+        corio_event_set(&w->ev);
+    }
 }
 
-/* Waits until woken. Returns 0, or -ETIMEDOUT/-ECANCELED (a wake-up that came anyway is
- * passed on). */
-static int wait_for_slot(corio_http_client_t *c, struct hc_origin *o)
+/* Waits for a grant: *conn (a connection handed over) or *slot (a slot taken for the
+ * caller). Returns 0, or -ETIMEDOUT/-ECANCELED (a grant that came anyway is passed on). */
+static int wait_for_slot(corio_http_client_t *c, struct hc_origin *o, struct hc_conn **conn,
+                         bool *slot)
 {
     struct hc_waiter w = {.o = o, .queued = true, .prev = c->wait_tail};
     corio_event_init(&w.ev);
@@ -205,12 +227,20 @@ static int wait_for_slot(corio_http_client_t *c, struct hc_origin *o)
     c->st.waiting++;
     int rc = corio_event_wait(&w.ev);
     if (rc < 0) {
-        if (w.queued)
-            waiter_unlink(c, &w);
-        else
-            wake_one(c);
+        waiter_unlink(c, &w);
+        if (w.conn != NULL) {
+            hc_pool_put(c, w.conn);
+        } else if (w.slot) {
+            o->nopen--;
+            c->nopen--;
+            c->st.conns_open = c->nopen;
+            wake(c);
+        }
+        return rc;
     }
-    return rc;
+    *conn = w.conn;
+    *slot = w.slot;
+    return 0;
 }
 
 /* ---- connections ------------------------------------------------------------------------- */
@@ -265,7 +295,7 @@ static void conn_release(corio_http_client_t *c, struct hc_conn *conn)
 void hc_conn_close(corio_http_client_t *c, struct hc_conn *conn)
 {
     conn_release(c, conn);
-    wake_one(c);
+    wake(c);
 }
 
 void hc_pool_put(corio_http_client_t *c, struct hc_conn *conn)
@@ -273,7 +303,7 @@ void hc_pool_put(corio_http_client_t *c, struct hc_conn *conn)
     conn->idle_since = hc_now();
     idle_push(c, conn);
     c->st.conns_idle = c->nidle;
-    wake_one(c);
+    wake(c);
 }
 
 void hc_pool_close_idle(corio_http_client_t *c)
@@ -283,7 +313,7 @@ void hc_pool_close_idle(corio_http_client_t *c)
         conn_release(c, conn);
     }
     c->st.conns_idle = 0;
-    wake_one(c);
+    wake(c);
 }
 
 /* The TLS context for https: the caller's, or one made now from the client's options. */
@@ -360,6 +390,7 @@ static int dial(corio_http_client_t *c, struct hc_conn *conn, char *why, size_t 
 struct hc_conn *hc_pool_get(corio_http_client_t *c, struct hc_origin *o, bool *reused, int *err,
                             char *why, size_t why_len)
 {
+    bool reserved = false; /* a slot granted while waiting */
     for (;;) {
         while (o->idle != NULL) {
             struct hc_conn *conn = o->idle;
@@ -383,25 +414,43 @@ struct hc_conn *hc_pool_get(corio_http_client_t *c, struct hc_origin *o, bool *r
                 continue;
             }
         }
-        int rc = wait_for_slot(c, o);
+        struct hc_conn *given = NULL;
+        int rc = wait_for_slot(c, o, &given, &reserved);
         if (rc < 0) {
             *err = rc;
             hc_say(why, why_len, "no connection to %s became free: %s", o->host,
                    corio_strerror(rc));
             return NULL;
         }
+        if (given != NULL) {
+            if (hc_now() - given->idle_since <= c->o.idle_timeout_ns) {
+                *reused = true;
+                c->st.conns_reused++;
+                return given;
+            }
+            slot_take(c, o); /* too long idle: closed, and its slot kept for a new one */
+            conn_release(c, given);
+            reserved = true;
+        }
+        if (reserved)
+            break;
     }
     struct hc_conn *conn = calloc(1, sizeof *conn);
     if (conn == NULL) {
+        if (reserved) {
+            o->nopen--;
+            c->nopen--;
+            c->st.conns_open = c->nopen;
+            wake(c);
+        }
         *err = -ENOMEM;
         hc_say(why, why_len, "out of memory for a connection");
         return NULL;
     }
     conn->o = o;
     conn->fd = -1;
-    o->nopen++; /* the slot is taken while connecting, so the caps hold */
-    c->nopen++;
-    c->st.conns_open = c->nopen;
+    if (!reserved)
+        slot_take(c, o); /* the slot is taken while connecting, so the caps hold */
     *reused = false;
     uint64_t connect_ns = c->o.connect_timeout_ns;
     bool limited = connect_ns != 0 && connect_ns != UINT64_MAX;
