@@ -49,7 +49,7 @@
 #   HTTP_CONNS="64 256"   wrk connection counts (http)
 #   CORIO_HTTPD           corio's HTTP server command (default BUILD_DIR/examples/corio-httpd)
 #   WRK, NGINX            the load generator and the baseline (default: found on PATH)
-#   FETCH_CONNS="64 256"  connection counts (fetch)
+#   FETCH_CONNS="64 256 2000 10000"  connection counts (fetch)
 #   CORIO_FETCH           corio's HTTP client (default BUILD_DIR/examples/corio-fetch)
 #   TLS_CONNS="64 256"    connection counts, keep-alive (tls)
 #   TLS_HANDSHAKE_CONNS="64"  connection counts, a connection per request (tls)
@@ -80,7 +80,7 @@ URING_ECHO=${URING_ECHO:-$build/bench/uring_echo}
 CORIO_ECHO=${CORIO_ECHO:-$build/examples/corio-echo}
 HTTP_CONNS=${HTTP_CONNS:-"64 256"}
 CORIO_HTTPD=${CORIO_HTTPD:-$build/examples/corio-httpd}
-FETCH_CONNS=${FETCH_CONNS:-"64 256"}
+FETCH_CONNS=${FETCH_CONNS:-"64 256 2000 10000"}
 CORIO_FETCH=${CORIO_FETCH:-$build/examples/corio-fetch}
 TLS_CONNS=${TLS_CONNS:-"64 256"}
 TLS_HANDSHAKE_CONNS=${TLS_HANDSHAKE_CONNS:-"64"}
@@ -317,14 +317,14 @@ daemon off;
 master_process on;
 pid $dir/nginx.pid;
 error_log $dir/logs/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections 20000; }
 http {
   access_log off;
   log_format reused '\$ssl_session_reused \$ssl_protocol \$ssl_cipher';
   keepalive_requests 100000000;
   keepalive_timeout 60s;
 $extra  server {
-    listen 127.0.0.1:$port$listen_params;
+    listen 127.0.0.1:$port backlog=4096$listen_params;
 $server_lines    location = /hello { default_type text/plain; return 200 "hello\n"; }
   }
 }
@@ -489,7 +489,17 @@ run_client() {
   local sec=fetch
   [ "${url%%:*}" = http ] || sec=tls
   note "$sec: $label, $conns connections, ${DURATION} s"
-  if [ "$tool" = wrk ]; then # warm-up, so that both start from a warm server
+  if [ "$conns" -gt 1000 ]; then
+    # Thousands of connections: no warm-up run, whose closed connections would hold
+    # thousands of local ports in TIME_WAIT; and the ones of earlier runs waited out (at
+    # most the kernel's 60 s), since a connect to one address searches the port range
+    # linearly once it fills, which would slow this run's connects (and not the other's).
+    local _
+    for _ in $(seq 140); do
+      [ "$(ss -Htan state time-wait | wc -l)" -lt 500 ] && break
+      sleep 0.5
+    done
+  elif [ "$tool" = wrk ]; then # warm-up, so that both start from a warm server
     "${pin_load[@]}" "$WRK" -t1 -c"$conns" -d1s "$@" "$url" >/dev/null 2>&1 || true
   else
     "${pin_load[@]}" "$CORIO_FETCH" -q -d 1 -c "$conns" "$@" "$url" >/dev/null 2>&1 || true

@@ -209,6 +209,19 @@ awk -v s="$secs" 'BEGIN { exit !(s >= 0.9 && s < 2) }' || fail "-d 1 ran $secs s
 run d-stall -d 1 -c 4 --timeout 30 "$base/stall"
 secs=$(json_get "$out" seconds)
 awk -v s="$secs" 'BEGIN { exit !(s >= 0.9 && s < 2) }' || fail "-d 1 on a stalled server ran $secs s"
+expect_eq "-d 1 on a stalled server: exit" "$status" 1
+grep -q "no request completed in the 1.* s run" <<<"$err" || fail "-d stalled: no message: $err"
+# Past the open-file limit: a warning at the start, the connections capped below the limit
+# (200 - 50 kept for other files), and every request made over the ones that could open.
+out=$(prlimit --nofile=200:200 "$fetch" -q --json -n 600 -c 300 "$base/hello" 2>"$tmp/err")
+status=$?
+err=$(cat "$tmp/err")
+expect_eq "fd limit: exit" "$status" 0
+expect_eq "fd limit: ok" "$(json_get "$out" ok)" 600
+conns=$(json_get "$out" connections)
+[ "${conns:-0}" -ge 1 ] && [ "${conns:-0}" -le 150 ] || fail "fd limit: $conns connections opened, want 1..150"
+grep -q "300 connections need 364 open files, but the open-file limit is 200 .*at most 150 connections" \
+  <<<"$err" || fail "fd limit: no plain warning: $err"
 printf '%s\n' "# a comment" "$base/hello" "" "  $base/length/7  " >"$tmp/urls"
 run input-file -i "$tmp/urls"
 expect_eq "-i FILE: ok" "$(json_get "$out" ok)" 2

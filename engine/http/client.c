@@ -768,6 +768,7 @@ static int attempt(struct call *k, int *err)
         fail(k, *err, "%s", why);
     } else {
         c->st.requests++;
+        k->r->connect_ns = reused ? 0 : conn->connect_ns;
         int rc = send_request(k, conn);
         if (rc < 0 && reused && replayable(k) && (rc == -EPIPE || rc == -ECONNRESET)) {
             at = AT_STALE;

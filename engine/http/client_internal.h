@@ -39,6 +39,7 @@ struct hc_conn {
     bool tls_on;
     corio_tls_t tls;
     uint64_t idle_since;           /* hc_now(), while idle */
+    uint64_t connect_ns;           /* how long connecting and the handshake took */
     struct hc_conn *next, *prev;   /* the origin's idle list */
     struct hc_conn *older, *newer; /* every idle connection, least recently used first */
 };

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- origins ------------------------------------------------------------------------- */
@@ -456,7 +457,12 @@ struct hc_conn *hc_pool_get(corio_http_client_t *c, struct hc_origin *o, bool *r
     bool limited = connect_ns != 0 && connect_ns != UINT64_MAX;
     if (limited)
         corio_timeout_begin(connect_ns);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = dial(c, conn, why, why_len);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    conn->connect_ns = (uint64_t)(t1.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)t1.tv_nsec -
+                       (uint64_t)t0.tv_nsec;
     if (limited)
         corio_timeout_end();
     if (rc < 0) {

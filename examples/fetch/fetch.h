@@ -17,6 +17,7 @@
 #define SEC         1000000000ull
 #define PROGRESS_NS (100 * MS) /* progress line refresh */
 #define MAX_CONNS   100000
+#define FD_RESERVE  64 /* open files kept for other than connections */
 #define USER_AGENT  "corio-fetch/0.2"
 
 /* Latency histogram, log-linear: exact below 2^SUB_BITS ns, then 2^(SUB_BITS-1) buckets per
@@ -37,6 +38,7 @@ enum kind {
     K_REDIRECTS,   /* more than --max-redirects */
     K_SAVE,        /* writing the -o file failed */
     K_TLS,         /* HTTPS could not be set up, or the certificate was refused */
+    K_FDS,         /* out of file descriptors (the open-file limit) */
     K_OTHER,
     K_COUNT,
 };
@@ -108,6 +110,7 @@ struct fetch {
     corio_tls_ctx_t *tls; /* NULL: the client makes one at its first https request */
     struct worker *workers;
     unsigned nworkers;
+    unsigned conn_cap; /* connections allowed at once (the fd limit may lower it) */
     uint64_t total; /* requests to make; 0: until the deadline */
     uint64_t next;  /* the next request's number */
     bool stop, interrupted, list_mode, progress;

@@ -382,15 +382,31 @@ static int open_outdir(struct fetch *f)
     return 0;
 }
 
-/* Each connection is an fd: raise the soft limit towards the hard one when -c needs it. */
-static void raise_fd_limit(unsigned conns)
+/* Each connection is an fd: raises the soft limit towards the hard one when conns need it.
+ * Returns how many connections the limit allows (conns, or fewer), with a warning when it
+ * allows fewer: a run past the limit says so at the start instead of failing requests with
+ * "Too many open files". */
+static unsigned fit_fd_limit(unsigned conns)
 {
     struct rlimit rl;
-    rlim_t want = (rlim_t)conns + 64;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
-        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
+    rlim_t want = (rlim_t)conns + FD_RESERVE;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return conns;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        rl.rlim_cur = was;
+    if (rl.rlim_cur >= want)
+        return conns;
+    rlim_t reserve = rl.rlim_cur / 4 < FD_RESERVE ? rl.rlim_cur / 4 : FD_RESERVE;
+    unsigned fit = rl.rlim_cur > reserve ? (unsigned)(rl.rlim_cur - reserve) : 1;
+    fprintf(stderr,
+            "corio-fetch: warning: %u connections need %llu open files, but the open-file limit "
+            "is %llu (hard limit %llu; raise it with ulimit -n): at most %u connections will "
+            "be open, and requests beyond them wait for one\n",
+            conns, (unsigned long long)want, (unsigned long long)rl.rlim_cur,
+            (unsigned long long)rl.rlim_max, fit);
+    return fit;
 }
 
 /* The number of distinct origins among the URLs (bad URLs aside): each may hold -c
@@ -433,13 +449,15 @@ static int make_client(struct fetch *f)
         total = MAX_CONNS;
     if (total < f->nworkers)
         total = f->nworkers;
-    raise_fd_limit((unsigned)total);
+    f->conn_cap = fit_fd_limit((unsigned)total);
+    unsigned per_host = f->nworkers < f->conn_cap ? f->nworkers : f->conn_cap;
     /* A TLS context made here rather than at the first https request, so that a bad
      * --cacert stops the run at once with its reason. */
     if (o->cacert != NULL || o->insecure || o->no_resume) {
         corio_tls_config_t tc = {
             .ca_file = o->cacert,
-            .flags = (o->insecure ? CORIO_TLS_INSECURE : 0) | (o->no_resume ? CORIO_TLS_NO_RESUME : 0),
+            .flags =
+                (o->insecure ? CORIO_TLS_INSECURE : 0) | (o->no_resume ? CORIO_TLS_NO_RESUME : 0),
         };
         char why[300];
         int rc = corio_tls_ctx_new(&f->tls, &tc, why, sizeof why);
@@ -449,8 +467,8 @@ static int make_client(struct fetch *f)
         }
     }
     corio_http_client_opts_t co = {
-        .max_conns = (unsigned)total,
-        .max_conns_per_host = f->nworkers,
+        .max_conns = f->conn_cap,
+        .max_conns_per_host = per_host,
         .timeout_ns = o->timeout_ns != 0 ? o->timeout_ns : UINT64_MAX,
         .connect_timeout_ns = o->connect_ns != 0 ? o->connect_ns : UINT64_MAX,
         .retries = o->retries,
@@ -546,6 +564,10 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (f->interrupted)
         return 130;
+    if (f->st.done == 0 && f->total == 0) {
+        fprintf(stderr, "corio-fetch: no request completed in the %.3g s run\n", secs);
+        return 1;
+    }
     bool all_done = f->total == 0 || f->st.done == f->total;
     return f->st.errors == 0 && f->st.http_errors == 0 && all_done ? 0 : 1;
 }

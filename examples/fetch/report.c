@@ -169,4 +169,7 @@ void fetch_print_summary(const struct fetch *f, double secs)
            (unsigned long long)f->cst.conns_opened, (unsigned long long)f->cst.tls_handshakes,
            (unsigned long long)f->cst.tls_resumed, (unsigned long long)st->retries,
            (unsigned long long)st->redirects);
+    if (f->conn_cap < f->nworkers)
+        printf("  connections were capped at %u by the open-file limit (-c %u)\n", f->conn_cap,
+               f->nworkers);
 }

@@ -21,6 +21,7 @@ const char *const fetch_kind_names[K_COUNT] = {
     [K_REDIRECTS] = "too_many_redirects",
     [K_SAVE] = "save",
     [K_TLS] = "tls",
+    [K_FDS] = "out_of_fds",
     [K_OTHER] = "other",
 };
 
@@ -61,6 +62,9 @@ static int kind_of(int err)
     case CORIO_ETLS:
     case CORIO_ETLS_VERIFY:
         return K_TLS;
+    case -EMFILE:
+    case -ENFILE:
+        return K_FDS;
     default:
         return K_OTHER;
     }

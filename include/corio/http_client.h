@@ -163,6 +163,8 @@ typedef struct corio_http_client_resp {
     unsigned redirects;  /* redirects followed */
     unsigned retries;    /* retries made */
     bool reused;         /* the final attempt took a pooled connection */
+    uint64_t connect_ns; /* how long the final attempt spent connecting (TCP connect and,
+                          * for https, the TLS handshake); 0 when it was reused */
     const char *url;     /* the URL of the final response (after redirects) */
 
     /* private: */
