@@ -180,6 +180,20 @@ enum corio_task_state {
     CORIO_TASK_DONE,    /* fn returned (or never ran, after a cancel) */
 };
 
+/* ---- timers ------------------------------------------------------------------------ */
+
+struct corio_timer {
+    struct corio_heap_node node;
+    void (*fn)(void *arg);
+    void *arg;
+    corio_loop_t *loop;
+    bool pending;
+    bool owned; /* allocated by corio_call_later: freed by the loop */
+};
+
+void corio_timer_start(corio_loop_t *loop, struct corio_timer *t, uint64_t when);
+void corio_timer_stop(corio_loop_t *loop, struct corio_timer *t);
+
 /* A task lives at the top of its own stack mapping (just below struct corio_stack), so
  * spawning allocates nothing beyond a pooled stack. */
 struct corio_task {
@@ -208,6 +222,11 @@ struct corio_task {
     struct corio_task *next_waiter; /* link in a future's waiter list */
     struct corio_link link;         /* on loop->tasks */
     unsigned multishots; /* corio_multishot_t it started and has not stopped (multishot.c) */
+    /* The deadline of the wait in progress (0: none), and the timer that enforces it. The
+     * timer outlives a wait: it stays armed while it fires no later than the next wait's
+     * deadline, and when it fires early it re-arms itself at the current one (task.c). */
+    uint64_t park_deadline;
+    struct corio_timer deadline_timer;
     uint64_t deadlines[CORIO_MAX_DEADLINES]; /* absolute ns; [ndeadlines-1] is the earliest */
 };
 
@@ -240,20 +259,6 @@ static inline struct corio_task *corio_task_enter_await(int *err)
         return t;
     return corio_task_enter_await_slow(err);
 }
-
-/* ---- timers ------------------------------------------------------------------------ */
-
-struct corio_timer {
-    struct corio_heap_node node;
-    void (*fn)(void *arg);
-    void *arg;
-    corio_loop_t *loop;
-    bool pending;
-    bool owned; /* allocated by corio_call_later: freed by the loop */
-};
-
-void corio_timer_start(corio_loop_t *loop, struct corio_timer *t, uint64_t when);
-void corio_timer_stop(corio_loop_t *loop, struct corio_timer *t);
 
 /* ---- the loop ---------------------------------------------------------------------- */
 

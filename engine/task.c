@@ -27,11 +27,14 @@ static void task_release(struct corio_task *t)
     corio_stack_put(&loop->stacks, t->stack);
 }
 
+static void deadline_fired(void *arg);
+
 /* ---- running --------------------------------------------------------------------- */
 
 /* Bookkeeping once fn has returned (or the task was cancelled before it started). */
 static void task_finished(corio_loop_t *loop, struct corio_task *t)
 {
+    corio_timer_stop(loop, &t->deadline_timer);
     t->state = CORIO_TASK_DONE;
     loop->ntasks--;
     if (t->joiner != NULL) {
@@ -114,6 +117,8 @@ int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t
     t->next_waiter = NULL;
     t->ndeadlines = 0;
     t->multishots = 0;
+    t->park_deadline = 0;
+    t->deadline_timer = (struct corio_timer){.fn = deadline_fired, .arg = t};
     corio_fiber_init(&t->fiber, s->lo, s->size, task_entry);
     corio_link_add(&loop->tasks, &t->link);
     loop->ntasks++;
@@ -130,23 +135,38 @@ corio_task_t *corio_current(void)
 
 /* ---- parking --------------------------------------------------------------------- */
 
+/* A task's deadline timer. Usually the wait it was armed for is over and the task waits
+ * with a later deadline, or not at all: then it re-arms at that deadline, or stays idle
+ * until a wait needs it. */
 static void deadline_fired(void *arg)
 {
     struct corio_task *t = arg;
     void (*abort_wait)(struct corio_task *, int) = t->abort_wait;
-    if (abort_wait != NULL) {
-        t->abort_wait = NULL;
-        abort_wait(t, -ETIMEDOUT);
+    if (t->state != CORIO_TASK_PARKED || t->park_deadline == 0 || abort_wait == NULL)
+        return;
+    if (t->park_deadline > t->loop->now) {
+        corio_timer_start(t->loop, &t->deadline_timer, t->park_deadline);
+        return;
     }
+    t->abort_wait = NULL;
+    abort_wait(t, -ETIMEDOUT);
 }
 
+/* A wait with a deadline costs no timer operation when the task's timer is already armed
+ * at or before it: a task that sets the same timeout on request after request (a client
+ * with a 30 s deadline per attempt) touches the timer heap once per timeout period, not
+ * twice per wait. */
 static int park_until(struct corio_task *t, void (*abort_wait)(struct corio_task *, int),
                       void *wait_obj, uint64_t deadline)
 {
-    struct corio_timer timer = {.fn = deadline_fired, .arg = t, .owned = false};
-    corio_timer_start(t->loop, &timer, deadline);
+    struct corio_timer *tm = &t->deadline_timer;
+    if (!tm->pending || tm->node.when > deadline) {
+        corio_timer_stop(t->loop, tm);
+        corio_timer_start(t->loop, tm, deadline);
+    }
+    t->park_deadline = deadline;
     int res = park(t, abort_wait, wait_obj);
-    corio_timer_stop(t->loop, &timer);
+    t->park_deadline = 0;
     return res;
 }
 

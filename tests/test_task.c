@@ -292,6 +292,90 @@ static void test_gather_interrupted_by_a_deadline_leaves_the_rest_joinable(void 
     support_run(gather_deadline_main, NULL);
 }
 
+/* A task's deadline timer stays armed between waits (task.c): a wait with a later
+ * deadline must outlast the timer armed for an earlier one, and a wait with an earlier
+ * deadline must re-arm it sooner. */
+struct later_set {
+    corio_event_t *ev;
+    uint64_t after_ns;
+};
+
+static void *set_later(void *arg)
+{
+    struct later_set *l = arg;
+    assert_int_equal(corio_sleep(l->after_ns), 0);
+    corio_event_set(l->ev);
+    return NULL;
+}
+
+static int event_wait_within(corio_event_t *ev, uint64_t timeout_ns, uint64_t set_after_ns,
+                             uint64_t *took)
+{
+    corio_task_t *setter = NULL;
+    struct later_set l = {ev, set_after_ns};
+    corio_event_clear(ev);
+    if (set_after_ns != 0)
+        assert_int_equal(corio_spawn(NULL, set_later, &l, &setter), 0);
+    uint64_t t0 = support_now_ns();
+    assert_int_equal(corio_timeout_begin(timeout_ns), 0);
+    int rc = corio_event_wait(ev);
+    corio_timeout_end();
+    *took = support_now_ns() - t0;
+    if (setter != NULL) {
+        corio_cancel(setter);
+        corio_join(setter, NULL);
+    }
+    return rc;
+}
+
+static void *deadline_rearm_main(void *arg)
+{
+    (void)arg;
+    corio_event_t ev;
+    corio_event_init(&ev);
+    uint64_t took;
+    /* Arms the timer at +20 ms, and the wait ends well before it. */
+    assert_int_equal(event_wait_within(&ev, 20 * MS, 1 * MS, &took), 0);
+    /* The +20 ms timer fires during this wait, whose deadline is 2 s away: no timeout. */
+    assert_int_equal(event_wait_within(&ev, 2 * SEC, 100 * MS, &took), 0);
+    assert_true(took >= 100 * MS);
+    /* The timer is armed at the 2 s deadline now; this wait needs it at +30 ms. */
+    assert_int_equal(event_wait_within(&ev, 30 * MS, 0, &took), -ETIMEDOUT);
+    assert_true(took >= 30 * MS);
+    assert_true(took < SEC);
+    /* 1000 waits under the same long timeout, then one that runs out. */
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(event_wait_within(&ev, 5 * SEC, 1, &took), 0);
+    assert_int_equal(event_wait_within(&ev, 10 * MS, 0, &took), -ETIMEDOUT);
+    assert_true(took < SEC);
+    return NULL;
+}
+
+static void
+test_deadline_timer_kept_between_waits_times_out_each_wait_at_its_own_deadline(void **state)
+{
+    (void)state;
+    support_run(deadline_rearm_main, NULL);
+}
+
+static void *long_timeout_then_return(void *arg)
+{
+    (void)arg;
+    corio_event_t ev;
+    corio_event_init(&ev);
+    uint64_t took;
+    assert_int_equal(event_wait_within(&ev, 60 * SEC, 1, &took), 0);
+    return NULL;
+}
+
+static void test_a_task_leaving_its_deadline_timer_armed_does_not_keep_the_loop_alive(void **state)
+{
+    (void)state;
+    uint64_t t0 = support_now_ns();
+    support_run(long_timeout_then_return, NULL);
+    assert_true(support_now_ns() - t0 < 30 * SEC); /* not the 60 s of the timer it left */
+}
+
 static int detached_done;
 
 static void *detached_worker(void *arg)
@@ -1867,6 +1951,9 @@ int main(void)
         cmocka_unit_test(test_gather_returns_all_results_in_order),
         cmocka_unit_test(test_gather_reports_first_error_and_still_joins_the_rest),
         cmocka_unit_test(test_gather_interrupted_by_a_deadline_leaves_the_rest_joinable),
+        cmocka_unit_test(
+            test_deadline_timer_kept_between_waits_times_out_each_wait_at_its_own_deadline),
+        cmocka_unit_test(test_a_task_leaving_its_deadline_timer_armed_does_not_keep_the_loop_alive),
         cmocka_unit_test(test_detached_tasks_run_and_are_released),
         cmocka_unit_test(test_join_errors_deadlock_detached_twice_and_null),
         cmocka_unit_test(test_second_joiner_while_one_waits_gets_einval),
