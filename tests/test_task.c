@@ -358,24 +358,6 @@ test_deadline_timer_kept_between_waits_times_out_each_wait_at_its_own_deadline(v
     support_run(deadline_rearm_main, NULL);
 }
 
-static void *long_timeout_then_return(void *arg)
-{
-    (void)arg;
-    corio_event_t ev;
-    corio_event_init(&ev);
-    uint64_t took;
-    assert_int_equal(event_wait_within(&ev, 60 * SEC, 1, &took), 0);
-    return NULL;
-}
-
-static void test_a_task_leaving_its_deadline_timer_armed_does_not_keep_the_loop_alive(void **state)
-{
-    (void)state;
-    uint64_t t0 = support_now_ns();
-    support_run(long_timeout_then_return, NULL);
-    assert_true(support_now_ns() - t0 < 30 * SEC); /* not the 60 s of the timer it left */
-}
-
 static int detached_done;
 
 static void *detached_worker(void *arg)
@@ -1953,7 +1935,6 @@ int main(void)
         cmocka_unit_test(test_gather_interrupted_by_a_deadline_leaves_the_rest_joinable),
         cmocka_unit_test(
             test_deadline_timer_kept_between_waits_times_out_each_wait_at_its_own_deadline),
-        cmocka_unit_test(test_a_task_leaving_its_deadline_timer_armed_does_not_keep_the_loop_alive),
         cmocka_unit_test(test_detached_tasks_run_and_are_released),
         cmocka_unit_test(test_join_errors_deadlock_detached_twice_and_null),
         cmocka_unit_test(test_second_joiner_while_one_waits_gets_einval),
