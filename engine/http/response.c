@@ -331,19 +331,23 @@ static int commit_field(corio_http_resp_parser_t *r)
     return 0;
 }
 
+/* The field a name (as it came, any case) is, told by its length first. */
 static enum field classify(const char *name, size_t len)
 {
-    if (len == 14 && memcmp(name, "content-length", 14) == 0)
-        return F_CONTENT_LENGTH;
-    if (len == 17 && memcmp(name, "transfer-encoding", 17) == 0)
-        return F_TRANSFER_ENCODING;
-    if (len == 10 && memcmp(name, "connection", 10) == 0)
-        return F_CONNECTION;
-    if (len == 8 && memcmp(name, "location", 8) == 0)
-        return F_LOCATION;
-    if (len == 16 && memcmp(name, "content-encoding", 16) == 0)
-        return F_CONTENT_ENCODING;
-    return F_OTHER;
+    switch (len) {
+    case 14:
+        return http_ieq(name, len, "content-length") ? F_CONTENT_LENGTH : F_OTHER;
+    case 17:
+        return http_ieq(name, len, "transfer-encoding") ? F_TRANSFER_ENCODING : F_OTHER;
+    case 10:
+        return http_ieq(name, len, "connection") ? F_CONNECTION : F_OTHER;
+    case 8:
+        return http_ieq(name, len, "location") ? F_LOCATION : F_OTHER;
+    case 16:
+        return http_ieq(name, len, "content-encoding") ? F_CONTENT_ENCODING : F_OTHER;
+    default:
+        return F_OTHER;
+    }
 }
 
 /* ---- the head --------------------------------------------------------------------------- */
@@ -500,6 +504,50 @@ static size_t skip_value(corio_http_resp_parser_t *r, const char *p, size_t n, i
     return line + 1;
 }
 
+/* The bytes of a field name from buf[*i], in state S_NAME: the run of token bytes (kept as
+ * they came, as far as priv_name holds them, and stored), and when its ':' follows, that and
+ * the whitespace after it too, so that a whole name usually takes one step. No further
+ * than the byte that makes the head too big. Returns CORIO_HTTP_NEED_MORE with *step the
+ * bytes taken, or an error (*i and the head's count then past the bytes that were taken). */
+static int name_step(corio_http_resp_parser_t *r, const char *buf, size_t len, size_t *i,
+                     size_t *step)
+{
+    size_t at = *i, room = CORIO_HTTP_MAX_RESPONSE_HEAD + 1 - r->priv_head_bytes;
+    size_t end = at, stop = len - at > room ? at + room : len;
+    while (end < stop && corio_http_token_lower[(unsigned char)buf[end]] != 0)
+        end++;
+    size_t run = end - at, n = r->priv_name_len;
+    if (run > 0) {
+        if (n < sizeof r->priv_name)
+            memcpy(r->priv_name + n, buf + at,
+                   run < sizeof r->priv_name - n ? run : sizeof r->priv_name - n);
+        n = n + run > sizeof r->priv_name ? sizeof r->priv_name + 1 : n + run;
+        r->priv_name_len = (uint16_t)n;
+        size_t fit = r->priv_store_cap - r->priv_store_len;
+        if (r->priv_storing && run > fit) {
+            /* As a byte at a time: stored up to the byte that does not fit. */
+            store_put(r, buf + at, fit);
+            r->priv_head_bytes += (uint32_t)fit;
+            *i += fit;
+            return CORIO_HTTP_EHEAD_TOO_BIG;
+        }
+        if (r->priv_storing)
+            store_put(r, buf + at, run);
+    }
+    if (end == stop || buf[end] != ':')
+        return run > 0 ? (*step = run, CORIO_HTTP_NEED_MORE) : CORIO_HTTP_EMALFORMED;
+    if (n == 0)
+        return CORIO_HTTP_EMALFORMED;
+    name_end(r);
+    end++;
+    while (end < stop && http_is_ows((unsigned char)buf[end]))
+        end++;
+    if (end < stop)
+        r->priv_state = S_VALUE;
+    *step = end - at;
+    return CORIO_HTTP_NEED_MORE;
+}
+
 /* Parses head bytes from buf[*pos]: returns CORIO_HTTP_HEAD when the final head ended,
  * CORIO_HTTP_NEED_MORE when the buffer ran out, or an error. */
 static int parse_head(corio_http_resp_parser_t *r, const char *buf, size_t len, size_t *pos)
@@ -570,6 +618,11 @@ static int parse_head(corio_http_resp_parser_t *r, const char *buf, size_t len, 
                     i += step;
                 } else {
                     rc = CORIO_HTTP_NEED_MORE;
+                    /* The line's end, when it is here, in the same step. */
+                    if (end + 1 < stop && buf[end] == '\r' && buf[end + 1] == '\n') {
+                        step += 2;
+                        r->priv_state = S_LINE_START;
+                    }
                 }
             }
             break;
@@ -606,46 +659,16 @@ static int parse_head(corio_http_resp_parser_t *r, const char *buf, size_t len, 
                     continue;
             } else {
                 rc = store_begin(r);
-                if (rc == 0)
-                    rc = CORIO_HTTP_NEED_MORE;
+                if (rc < 0)
+                    break;
                 r->priv_name_len = 0;
                 r->priv_state = S_NAME;
-                step = 0;
+                rc = name_step(r, buf, len, &i, &step);
             }
             break;
-        case S_NAME: {
-            /* The name's token bytes in one run (stored at once), up to its ':' or a byte
-             * that is no token's, and no further than the byte that makes the head too big. */
-            size_t room = CORIO_HTTP_MAX_RESPONSE_HEAD + 1 - r->priv_head_bytes;
-            size_t end = i, stop = len - i > room ? i + room : len;
-            size_t n = r->priv_name_len;
-            for (unsigned char t;
-                 end < stop && (t = corio_http_token_lower[(unsigned char)buf[end]]) != 0; end++) {
-                if (n < sizeof r->priv_name)
-                    r->priv_name[n] = (char)t;
-                if (n <= sizeof r->priv_name)
-                    n++;
-            }
-            r->priv_name_len = n;
-            if (end > i) {
-                step = end - i;
-                size_t fit = r->priv_store_cap - r->priv_store_len;
-                if (r->priv_storing && step > fit) {
-                    /* As a byte at a time: stored up to the byte that does not fit. */
-                    store_put(r, buf + i, fit);
-                    r->priv_head_bytes += (uint32_t)fit;
-                    i += fit;
-                    rc = CORIO_HTTP_EHEAD_TOO_BIG;
-                } else if (r->priv_storing) {
-                    store_put(r, buf + i, step);
-                }
-            } else if (c == ':' && n > 0) {
-                name_end(r);
-            } else {
-                rc = CORIO_HTTP_EMALFORMED;
-            }
+        case S_NAME:
+            rc = name_step(r, buf, len, &i, &step);
             break;
-        }
         case S_VALUE_WS:
             if (!http_is_ows(c)) {
                 r->priv_state = S_VALUE;
