@@ -259,18 +259,7 @@ int hc_conn_write(struct hc_conn *conn, const void *buf, size_t len)
         ssize_t n = corio_tls_write(&conn->tls, buf, len);
         return n < 0 ? (int)n : 0;
     }
-    /* A plain send(2) first: a request that fits the socket's buffer (the usual case)
-     * leaves at once, and the receive that follows goes to the kernel in the same
-     * submission instead of a loop iteration later. What does not fit goes through the
-     * ring, under the task's deadline. */
     const char *p = buf;
-    ssize_t first = send(conn->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (first < 0 && errno != EAGAIN && errno != EINTR)
-        return -errno;
-    if (first > 0) {
-        p += first;
-        len -= (size_t)first;
-    }
     while (len > 0) {
         ssize_t n = corio_send(conn->fd, p, len, 0);
         if (n <= 0)
