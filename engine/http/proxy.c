@@ -637,17 +637,18 @@ static int connect_answer(corio_http_client_t *c, struct hc_conn *conn, struct h
         if (ev != CORIO_HTTP_HEAD && ev != CORIO_HTTP_DONE) {
             hc_say(why, why_len, "proxy %s did not answer CONNECT %s with an HTTP response: %s",
                    px->label, target, corio_strerror(ev < 0 ? ev : CORIO_HTTP_EMALFORMED));
-        } else if (p->status == 407) {
+        } else if (p->status == 407 || p->status == 401) {
+            /* 401 too: some proxies (tinyproxy) answer wrong credentials with it, and an
+             * answer to CONNECT is the proxy's own. */
             rc = CORIO_HTTP_EPROXY_AUTH;
             if (px->auth != NULL)
-                hc_say(why, why_len,
-                       "proxy %s refused the credentials (407 Proxy Authentication Required)",
-                       px->label);
+                hc_say(why, why_len, "proxy %s refused the credentials (%d %s)", px->label,
+                       p->status, corio_http_reason(p->status));
             else
                 hc_say(why, why_len,
-                       "proxy %s asks for credentials (407 Proxy Authentication Required): "
-                       "give them in the proxy URL, http://user:password@host:port",
-                       px->label);
+                       "proxy %s asks for credentials (%d %s): give them in the proxy URL, "
+                       "http://user:password@host:port",
+                       px->label, p->status, corio_http_reason(p->status));
         } else if (p->status < 200 || p->status > 299) {
             hc_say(why, why_len, "proxy %s answered CONNECT %s with %d %s", px->label, target,
                    p->status, corio_http_reason(p->status));

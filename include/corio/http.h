@@ -125,7 +125,7 @@ extern "C" {
  * 2xx, or with something that was not an HTTP response (for an HTTP client). */
 #define CORIO_HTTP_EPROXY (-4215)
 /* An HTTP proxy asked for credentials or refused the ones given: 407 Proxy
- * Authentication Required (for an HTTP client). */
+ * Authentication Required, or 401 to CONNECT (for an HTTP client). */
 #define CORIO_HTTP_EPROXY_AUTH (-4216)
 
 /* The status a server answers for err, a request error (400, 403, 413, 414, 431, 501 or

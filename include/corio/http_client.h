@@ -267,8 +267,9 @@ CORIO_HTTP_API const char *corio_http_client_resp_error(const corio_http_client_
  *   CORIO_ETLS, CORIO_ETLS_VERIFY  HTTPS could not be set up or verified
  *   CORIO_HTTP_EPROXY       a proxy did not open a CONNECT tunnel (its status is in the
  *                           error sentence)
- *   CORIO_HTTP_EPROXY_AUTH  a proxy answered 407: credentials missing or refused (for
- *                           http too, where the 407 is not returned as a response)
+ *   CORIO_HTTP_EPROXY_AUTH  a proxy wants other credentials: it answered 407 (to CONNECT
+ *                           or, for http, to the request itself, which is then not
+ *                           returned as a response) or 401 to CONNECT
  *   CORIO_HTTP_EMALFORMED, _ELENGTH, _ECHUNK, _EHEAD_TOO_BIG  the response was not valid
  *   CORIO_HTTP_ETRUNCATED   the connection ended before the response did
  *   CORIO_HTTP_EBODY_TOO_BIG  the body kept in memory passed max_body
