@@ -141,7 +141,7 @@ static int parse_scheme(const char *s, const char **rest, char *why, size_t why_
                "(https requests still go through it encrypted, in a CONNECT tunnel)");
         return -EOPNOTSUPP;
     }
-    if (n >= 5 && n <= 6 && strncasecmp(s, "socks", 5) == 0) {
+    if (n >= 6 && n <= 7 && strncasecmp(s, "socks", 5) == 0) { /* socks4, 4a, 5, 5h */
         hc_say(why, why_len, "SOCKS proxies are not supported: give an http:// proxy");
         return -EOPNOTSUPP;
     }
@@ -600,6 +600,11 @@ int hc_proxy_unreachable(corio_http_client_t *c, struct hc_proxy *px, int rc, ch
 
 /* ---- CONNECT ------------------------------------------------------------------------------ */
 
+static const char *reason(int status)
+{
+    return status == 407 ? "Proxy Authentication Required" : corio_http_reason(status);
+}
+
 /* Reads the proxy's answer to CONNECT target. Returns 0 for a 2xx with nothing after it. */
 static int connect_answer(corio_http_client_t *c, struct hc_conn *conn, struct hc_proxy *px,
                           const char *target, char *why, size_t why_len)
@@ -643,15 +648,15 @@ static int connect_answer(corio_http_client_t *c, struct hc_conn *conn, struct h
             rc = CORIO_HTTP_EPROXY_AUTH;
             if (px->auth != NULL)
                 hc_say(why, why_len, "proxy %s refused the credentials (%d %s)", px->label,
-                       p->status, corio_http_reason(p->status));
+                       p->status, reason(p->status));
             else
                 hc_say(why, why_len,
                        "proxy %s asks for credentials (%d %s): give them in the proxy URL, "
                        "http://user:password@host:port",
-                       px->label, p->status, corio_http_reason(p->status));
+                       px->label, p->status, reason(p->status));
         } else if (p->status < 200 || p->status > 299) {
             hc_say(why, why_len, "proxy %s answered CONNECT %s with %d %s", px->label, target,
-                   p->status, corio_http_reason(p->status));
+                   p->status, reason(p->status));
         } else if (used != (size_t)n) {
             hc_say(why, why_len, "proxy %s sent %zu bytes after its answer to CONNECT %s",
                    px->label, (size_t)n - used, target);
