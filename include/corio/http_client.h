@@ -25,10 +25,12 @@
  *   TLS to the origin inside it (the certificate is the origin's, verified as always).
  *   The proxy's credentials (user:password@ in its URL) go only to the proxy, as
  *   Proxy-Authorization: Basic, in the absolute-form request or the CONNECT; never to an
- *   origin, and never into a redirect. Connections are pooled per proxy and origin.
- *   Several proxies are used in turn (round-robin); one that fails to connect
- *   proxy_max_failures times in a row is taken out for proxy_backoff_ns, and a request
- *   whose proxy could not be reached goes at once to another one.
+ *   origin, and never into a redirect. Connections are pooled per proxy and origin (the
+ *   per-origin cap counts each such pair). Several proxies are used in turn
+ *   (round-robin); one that fails to connect proxy_max_failures times in a row is taken
+ *   out for proxy_backoff_ns, and an attempt whose proxy could not be reached (refused,
+ *   reset, unreachable, not resolved; not a timeout) goes at once to another one, as
+ *   neither a retry nor an error of the request.
  * - Calls that send work only inside a task. Results are 0 or a negative code: an errno
  *   (-ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, -ECANCELED, ...), a resolution code of
  *   <corio/net.h>, a TLS code of <corio/tls.h> or an HTTP code of <corio/http.h>;
