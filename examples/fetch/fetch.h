@@ -1,7 +1,8 @@
 /* What corio-fetch's files share: main.c (command line, setup), run.c (the tasks of a
  * run, the outcome of each request), save.c (-o files), report.c (progress line, summary,
- * JSON), proxy.c (--proxy, --proxy-file, the environment's proxies, their counters). The HTTP work itself is the library's: corio_http_client_do (corio/http.h). One
- * run's state lives in one struct fetch, used on the loop's thread only. */
+ * JSON), proxy.c (--proxy, --proxy-file, the environment's proxies, their counters). The
+ * HTTP work itself is the library's: corio_http_client_do (corio/http.h). One run's state
+ * lives in one struct fetch, used on the loop's thread only. */
 #ifndef CORIO_FETCH_H
 #define CORIO_FETCH_H
 
@@ -66,9 +67,9 @@ struct options {
     const char **proxies;
     size_t nproxies;
     bool proxy_set, noproxy_set;
-    const char *noproxy;        /* --noproxy */
-    unsigned proxy_failures;    /* --proxy-failures; 0: the client's default */
-    uint64_t proxy_backoff_ns;  /* --proxy-backoff; 0: the client's default */
+    const char *noproxy;       /* --noproxy */
+    unsigned proxy_failures;   /* --proxy-failures; 0: the client's default */
+    uint64_t proxy_backoff_ns; /* --proxy-backoff; 0: the client's default */
 };
 
 /* A URL as given. */

@@ -130,7 +130,7 @@ static int usage(const char *why)
             "  -x, --proxy URL       through the proxy http://[user:pass@]host[:port] (repeat\n"
             "                        to rotate; \"\" for none: not even the environment's)\n"
             "      --proxy-file FILE proxies one a line, used in turn (# comments)\n"
-            "      --noproxy LIST    hosts reached directly (as no_proxy: a.com,.b.org,10.0.0.0/8)\n"
+            "      --noproxy LIST    hosts reached directly (no_proxy: a.com,.b.org,10.0.0.0/8)\n"
             "      --proxy-failures N  connection failures in a row that take a proxy out (3)\n"
             "      --proxy-backoff S   how long a proxy stays out (default 30)\n"
             "                        without -x: http_proxy, https_proxy, all_proxy, no_proxy\n"

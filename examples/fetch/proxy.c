@@ -90,8 +90,7 @@ static int env_proxy(const char *value, const char *which)
 {
     char why[300];
     if (value != NULL && corio_http_proxy_check(value, why, sizeof why) < 0) {
-        fprintf(stderr, "corio-fetch: the proxy in the environment for %s URLs: %s\n", which,
-                why);
+        fprintf(stderr, "corio-fetch: the proxy in the environment for %s URLs: %s\n", which, why);
         return -1;
     }
     return 0;
@@ -138,8 +137,8 @@ void fetch_print_proxies(const struct fetch *f)
         const corio_http_proxy_stats_t *st = &f->proxies[i];
         printf("  proxy %s%s: %llu requests, %llu errors (%llu failed connections)\n", st->url,
                st->http && st->https ? ""
-               : st->http           ? " (http)"
-                                    : " (https)",
+               : st->http            ? " (http)"
+                                     : " (https)",
                (unsigned long long)st->requests, (unsigned long long)st->errors,
                (unsigned long long)st->conn_failures);
         if (st->backoffs > 0)
