@@ -30,6 +30,8 @@ static const char *const http_errors[] = {
     "URL scheme is not http or https",
     "Too many HTTP redirects",
     "HTTP content encoding cannot be decoded",
+    "HTTP proxy refused the tunnel (CONNECT)",
+    "HTTP proxy authentication failed (407)",
 };
 
 /* The codes of corio/tls.h (CORIO_ETLS is -4110, CORIO_ETLS_VERIFY -4111), likewise;

@@ -36,6 +36,8 @@ static const struct {
     {CORIO_HTTP_EURL_SCHEME, "URL scheme is not http or https", 0},
     {CORIO_HTTP_EREDIRECTS, "Too many HTTP redirects", 0},
     {CORIO_HTTP_EDECODE, "HTTP content encoding cannot be decoded", 0},
+    {CORIO_HTTP_EPROXY, "HTTP proxy refused the tunnel (CONNECT)", 0},
+    {CORIO_HTTP_EPROXY_AUTH, "HTTP proxy authentication failed (407)", 0},
 };
 #define NCODES (sizeof codes / sizeof codes[0])
 
@@ -63,7 +65,7 @@ static void test_strerror_names_each_code(void **state)
         assert_string_equal(corio_strerror(-codes[i].code), codes[i].name);
     }
     /* Next to the range's used part: unknown, not an HTTP name or a crash. */
-    assert_string_equal(corio_strerror(CORIO_HTTP_EDECODE - 1), "Unknown error");
+    assert_string_equal(corio_strerror(CORIO_HTTP_EPROXY_AUTH - 1), "Unknown error");
     assert_string_equal(corio_strerror(CORIO_HTTP_EMALFORMED + 1), "Unknown error");
     /* The other names are untouched. */
     assert_string_equal(corio_strerror(-ENOENT), "No such file or directory");

@@ -33,6 +33,13 @@ set_tests_properties(test_http_server PROPERTIES FIXTURES_REQUIRED tls_certs
 # the client's own loop on 127.0.0.1.
 corio_test(test_http_client SOURCES support.c LINK corio_http_static LABELS http)
 
+# The client's proxies (engine/http/proxy.c): URLs, no_proxy, the environment, the pick and
+# its back-off, and scripted proxies on the loop (the CONNECT case with the tls_certs
+# fixture's certificates).
+corio_test(test_http_proxy SOURCES support.c LINK corio_http_static LABELS http)
+set_tests_properties(test_http_proxy PROPERTIES FIXTURES_REQUIRED tls_certs
+                     ENVIRONMENT CORIO_TEST_CERTS=${CORIO_TEST_CERTS})
+
 # How the tools start (tests/test_tool_start.sh): their listening line, and their failure
 # where io_uring is blocked, under no_uring's seccomp filter (tests/no_uring.c), and on a
 # port in use. The tools are the examples' targets, defined after tests/: register the test

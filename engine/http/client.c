@@ -1,8 +1,10 @@
 /* The HTTP client (corio/http_client.h): one request through the pool (pool.c) with its
  * attempts, the request head and body going out, the response coming in through the
  * incremental parser, bodies delivered (decoded by decode.c), redirects with their
- * credential rules, and retries with backoff. */
+ * credential rules, and retries with backoff. Proxies are proxy.c's: an attempt takes
+ * one from there and writes its request line for it. */
 #include "client_internal.h"
+#include "proxy.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -91,6 +93,11 @@ int corio_http_client_new(corio_http_client_t **out, const corio_http_client_opt
     }
     c->o.user_agent = c->user_agent;
     c->o.ca_file = c->ca_file;
+    int rc = hc_proxies_init(c, &o);
+    if (rc < 0) {
+        corio_http_client_free(c);
+        return rc;
+    }
     *out = c;
     return 0;
 }
@@ -108,6 +115,7 @@ void corio_http_client_free(corio_http_client_t *c)
     }
     hc_pool_close_idle(c);
     hc_origins_free(c);
+    hc_proxies_free(c);
     if (c->own_tls)
         corio_tls_ctx_free(c->tls);
     free(c->user_agent);
@@ -239,6 +247,11 @@ struct call {
     bool source_started; /* body_source was read: the body cannot be sent again */
     bool head_request;
     unsigned tries; /* retries made for the current URL */
+    /* proxies: the attempt's (NULL: direct), the one the last attempt could not reach,
+     * and how many times the request moved to another */
+    struct hc_proxy *px;
+    const struct hc_proxy *avoid;
+    unsigned moves;
     /* the attempt in progress */
     bool passing; /* this response's body is thrown away (a redirect, a retry) */
     bool decoding;
@@ -406,8 +419,12 @@ static int build_head(struct call *k, uint64_t content_length)
     b->head_len = 0;
     const char *auth = b->auth[k->cur];
     int alen = b->auth_len[k->cur];
+    bool absolute = k->px != NULL && u->scheme == CORIO_HTTP_SCHEME_HTTP; /* to a proxy */
     bool ok = alen > 0 && put_str(b, k->method) && put(b, " ", 1) &&
+              (!absolute || (put_str(b, "http://") && put(b, auth, (size_t)alen))) &&
               put(b, u->target, u->target_len) && put_str(b, " HTTP/1.1\r\n");
+    if (ok && absolute && k->px->auth != NULL && !user_has(req, "proxy-authorization"))
+        ok = put_field(b, "Proxy-Authorization", k->px->auth, k->px->auth_len);
     bool own_host = home && user_has(req, "host");
     if (ok && !own_host)
         ok = put_field(b, "Host", auth, (size_t)alen);
@@ -598,11 +615,31 @@ static bool follows(const struct call *k, const corio_http_resp_parser_t *p)
            (!k->has_body || replayable(k) || redirect_to_get(k, p->status));
 }
 
+/* Whether the head just read is a proxy's 407 to a plain http request sent through it:
+ * an error (CORIO_HTTP_EPROXY_AUTH), as for a CONNECT, not the response. */
+static bool proxy_refused(const struct call *k, const corio_http_resp_parser_t *p)
+{
+    return p->status == 407 && k->px != NULL && cur_url(k)->scheme == CORIO_HTTP_SCHEME_HTTP;
+}
+
+static const char *proxy_refusal(const struct call *k, char *buf, size_t len)
+{
+    if (k->px->auth != NULL || user_has(k->req, "proxy-authorization"))
+        hc_say(buf, len, "proxy %s refused the credentials (407 Proxy Authentication Required)",
+               k->px->label);
+    else
+        hc_say(buf, len,
+               "proxy %s asks for credentials (407 Proxy Authentication Required): give them in "
+               "the proxy URL, http://user:password@host:port",
+               k->px->label);
+    return buf;
+}
+
 /* The head of the final response is in: what becomes of its body. */
 static int on_head(struct call *k)
 {
     const corio_http_resp_parser_t *p = &k->b->p;
-    k->passing = follows(k, p) || (p->status >= 500 && may_retry(k));
+    k->passing = follows(k, p) || (p->status >= 500 && may_retry(k)) || proxy_refused(k, p);
     k->decoding = false;
     if (k->passing || (k->flags & CORIO_HTTP_DECOMPRESS) == 0)
         return 0;
@@ -630,7 +667,7 @@ static int on_body(struct call *k, const char *data, size_t len)
 }
 
 /* How an attempt ended. */
-enum { AT_DONE, AT_STALE, AT_FAIL };
+enum { AT_DONE, AT_STALE, AT_FAIL, AT_MOVE /* its proxy could not be reached: another one */ };
 
 /* Fills b->why for a response cut short; quiet: no byte of it had come (asked before
  * corio_http_resp_parser_eof, after which the parser counts as started). */
@@ -736,7 +773,8 @@ static int read_response(struct call *k, struct hc_conn *conn, bool reused, bool
 
 /* One attempt at the current URL under the attempt's deadline. Returns AT_DONE (the
  * response is in r), AT_STALE (a pooled connection the server had closed: try again at
- * once) or AT_FAIL with *err. */
+ * once), AT_MOVE (its proxy could not be reached: try again at once through another) or
+ * AT_FAIL with *err. */
 static int attempt(struct call *k, int *err)
 {
     corio_http_client_t *c = k->c;
@@ -747,7 +785,9 @@ static int attempt(struct call *k, int *err)
     k->r->body_bytes = 0;
     k->b->why[0] = '\0';
     k->sink_err = 0;
-    struct hc_origin *o = hc_origin_get(c, u->scheme == CORIO_HTTP_SCHEME_HTTPS, u->host, u->port);
+    bool https = u->scheme == CORIO_HTTP_SCHEME_HTTPS;
+    k->px = hc_proxy_pick(c, u, k->avoid);
+    struct hc_origin *o = hc_origin_get(c, https, u->host, u->port, k->px);
     if (o == NULL) {
         *err = fail(k, -ENOMEM, "out of memory");
         return AT_FAIL;
@@ -766,6 +806,8 @@ static int attempt(struct call *k, int *err)
     int at = AT_FAIL;
     if (conn == NULL) {
         fail(k, *err, "%s", why);
+        if (hc_proxy_move(c, k->px, https, *err, &k->moves))
+            at = AT_MOVE;
     } else {
         c->st.requests++;
         k->r->connect_ns = reused ? 0 : conn->connect_ns;
@@ -783,6 +825,10 @@ static int attempt(struct call *k, int *err)
         } else {
             at = read_response(k, conn, reused, &keep, err);
         }
+        if (at == AT_DONE && proxy_refused(k, &k->b->p)) {
+            *err = fail(k, CORIO_HTTP_EPROXY_AUTH, "%s", proxy_refusal(k, why, sizeof why));
+            at = AT_FAIL;
+        }
         if (at == AT_DONE && k->decoding && !k->passing) {
             char dwhy[256];
             dwhy[0] = '\0';
@@ -799,6 +845,9 @@ static int attempt(struct call *k, int *err)
     }
     if (limited)
         corio_timeout_end();
+    if (k->px != NULL && at != AT_STALE)
+        hc_proxy_count(k->px, at == AT_DONE ? 0 : *err);
+    k->avoid = at == AT_MOVE ? k->px : NULL;
     if (at == AT_FAIL && *err == -ETIMEDOUT && why[0] == '\0' && k->sink_err == 0)
         fail(k, -ETIMEDOUT, "no complete response within %.3g s", (double)timeout / 1e9);
     k->r->reused = reused;
@@ -885,8 +934,8 @@ static int run(struct call *k)
     for (;;) {
         int err = 0;
         int at = attempt(k, &err);
-        if (at == AT_STALE)
-            continue; /* not the request's fault: a fresh connection, no retry counted */
+        if (at == AT_STALE || at == AT_MOVE)
+            continue; /* not the request's fault: a fresh connection (or proxy), no retry */
         if (at == AT_DONE) {
             const corio_http_resp_parser_t *p = &k->b->p;
             r->status = p->status;

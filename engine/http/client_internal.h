@@ -15,10 +15,15 @@
 #define HC_BUCKETS   256
 
 struct hc_conn;
+struct hc_proxy;   /* proxy.h */
+struct hc_proxies; /* proxy.h */
 
-/* One origin (scheme, host, port): its idle connections and its resolved addresses. */
+/* One origin (scheme, host, port) as reached directly or through one proxy: its idle
+ * connections and its resolved addresses (unused through a proxy: the proxy's own origin
+ * holds those). */
 struct hc_origin {
     struct hc_origin *next; /* hash chain */
+    struct hc_proxy *proxy; /* the proxy its connections go through; NULL: direct */
     bool https;
     uint16_t port;
     char host[CORIO_HTTP_MAX_HOST + 1];
@@ -65,6 +70,8 @@ struct corio_http_client {
     struct hc_waiter *wait_head, *wait_tail;
     unsigned active; /* requests in progress */
     uint64_t rng;    /* backoff jitter */
+    /* proxy.c's (NULL: no proxy configured) */
+    struct hc_proxies *proxies;
     corio_http_client_stats_t st;
 };
 
@@ -76,9 +83,10 @@ uint64_t hc_now(void);
 
 /* ---- pool.c -------------------------------------------------------------------------- */
 
-/* The origin of (https, host, port), made on first use. NULL when out of memory. */
-struct hc_origin *hc_origin_get(corio_http_client_t *c, bool https, const char *host,
-                                uint16_t port);
+/* The origin of (https, host, port) through proxy (NULL: direct), made on first use.
+ * NULL when out of memory. */
+struct hc_origin *hc_origin_get(corio_http_client_t *c, bool https, const char *host, uint16_t port,
+                                struct hc_proxy *proxy);
 
 /* Inside a task: a connection to o for one attempt, under the task's deadline: an idle
  * one (*reused true) or a new one (connected, TLS set up), waiting for a slot while the

@@ -1,7 +1,9 @@
 /* The HTTP client's connections: origins and their resolved addresses, the keep-alive
  * pool every task of the client draws from, the total and per-origin caps with the tasks
- * waiting under them, and making a connection (TCP, then TLS for https). */
+ * waiting under them, and making a connection (TCP, to the origin or to its proxy and
+ * through it: proxy.c, then TLS for https). */
 #include "client_internal.h"
+#include "proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,18 +39,21 @@ static void resolve_numeric(struct hc_origin *o)
     o->rstate = HC_R_DONE;
 }
 
-struct hc_origin *hc_origin_get(corio_http_client_t *c, bool https, const char *host, uint16_t port)
+struct hc_origin *hc_origin_get(corio_http_client_t *c, bool https, const char *host, uint16_t port,
+                                struct hc_proxy *proxy)
 {
-    uint64_t h = 0xcbf29ce484222325u ^ port ^ (https ? 0x9e3779b97f4a7c15u : 0);
+    uint64_t h = 0xcbf29ce484222325u ^ port ^ (https ? 0x9e3779b97f4a7c15u : 0) ^ (uintptr_t)proxy;
     for (const char *p = host; *p; p++)
         h = (h ^ (unsigned char)(*p | 0x20)) * 0x100000001b3u;
     struct hc_origin **slot = &c->origins[h % HC_BUCKETS];
     for (struct hc_origin *o = *slot; o != NULL; o = o->next)
-        if (o->port == port && o->https == https && strcasecmp(o->host, host) == 0)
+        if (o->port == port && o->https == https && o->proxy == proxy &&
+            strcasecmp(o->host, host) == 0)
             return o;
     struct hc_origin *o = calloc(1, sizeof *o);
     if (o == NULL)
         return NULL;
+    o->proxy = proxy;
     o->https = https;
     o->port = port;
     snprintf(o->host, sizeof o->host, "%s", host);
@@ -322,12 +327,20 @@ static int tls_context(corio_http_client_t *c, char *why, size_t why_len)
     return 0;
 }
 
-/* Connects conn to one of o's addresses in turn, then sets up TLS for https, under the
- * connect deadline. Returns 0 or an error (the first address's, when all fail). */
+/* Connects conn to one of its origin's addresses in turn (or its proxy's, then through
+ * it: proxy.c), then sets up TLS for https, under the connect deadline. Returns 0 or an
+ * error (the first address's, when all fail). */
 static int dial(corio_http_client_t *c, struct hc_conn *conn, char *why, size_t why_len)
 {
     struct hc_origin *o = conn->o;
-    int rc = resolve(o);
+    struct hc_origin *to = o->proxy != NULL ? hc_proxy_endpoint(c, o->proxy) : o; /* dialled */
+    if (to == NULL) {
+        hc_say(why, why_len, "out of memory");
+        return -ENOMEM;
+    }
+    int rc = resolve(to);
+    if (rc < 0 && o->proxy != NULL)
+        return hc_proxy_unreachable(c, o->proxy, rc, why, why_len);
     if (rc < 0) {
         hc_say(why, why_len, "cannot resolve %s: %s", o->host, corio_strerror(rc));
         return rc;
@@ -335,10 +348,10 @@ static int dial(corio_http_client_t *c, struct hc_conn *conn, char *why, size_t 
     if (o->https && (rc = tls_context(c, why, why_len)) < 0)
         return rc;
     int first = 0;
-    for (unsigned i = 0; i < o->naddrs; i++) {
-        int fd = corio_socket(o->addr[i].ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    for (unsigned i = 0; i < to->naddrs; i++) {
+        int fd = corio_socket(to->addr[i].ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0) {
-            rc = corio_connect(fd, (struct sockaddr *)&o->addr[i], o->addrlen[i]);
+            rc = corio_connect(fd, (struct sockaddr *)&to->addr[i], to->addrlen[i]);
             if (rc == 0) {
                 conn->fd = fd;
                 break;
@@ -354,6 +367,8 @@ static int dial(corio_http_client_t *c, struct hc_conn *conn, char *why, size_t 
     }
     if (conn->fd < 0) {
         rc = rc == -ECANCELED || rc == -ETIMEDOUT ? rc : (first != 0 ? first : -EHOSTUNREACH);
+        if (o->proxy != NULL)
+            return hc_proxy_unreachable(c, o->proxy, rc, why, why_len);
         hc_say(why, why_len, "cannot connect to %s port %u: %s", o->host, (unsigned)o->port,
                corio_strerror(rc));
         return rc;
@@ -361,6 +376,8 @@ static int dial(corio_http_client_t *c, struct hc_conn *conn, char *why, size_t 
     int one = 1;
     (void)setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->st.conns_opened++;
+    if (o->proxy != NULL && (rc = hc_proxy_through(c, conn, why, why_len)) < 0)
+        return rc;
     if (!o->https)
         return 0;
     rc = corio_tls_connect(&conn->tls, c->tls, conn->fd, o->host);

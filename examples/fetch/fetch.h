@@ -1,7 +1,8 @@
 /* What corio-fetch's files share: main.c (command line, setup), run.c (the tasks of a
  * run, the outcome of each request), save.c (-o files), report.c (progress line, summary,
- * JSON). The HTTP work itself is the library's: corio_http_client_do (corio/http.h). One
- * run's state lives in one struct fetch, used on the loop's thread only. */
+ * JSON), proxy.c (--proxy, --proxy-file, the environment's proxies, their counters). The
+ * HTTP work itself is the library's: corio_http_client_do (corio/http.h). One run's state
+ * lives in one struct fetch, used on the loop's thread only. */
 #ifndef CORIO_FETCH_H
 #define CORIO_FETCH_H
 
@@ -39,6 +40,7 @@ enum kind {
     K_SAVE,        /* writing the -o file failed */
     K_TLS,         /* HTTPS could not be set up, or the certificate was refused */
     K_FDS,         /* out of file descriptors (the open-file limit) */
+    K_PROXY,       /* a proxy refused the tunnel or the credentials (407) */
     K_OTHER,
     K_COUNT,
 };
@@ -60,6 +62,14 @@ struct options {
     corio_http_header_t *headers; /* -H */
     size_t nheaders;
     bool follow, json, verbose, quiet, insecure, compressed, no_keepalive, no_resume;
+    /* proxy.c: --proxy and --proxy-file URLs; proxy_set: one of them was given (even
+     * --proxy ""), so the environment's proxies are not used */
+    const char **proxies;
+    size_t nproxies;
+    bool proxy_set, noproxy_set;
+    const char *noproxy;       /* --noproxy */
+    unsigned proxy_failures;   /* --proxy-failures; 0: the client's default */
+    uint64_t proxy_backoff_ns; /* --proxy-backoff; 0: the client's default */
 };
 
 /* A URL as given. */
@@ -120,6 +130,8 @@ struct fetch {
     unsigned prog_n;
     struct stats st;
     corio_http_client_stats_t cst; /* the client's, at the end */
+    corio_http_proxy_stats_t *proxies; /* each proxy's, at the end (urls our copies) */
+    size_t nproxies;
 };
 
 static inline uint64_t now_ns(void)
@@ -143,6 +155,29 @@ int save_sink(void *arg, const void *data, size_t len);
 /* Ends w's file: kept when the response was complete (made empty if no byte came),
  * removed otherwise. Returns 0, or the error of making the empty file. */
 int save_end(struct worker *w, bool keep);
+
+/* proxy.c */
+
+/* --proxy URL (checked; "" only sets proxy_set). Returns 0, or -1 with a message. */
+int fetch_add_proxy(struct options *o, const char *url);
+
+/* --proxy-file FILE: one URL a line, blank lines and # comments skipped. Returns 0, or -1
+ * with a message naming the line. */
+int fetch_read_proxy_file(struct options *o, const char *path);
+
+/* Fills co's proxy fields from o, or from the environment when no --proxy or
+ * --proxy-file was given. Returns 0, or -1 with a message. */
+int fetch_proxy_opts(const struct options *o, corio_http_client_opts_t *co);
+
+/* How many proxies one origin's requests are spread over (for the connection caps). */
+size_t fetch_proxy_spread(const struct options *o);
+
+/* Copies the client's per-proxy counters into f (at the end of the run). */
+void fetch_save_proxy_stats(struct fetch *f);
+
+/* The summary's proxy lines, and the JSON's "proxies" member. */
+void fetch_print_proxies(const struct fetch *f);
+void fetch_print_proxies_json(const struct fetch *f);
 
 /* report.c */
 

@@ -18,6 +18,10 @@
  * redirects, never carrying Authorization, Cookie or Proxy-Authorization (nor -H Host) to
  * another origin. Every failure is classified (refused, reset, timeout, parse, dns,
  * closed, tls, ...), counted, and printed per URL when URLs are fetched once or with -v.
+ * Proxies: --proxy URL or --proxy-file FILE (several are used in turn; one that keeps
+ * refusing connections is taken out for a while and its requests go to the others), else
+ * http_proxy, https_proxy, all_proxy and no_proxy from the environment, as curl reads
+ * them; --noproxy LIST. The summary and the JSON count requests and errors per proxy.
  *
  * Output: a progress line on stderr when it is a terminal (refreshed 10 times a second by
  * a task of its own), then a summary on stdout, or with --json one JSON object. Latencies
@@ -26,7 +30,8 @@
  * SIGTERM end the run early and still print the summary).
  *
  * Files: this one holds the command line and setup; run.c the tasks of a run; save.c the
- * -o files; report.c the progress line and the reports; fetch.h what they share. */
+ * -o files; report.c the progress line and the reports; proxy.c the proxy options;
+ * fetch.h what they share. */
 #include "fetch.h"
 
 #include <errno.h>
@@ -122,6 +127,13 @@ static int usage(const char *why)
             "      --timeout S       deadline per attempt: connect, send, response (default 30)\n"
             "      --connect-timeout S  deadline for connecting (default: --timeout)\n"
             "      --retries N       retry connection errors and 5xx N times (default 0)\n"
+            "  -x, --proxy URL       through the proxy http://[user:pass@]host[:port] (repeat\n"
+            "                        to rotate; \"\" for none: not even the environment's)\n"
+            "      --proxy-file FILE proxies one a line, used in turn (# comments)\n"
+            "      --noproxy LIST    hosts reached directly (no_proxy: a.com,.b.org,10.0.0.0/8)\n"
+            "      --proxy-failures N  connection failures in a row that take a proxy out (3)\n"
+            "      --proxy-backoff S   how long a proxy stays out (default 30)\n"
+            "                        without -x: http_proxy, https_proxy, all_proxy, no_proxy\n"
             "      --json            print one JSON object of results on stdout\n"
             "  -v, --verbose         print every request's outcome on stderr\n"
             "  -q, --quiet           no progress line\n"
@@ -337,6 +349,27 @@ static int parse_args(int argc, char **argv, struct fetch *f, const char ***urls
             if (!parse_u64(v, 0, 100, &n))
                 return usage("--retries needs a number from 0 to 100");
             o->retries = (unsigned)n;
+        } else if (IS("-x", "--proxy")) {
+            VALUE();
+            if (fetch_add_proxy(o, v) < 0)
+                return 2;
+        } else if (IS(NULL, "--proxy-file")) {
+            VALUE();
+            if (fetch_read_proxy_file(o, v) < 0)
+                return 2;
+        } else if (IS(NULL, "--noproxy")) {
+            VALUE();
+            o->noproxy = v;
+            o->noproxy_set = true;
+        } else if (IS(NULL, "--proxy-failures")) {
+            VALUE();
+            if (!parse_u64(v, 1, 1000, &n))
+                return usage("--proxy-failures needs a number from 1 to 1000");
+            o->proxy_failures = (unsigned)n;
+        } else if (IS(NULL, "--proxy-backoff")) {
+            VALUE();
+            if (!parse_seconds(v, false, &o->proxy_backoff_ns))
+                return usage("--proxy-backoff needs a positive number of seconds");
         } else if (IS(NULL, "--json")) {
             o->json = true;
         } else if (IS("-v", "--verbose")) {
@@ -443,7 +476,7 @@ static size_t count_origins(struct fetch *f)
 static int make_client(struct fetch *f)
 {
     const struct options *o = &f->o;
-    size_t origins = count_origins(f);
+    size_t origins = count_origins(f) * fetch_proxy_spread(o); /* a pool per proxy too */
     uint64_t total = (uint64_t)f->nworkers * origins;
     if (total > MAX_CONNS)
         total = MAX_CONNS;
@@ -482,6 +515,8 @@ static int make_client(struct fetch *f)
     };
     if (o->max_redirects == 0) /* the client's 0 means its default */
         co.flags &= ~(unsigned)CORIO_HTTP_FOLLOW;
+    if (fetch_proxy_opts(o, &co) < 0)
+        return -EINVAL;
     int rc = corio_http_client_new(&f->client, &co);
     if (rc < 0)
         fprintf(stderr, "corio-fetch: cannot make the HTTP client: %s\n", corio_strerror(rc));

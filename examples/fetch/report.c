@@ -133,7 +133,9 @@ void fetch_print_json(const struct fetch *f, double secs)
     printf("},\"error_kinds\":{");
     for (int k = 0; k < K_COUNT; k++)
         printf("%s\"%s\":%llu", k ? "," : "", fetch_kind_names[k], (unsigned long long)st->kind[k]);
-    printf("}}\n");
+    printf("},");
+    fetch_print_proxies_json(f);
+    printf("}\n");
 }
 
 void fetch_print_summary(const struct fetch *f, double secs)
@@ -172,4 +174,5 @@ void fetch_print_summary(const struct fetch *f, double secs)
     if (f->conn_cap < f->nworkers)
         printf("  connections were capped at %u by the open-file limit (-c %u)\n", f->conn_cap,
                f->nworkers);
+    fetch_print_proxies(f);
 }

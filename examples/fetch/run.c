@@ -22,6 +22,7 @@ const char *const fetch_kind_names[K_COUNT] = {
     [K_SAVE] = "save",
     [K_TLS] = "tls",
     [K_FDS] = "out_of_fds",
+    [K_PROXY] = "proxy",
     [K_OTHER] = "other",
 };
 
@@ -65,6 +66,9 @@ static int kind_of(int err)
     case -EMFILE:
     case -ENFILE:
         return K_FDS;
+    case CORIO_HTTP_EPROXY:
+    case CORIO_HTTP_EPROXY_AUTH:
+        return K_PROXY;
     default:
         return K_OTHER;
     }
@@ -263,5 +267,6 @@ void *fetch_main_task(void *arg)
         fputc('\n', stderr);
     }
     corio_http_client_stats(f->client, &f->cst);
+    fetch_save_proxy_stats(f);
     return NULL;
 }

@@ -121,6 +121,12 @@ extern "C" {
 #define CORIO_HTTP_EREDIRECTS (-4213)
 /* A Content-Encoding that cannot be decoded (for an HTTP client). */
 #define CORIO_HTTP_EDECODE (-4214)
+/* An HTTP proxy would not open a tunnel: it answered CONNECT with a status other than
+ * 2xx, or with something that was not an HTTP response (for an HTTP client). */
+#define CORIO_HTTP_EPROXY (-4215)
+/* An HTTP proxy asked for credentials or refused the ones given: 407 Proxy
+ * Authentication Required, or 401 to CONNECT (for an HTTP client). */
+#define CORIO_HTTP_EPROXY_AUTH (-4216)
 
 /* The status a server answers for err, a request error (400, 403, 413, 414, 431, 501 or
  * 505, as marked above); 0 for anything else (another code, an errno, 0). */

@@ -1,7 +1,7 @@
 /* corio/http_client.h: an HTTP/1.1 client for tasks (included by <corio/http.h>).
  *
  *   1. conventions
- *   2. the client: options, new, free, statistics
+ *   2. the client: options, new, free, statistics, proxies
  *   3. one request: what to send, what came back, corio_http_client_do
  *   4. bodies: sources and sinks
  *
@@ -20,6 +20,17 @@
  * - A redirect that leaves the original origin (another scheme, host or port) never
  *   carries the request's Authorization, Cookie or Proxy-Authorization fields, nor a Host
  *   field the caller set, nor credentials from the original URL's userinfo.
+ * - Proxies (http:// ones): a plain http request goes to the proxy in absolute form
+ *   ("GET http://host:port/path HTTP/1.1"), an https one through a CONNECT tunnel with
+ *   TLS to the origin inside it (the certificate is the origin's, verified as always).
+ *   The proxy's credentials (user:password@ in its URL) go only to the proxy, as
+ *   Proxy-Authorization: Basic, in the absolute-form request or the CONNECT; never to an
+ *   origin, and never into a redirect. Connections are pooled per proxy and origin (the
+ *   per-origin cap counts each such pair). Several proxies are used in turn
+ *   (round-robin); one that fails to connect proxy_max_failures times in a row is taken
+ *   out for proxy_backoff_ns, and an attempt whose proxy could not be reached (refused,
+ *   reset, unreachable, not resolved; not a timeout) goes at once to another one, as
+ *   neither a retry nor an error of the request.
  * - Calls that send work only inside a task. Results are 0 or a negative code: an errno
  *   (-ECONNREFUSED, -ECONNRESET, -ETIMEDOUT, -ECANCELED, ...), a resolution code of
  *   <corio/net.h>, a TLS code of <corio/tls.h> or an HTTP code of <corio/http.h>;
@@ -84,11 +95,34 @@ typedef struct corio_http_client_opts {
                                   * store (copied) */
     unsigned tls_flags;          /* with tls NULL: CORIO_TLS_* (CORIO_TLS_INSECURE...) */
     const char *user_agent;      /* default "corio/X.Y"; "" sends none (copied) */
+    /* Proxies, each "http://[user:password@]host[:port]" (default port 1080, as curl;
+     * "host:port" alone means http://; the userinfo percent-encoded). Every one given
+     * is used, the ones that serve a request's scheme taken in turn. All copied. A bad
+     * one fails corio_http_client_new (corio_http_proxy_check says why). */
+    const char *proxy;          /* one proxy for every scheme; NULL: none */
+    const char *const *proxies; /* nproxies more, for every scheme */
+    size_t nproxies;
+    const char *http_proxy;      /* a proxy for http:// URLs only (curl's http_proxy) */
+    const char *https_proxy;     /* a proxy for https:// URLs only (curl's https_proxy) */
+    const char *no_proxy;        /* hosts reached directly, as curl's no_proxy: a comma
+                                  * (or space) separated list of names, each matching
+                                  * itself and its subdomains (a leading dot is the
+                                  * same), IPv4 and IPv6 addresses and CIDR ranges
+                                  * (10.0.0.0/8), case-insensitive; "*" alone: every
+                                  * host. An entry with ":port" matches that port only
+                                  * (beyond curl). NULL or "": none */
+    unsigned proxy_max_failures; /* connection failures in a row (connect refused or
+                                  * failed, name not resolved, closed before answering
+                                  * CONNECT) that take a proxy out (default 3) */
+    uint64_t proxy_backoff_ns;   /* how long a proxy is out; after it, one more failure
+                                  * takes it out again (default 30 s). While every proxy
+                                  * of a scheme is out, the one back soonest is used. */
 } corio_http_client_opts_t;
 
 /* Makes a client with opts (NULL: all defaults). Needs no task; makes no connection.
  * Returns 0 and *out, -EINVAL (NULL out; max_conns_per_host above max_conns; unknown
- * flags), or -ENOMEM. */
+ * flags; a malformed proxy URL or no_proxy longer than CORIO_HTTP_MAX_URL),
+ * -EOPNOTSUPP (an https:// or socks proxy), or -ENOMEM. */
 CORIO_HTTP_API int corio_http_client_new(corio_http_client_t **out,
                                          const corio_http_client_opts_t *opts);
 
@@ -115,6 +149,42 @@ typedef struct corio_http_client_stats {
 /* Copies c's counters into *st. */
 CORIO_HTTP_API void corio_http_client_stats(const corio_http_client_t *c,
                                             corio_http_client_stats_t *st);
+
+/* Whether url is a proxy URL the client takes (see the proxy options). Returns 0, -EINVAL
+ * (empty; longer than 2048 bytes; a space or control character; a scheme other than
+ * http; a malformed host; a port outside 1..65535; a path or query; a user name or
+ * password over 255 bytes or with a control character once decoded), or -EOPNOTSUPP
+ * (https:// and socks proxies), with the reason in why (never the URL itself, which may
+ * hold a password). */
+CORIO_HTTP_API int corio_http_proxy_check(const char *url, char *why, size_t why_len);
+
+/* Fills o's http_proxy, https_proxy and no_proxy from the environment as curl reads it:
+ * http_proxy (lowercase only: a CGI program's HTTP_PROXY comes from a request's
+ * "Proxy:" field), https_proxy or HTTPS_PROXY, all_proxy or ALL_PROXY for a scheme
+ * that has none of its own, no_proxy or NO_PROXY; empty values count as unset. Fields
+ * already set are kept. The strings are the environment's (the client copies them at
+ * corio_http_client_new). Returns how many fields it set. */
+CORIO_HTTP_API unsigned corio_http_client_proxy_env(corio_http_client_opts_t *o);
+
+/* One proxy's counters. */
+typedef struct corio_http_proxy_stats {
+    const char *url;          /* "http://host:port": never the credentials (the client's
+                               * string, valid until it is freed) */
+    bool http, https;         /* the schemes it serves */
+    uint64_t requests;        /* attempts made through it (retries, redirects and requests
+                               * moved to another proxy count each) */
+    uint64_t errors;          /* those that failed, for whatever reason */
+    uint64_t conn_failures;   /* connections to it that failed (proxy_max_failures) */
+    uint64_t backoffs;        /* times it was taken out */
+    unsigned failures_in_row; /* connection failures since its last success */
+    bool out;                 /* taken out now */
+} corio_http_proxy_stats_t;
+
+/* Copies the counters of c's proxy number index (0 first, in the order given: proxy,
+ * proxies, http_proxy, https_proxy, one entry for a URL given twice) into *st. Returns
+ * 0, or -ENOENT past the last one. */
+CORIO_HTTP_API int corio_http_client_proxy_stats(const corio_http_client_t *c, size_t index,
+                                                 corio_http_proxy_stats_t *st);
 
 /* ---- 3. one request ------------------------------------------------------------------ */
 
@@ -197,6 +267,11 @@ CORIO_HTTP_API const char *corio_http_client_resp_error(const corio_http_client_
  *   CORIO_ENONAME, CORIO_ERESOLVE  the host does not resolve
  *   -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH, -ECONNRESET, -EPIPE  the connection
  *   CORIO_ETLS, CORIO_ETLS_VERIFY  HTTPS could not be set up or verified
+ *   CORIO_HTTP_EPROXY       a proxy did not open a CONNECT tunnel (its status is in the
+ *                           error sentence)
+ *   CORIO_HTTP_EPROXY_AUTH  a proxy wants other credentials: it answered 407 (to CONNECT
+ *                           or, for http, to the request itself, which is then not
+ *                           returned as a response) or 401 to CONNECT
  *   CORIO_HTTP_EMALFORMED, _ELENGTH, _ECHUNK, _EHEAD_TOO_BIG  the response was not valid
  *   CORIO_HTTP_ETRUNCATED   the connection ended before the response did
  *   CORIO_HTTP_EBODY_TOO_BIG  the body kept in memory passed max_body
@@ -206,6 +281,8 @@ CORIO_HTTP_API const char *corio_http_client_resp_error(const corio_http_client_
  *   -ECANCELED              the task was cancelled
  *   the sink's or body source's own error
  *   -EPERM outside a task, -ENOMEM
+ * A failure at a proxy says so, naming it ("proxy http://127.0.0.1:3128 refused the
+ * connection"); the errno stays the connection's.
  * After an error, corio_http_client_resp_error(r) says what failed; r's public fields
  * are undefined. A connection goes back to the pool only after a complete response that
  * allows keep-alive; any failure closes it. */
