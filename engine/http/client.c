@@ -351,24 +351,6 @@ static bool put_field(struct corio_http_client_buf *b, const char *name, const c
     return put_str(b, name) && put(b, ": ", 2) && put(b, value, value_len) && put(b, "\r\n", 2);
 }
 
-/* Percent-decodes s[0, n) onto the head buffer's free space (for Basic credentials).
- * The URL parser checked the encoding. Returns the decoded length. */
-static size_t pct_decode(const char *s, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int h, l;
-        if (s[i] == '%' && i + 2 < n && (h = http_hex_value((unsigned char)s[i + 1])) >= 0 &&
-            (l = http_hex_value((unsigned char)s[i + 2])) >= 0) {
-            out[o++] = (char)(h << 4 | l);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    return o;
-}
-
 /* Authorization: Basic from the current URL's userinfo. */
 static bool put_basic_auth(struct corio_http_client_buf *b, const corio_http_url_t *u)
 {
@@ -377,10 +359,10 @@ static bool put_basic_auth(struct corio_http_client_buf *b, const corio_http_url
     unsigned char *enc = malloc(4 * ((n + 2) / 3) + 1);
     bool ok = false;
     if (plain != NULL && enc != NULL) {
-        size_t len = pct_decode(u->user, u->user_len, plain);
+        size_t len = corio_http_pct_decode(u->user, u->user_len, plain);
         plain[len++] = ':';
         if (u->password != NULL)
-            len += pct_decode(u->password, u->password_len, plain + len);
+            len += corio_http_pct_decode(u->password, u->password_len, plain + len);
         int elen = EVP_EncodeBlock(enc, (const unsigned char *)plain, (int)len);
         ok = put_str(b, "Authorization: Basic ") && put(b, (const char *)enc, (size_t)elen) &&
              put(b, "\r\n", 2);

@@ -25,24 +25,6 @@
 
 /* ---- proxy URLs ------------------------------------------------------------------------ */
 
-/* Percent-decodes s[0, n) into out (room for n bytes: decoding only shrinks). Returns the
- * decoded length. The URL parser has checked the encoding. */
-static size_t pct_decode(const char *s, size_t n, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int h, l;
-        if (s[i] == '%' && i + 2 < n && (h = http_hex_value((unsigned char)s[i + 1])) >= 0 &&
-            (l = http_hex_value((unsigned char)s[i + 2])) >= 0) {
-            out[o++] = (char)(h << 4 | l);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    return o;
-}
-
 static bool has_control(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -88,9 +70,10 @@ static int make_auth(struct hc_proxy *px, const corio_http_url_t *u, char *why, 
         return -EINVAL;
     }
     char plain[6 * HC_PROXY_MAX_CRED + 2];
-    size_t ulen = pct_decode(u->user, u->user_len, plain);
-    size_t plen =
-        u->password != NULL ? pct_decode(u->password, u->password_len, plain + ulen + 1) : 0;
+    size_t ulen = corio_http_pct_decode(u->user, u->user_len, plain);
+    size_t plen = u->password != NULL
+                      ? corio_http_pct_decode(u->password, u->password_len, plain + ulen + 1)
+                      : 0;
     int rc = 0;
     if (ulen > HC_PROXY_MAX_CRED || plen > HC_PROXY_MAX_CRED) {
         hc_say(why, why_len, "the proxy user name or password is longer than %d bytes",

@@ -116,3 +116,19 @@ bool corio_http_host_port_valid(const char *s, size_t len, bool need_host, bool 
     }
     return v <= 65535;
 }
+
+size_t corio_http_pct_decode(const char *s, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int h, l;
+        if (s[i] == '%' && i + 2 < n && (h = http_hex_value((unsigned char)s[i + 1])) >= 0 &&
+            (l = http_hex_value((unsigned char)s[i + 2])) >= 0) {
+            out[o++] = (char)(h << 4 | l);
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    return o;
+}

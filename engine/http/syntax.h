@@ -50,6 +50,10 @@ static inline bool http_ieq(const char *s, size_t len, const char *lit)
     return true;
 }
 
+/* Percent-decodes s[0, n) into out (room for n bytes: decoding only shrinks); a '%' not
+ * followed by two hex digits is kept as it is. Returns the decoded length. */
+size_t corio_http_pct_decode(const char *s, size_t n, char *out);
+
 /* Whether s[0, len) is an IPv6 address (RFC 4291 text form, as inet_pton reads it). */
 bool corio_http_ipv6_valid(const char *s, size_t len);
 
