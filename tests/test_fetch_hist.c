@@ -238,7 +238,8 @@ static void test_spectrum(void **state)
     struct hist_point pt, prev = {-1, 0, 0};
     hist_iter_init(&it, h, 5);
     /* HdrHistogram's levels with 5 ticks per half distance */
-    static const double first[] = {0, 10, 20, 30, 40, 50, 55, 60, 65, 70, 75, 77.5, 80, 82.5, 85, 87.5, 88.75};
+    static const double first[] = {0,  10, 20,   30, 40,   50, 55,   60,   65,
+                                   70, 75, 77.5, 80, 82.5, 85, 87.5, 88.75};
     size_t n = 0;
     while (hist_iter_next(&it, &pt)) {
         if (n < sizeof first / sizeof first[0] && fabs(pt.percentile - first[n]) > 1e-9)
@@ -277,9 +278,12 @@ static void test_spectrum(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_precision),  cmocka_unit_test(test_clamping),
-        cmocka_unit_test(test_percentiles_random), cmocka_unit_test(test_merge),
-        cmocka_unit_test(test_empty),      cmocka_unit_test(test_spectrum),
+        cmocka_unit_test(test_precision),
+        cmocka_unit_test(test_clamping),
+        cmocka_unit_test(test_percentiles_random),
+        cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_spectrum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

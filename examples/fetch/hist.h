@@ -15,16 +15,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HIST_LOWEST_NS  1000ull                /* 1 µs */
+#define HIST_LOWEST_NS  1000ull                 /* 1 µs */
 #define HIST_HIGHEST_NS (60ull * 1000000000ull) /* 60 s */
-#define HIST_SUB_BITS   11                     /* 2048: 3 significant digits */
+#define HIST_SUB_BITS   11                      /* 2048: 3 significant digits */
 /* Powers of two past the linear first 2048: 2^11 .. 2^35 (60 s < 2^36 ns). */
 #define HIST_BUCKETS 25
 #define HIST_LEN     ((HIST_BUCKETS + 2) << (HIST_SUB_BITS - 1))
 
 struct hist {
-    uint64_t count;   /* values recorded */
-    uint64_t clamped; /* of which outside [HIST_LOWEST_NS, HIST_HIGHEST_NS] */
+    uint64_t count;    /* values recorded */
+    uint64_t clamped;  /* of which outside [HIST_LOWEST_NS, HIST_HIGHEST_NS] */
     uint64_t min, max; /* exact, of the (clamped) values; min is UINT64_MAX when empty */
     uint64_t sum;      /* of the (clamped) values, for the mean */
     uint64_t counts[HIST_LEN];
@@ -68,11 +68,11 @@ struct hist_point {
 };
 struct hist_iter {
     const struct hist *h;
-    size_t idx;       /* the bucket reached; HIST_LEN before the first */
-    uint64_t cum;     /* values in buckets up to idx */
-    double next;      /* the next level to report */
-    unsigned ticks;   /* levels per half distance to 100 */
-    bool last_done;   /* the closing 100 level was reported */
+    size_t idx;     /* the bucket reached; HIST_LEN before the first */
+    uint64_t cum;   /* values in buckets up to idx */
+    double next;    /* the next level to report */
+    unsigned ticks; /* levels per half distance to 100 */
+    bool last_done; /* the closing 100 level was reported */
 };
 
 /* Starts a walk over h with ticks levels per half distance (HdrHistogram's
