@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs corio-bench from BUILD_DIR pinned to one CPU, with a header naming the machine.
+# Runs corio-bench from BUILD_DIR pinned to one CPU, with a header naming the machine, then
+# draws one latency chart of corio-fetch --rate against corio-httpd (BUILD_DIR/latency.svg).
 #   bench/run.sh BUILD_DIR [google-benchmark flags...]
 set -euo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [flags]}
@@ -38,4 +39,30 @@ set arrow from 1, graph 0 to 1, graph 1 nohead dt 2
 unset key
 plot "$dat" using (\$2/2):0:(\$2/2):(0.35):yticlabels(1) with boxxy
 PLOT
+fi
+# One latency chart: corio-fetch --rate (CPU 1) against corio-httpd (CPU 0), the percentile
+# spectrum of its --latency-csv drawn by bench/latency_chart.sh into BUILD_DIR/latency.svg.
+# LATENCY_RATE (default 20000 req/s) over 64 connections for LATENCY_SECONDS (default 10).
+fetch=$build/examples/corio-fetch httpd=$build/examples/corio-httpd
+if command -v gnuplot >/dev/null && [ -x "$fetch" ] && [ -x "$httpd" ]; then
+  rate=${LATENCY_RATE:-20000} secs=${LATENCY_SECONDS:-10} srv=() port=
+  [ ${#pin[@]} -eq 0 ] || srv=(taskset -c 0)
+  "${srv[@]}" "$httpd" --port 0 >"$build/latency-httpd.out" 2>/dev/null &
+  hpid=$!
+  for _ in $(seq 100); do
+    port=$(sed -n 's|^listening on http://127\.0\.0\.1:\([0-9]*\)$|\1|p' "$build/latency-httpd.out")
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  echo "corio-fetch --rate $rate -c 64 -d $secs against corio-httpd:"
+  if [ -n "$port" ] && "${pin[@]}" "$fetch" -q --rate "$rate" -c 64 -d "$secs" \
+       --latency-csv "$build/latency.csv" "http://127.0.0.1:$port/hello"; then
+    "$(dirname "$0")/latency_chart.sh" "$build/latency.svg" \
+      "corio-fetch --rate $rate -c 64 against corio-httpd, $(date -u '+%Y-%m-%d')" \
+      "$build/latency.csv=corio-fetch" && echo "latency chart: $build/latency.svg"
+  else
+    echo "corio-fetch --rate failed: no latency chart"
+  fi
+  kill "$hpid" 2>/dev/null || true
+  wait "$hpid" 2>/dev/null || true
 fi

@@ -2,7 +2,7 @@
 # Server benchmarks: corio's servers against their baselines, in one run on one machine,
 # server pinned to CPU 0 and load generator to CPU 1. Prints Markdown tables on stdout
 # (progress goes to stderr) and exits non-zero when any run failed.
-#   bench/servers.sh [BUILD_DIR] [SECTION...]      sections: echo, http, fetch, tls (default: all)
+#   bench/servers.sh [BUILD_DIR] [SECTION...]  sections: echo, http, fetch, tls, rate (default: all)
 #
 # echo: CORIO_ECHO vs epoll_echo under echo_load at CONNS x SIZES, reporting messages/s, p99
 # latency, the server's CPU seconds (utime+stime from /proc/PID/stat around the run), messages
@@ -37,6 +37,12 @@
 #    not mention --tls-port.
 # Skipped, with a message, when wrk, nginx or openssl is missing.
 #
+# rate: open loop, corio-fetch --rate R vs h2load --h1 --rps R/conns (nghttp2-client) at the
+# same total rate R and RATE_CONNS connections against nginx (1 worker, CPU 0), each client
+# alone on CPU 1: requests, achieved req/s, client CPU seconds (utime+stime), client CPU per
+# request and its ratio corio-fetch/h2load, and each one's p99 (h2load's from its
+# --log-file). Skipped, with a message, when h2load or nginx is missing.
+#
 # Environment (all optional):
 #   DURATION=5            seconds per run
 #   CONNS="1 64 512"      connection counts
@@ -53,6 +59,8 @@
 #   CORIO_FETCH           corio's HTTP client (default BUILD_DIR/examples/corio-fetch)
 #   TLS_CONNS="64 256"    connection counts, keep-alive (tls)
 #   TLS_HANDSHAKE_CONNS="64"  connection counts, a connection per request (tls)
+#   RATE_RATES="2000 20000"   total request rates (rate); RATE_CONNS=64 connections
+#   H2LOAD                the open-loop baseline (default: found on PATH)
 # A server is started as "COMMAND --port 0" (COMMAND may carry its own flags) and must print
 # "listening on [SCHEME://]127.0.0.1:PORT" as its first stdout line (examples/serving.h),
 # listen on 127.0.0.1, and stop on SIGTERM; corio-httpd's HTTPS rows add "--cert FILE --key
@@ -69,7 +77,7 @@ if [ -z "$build" ]; then
 fi
 [ $# -gt 0 ] && shift
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(echo http fetch tls)
+[ ${#sections[@]} -gt 0 ] || sections=(echo http fetch tls rate)
 
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-"1 64 512"}
@@ -84,6 +92,8 @@ FETCH_CONNS=${FETCH_CONNS:-"64 256 2000 10000"}
 CORIO_FETCH=${CORIO_FETCH:-$build/examples/corio-fetch}
 TLS_CONNS=${TLS_CONNS:-"64 256"}
 TLS_HANDSHAKE_CONNS=${TLS_HANDSHAKE_CONNS:-"64"}
+RATE_RATES=${RATE_RATES:-"2000 20000"}
+RATE_CONNS=${RATE_CONNS:-64}
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
 note() { echo "servers.sh: $*" >&2; }
@@ -849,10 +859,113 @@ section_tls() {
   tls_servers
 }
 
+# ---- rate -------------------------------------------------------------------------------
+# Open loop at a fixed total rate: corio-fetch --rate R vs h2load --h1 --rps R/CONNS, the same
+# nginx (1 worker, CPU 0), GET /hello, keep-alive, each client alone on CPU 1.
+
+# run_rate TOOL RATE CONNS: one measured run of TOOL (corio-fetch or h2load) against the
+# nginx already started, after a 1 s warm-up; prints a table row and records CPU per request
+# and p99 in r_cpu/r_p99[TOOL,RATE].
+declare -A r_cpu r_p99
+run_rate() {
+  local tool=$1 rate=$2 conns=$3 url="http://127.0.0.1:$port/hello"
+  local per c0 c1 out rc=0 reqs achieved p99 errors=
+  per=$(calc '%.6f' "$rate / $conns")
+  note "rate: $tool, $rate req/s over $conns connections, ${DURATION} s"
+  if [ "$tool" = h2load ]; then
+    "${pin_load[@]}" "$H2LOAD" --h1 -t1 -c "$conns" --rps "$per" -D 1 "$url" >/dev/null 2>&1 || true
+    children_cpu c0
+    out=$("${pin_load[@]}" "$H2LOAD" --h1 -t1 -c "$conns" --rps "$per" -D "$DURATION" \
+          --log-file "$tmp/h2load.log" "$url" 2>"$tmp/load.err") || rc=$?
+    children_cpu c1
+    reqs=$(sed -n 's/^requests: .* \([0-9]*\) succeeded, .*/\1/p' <<<"$out")
+    achieved=$(sed -n 's/^finished in [0-9.]*s, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
+    # Its log: start time, status, microseconds to the end of the response; nearest rank.
+    p99=$(cut -f3 "$tmp/h2load.log" 2>/dev/null | sort -n |
+      awk '{ v[NR] = $1 } END { if (NR) { r = int(NR * 0.99); if (r < NR * 0.99) r++; print v[r] } }')
+    errors=$(sed -n 's/^requests: .* \([0-9]*\) failed, \([0-9]*\) errored, \([0-9]*\) timeout.*/\1 \2 \3/p' <<<"$out" |
+      awk '$1 + $2 + $3 > 0 { print $1 " failed, " $2 " errored, " $3 " timeout" }')
+  else
+    "${pin_load[@]}" "$CORIO_FETCH" -q --rate "$rate" -c "$conns" -d 1 "$url" >/dev/null 2>&1 || true
+    children_cpu c0
+    out=$("${pin_load[@]}" "$CORIO_FETCH" -q --json --rate "$rate" -c "$conns" -d "$DURATION" \
+          "$url" 2>"$tmp/load.err") || rc=$?
+    children_cpu c1
+    reqs=$(json_get "$out" requests)
+    achieved=$(sed -n 's/.*"rate":{"requested":[0-9.]*,"achieved":\([0-9.]*\)}.*/\1/p' <<<"$out")
+    p99=$(json_get "$out" p99_ms)
+    [ -z "$p99" ] || p99=$(calc '%.0f' "$p99 * 1000")
+    local e
+    e=$(json_get "$out" errors)
+    [ "${e:-0}" = 0 ] || errors="$e errors"
+    [ "$rc" -ne 1 ] || [ "${e:-0}" != 0 ] || rc=0 # exit 1 only reports failed requests
+  fi
+  if [ "$rc" -ne 0 ] || [ -z "$reqs" ] || [ -z "$achieved" ] || [ -z "$p99" ]; then
+    note "$tool failed (exit $rc):"; sed 's/^/  /' "$tmp/load.err" <<<"$out" >&2
+    echo "| $rate | $conns | $tool | FAILED (see stderr) | | | | | |"
+    failed=1
+    return
+  fi
+  local ccpu per_req
+  ccpu=$(calc '%.2f' "$c1 - $c0")
+  per_req=$(calc '%.1f' "($reqs > 0) ? 1e6 * ($c1 - $c0) / $reqs : 0")
+  r_cpu[$tool,$rate]=$per_req r_p99[$tool,$rate]=$p99
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$rate" "$conns" "$tool" "$reqs" \
+    "$(calc '%.0f' "$achieved")" "$ccpu" "$per_req" "$p99" "${errors:-none}"
+}
+
+section_rate() {
+  H2LOAD=${H2LOAD:-$(command -v h2load || true)}
+  NGINX=${NGINX:-$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)}
+  echo
+  echo "## Open loop: corio-fetch --rate vs h2load --h1 --rps, GET /hello from nginx"
+  echo
+  if [ -z "$H2LOAD" ] || [ -z "$NGINX" ]; then
+    note "rate: skipped: needs h2load (nghttp2-client) and nginx (install them with: .ci/deps bench)"
+    echo "Skipped: h2load or nginx is missing (\`.ci/deps bench\` installs them)."
+    return 0
+  fi
+  if [ ! -x "$CORIO_FETCH" ]; then
+    note "rate: skipped: no corio-fetch at '$CORIO_FETCH' (set CORIO_FETCH=path)"
+    echo "Skipped: corio-fetch not found at \`$CORIO_FETCH\`."
+    return 0
+  fi
+  echo "The same total rate over $RATE_CONNS keep-alive connections (h2load: --rps rate/connections"
+  echo "per connection, -t1); nginx, 1 worker on CPU 0, fresh for each run, then a 1 s warm-up"
+  echo "by the same client; each client alone on CPU 1. client CPU: its utime+stime over the"
+  echo "${DURATION} s run. p99: corio-fetch's counts from each request's due time, h2load's (from"
+  echo "its --log-file, whose writing it pays for) from when it sent the request; at a rate both"
+  echo "sustain, nothing queues and the two measure the same thing."
+  echo
+  echo "| rate | conns | client | requests | achieved req/s | client CPU s | CPU µs per request | p99 µs | errors |"
+  echo "|---:|---:|---|---:|---:|---:|---:|---:|---|"
+  local r tool
+  for r in $RATE_RATES; do
+    for tool in corio-fetch h2load; do
+      if start_nginx || start_nginx || start_nginx; then
+        run_rate "$tool" "$r" "$RATE_CONNS"
+        stop_server
+      else
+        echo "| $r | $RATE_CONNS | $tool | FAILED: nginx did not start | | | | | |"
+        failed=1
+      fi
+    done
+  done
+  echo
+  echo "corio-fetch / h2load (CPU per request: below 1 is cheaper)"
+  echo
+  echo "| rate | CPU per request | p99 µs corio-fetch | p99 µs h2load |"
+  echo "|---:|---:|---:|---:|"
+  for r in $RATE_RATES; do
+    printf '| %s | %s | %s | %s |\n' "$r" "$(ratio "${r_cpu[corio-fetch,$r]:-}" "${r_cpu[h2load,$r]:-}")" \
+      "${r_p99[corio-fetch,$r]:-n/a}" "${r_p99[h2load,$r]:-n/a}"
+  done
+}
+
 # ---- main -------------------------------------------------------------------------------
 # More sections plug in as section_NAME functions (and in the default list above).
 for sec in "${sections[@]}"; do
-  declare -F "section_$sec" >/dev/null || die "unknown section '$sec' (known: echo http fetch tls)"
+  declare -F "section_$sec" >/dev/null || die "unknown section '$sec' (known: echo http fetch tls rate)"
 done
 header
 for sec in "${sections[@]}"; do "section_$sec"; done

@@ -78,3 +78,7 @@ function(corio_fetch_nginx_test)
   endif()
 endfunction()
 cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL corio_fetch_nginx_test)
+
+# corio-fetch's latency histogram (examples/fetch/hist.c), compiled in: a pure module.
+corio_test(test_fetch_hist SOURCES ${PROJECT_SOURCE_DIR}/examples/fetch/hist.c LABELS fetch)
+target_include_directories(test_fetch_hist PRIVATE ${PROJECT_SOURCE_DIR}/examples/fetch)

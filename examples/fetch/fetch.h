@@ -6,12 +6,15 @@
 #ifndef CORIO_FETCH_H
 #define CORIO_FETCH_H
 
+#include "hist.h"
+
 #include <corio/corio.h>
 #include <corio/http.h>
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #define MS          1000000ull
@@ -20,11 +23,6 @@
 #define MAX_CONNS   100000
 #define FD_RESERVE  64 /* open files kept for other than connections */
 #define USER_AGENT  "corio-fetch/0.2"
-
-/* Latency histogram, log-linear: exact below 2^SUB_BITS ns, then 2^(SUB_BITS-1) buckets per
- * power of two (relative error below 1.6%). */
-#define SUB_BITS 7
-#define HIST_LEN (((64 - SUB_BITS + 1) << (SUB_BITS - 1)) + (1 << (SUB_BITS - 1)))
 
 /* Why a request failed (it got no complete response). */
 enum kind {
@@ -70,6 +68,8 @@ struct options {
     const char *noproxy;       /* --noproxy */
     unsigned proxy_failures;   /* --proxy-failures; 0: the client's default */
     uint64_t proxy_backoff_ns; /* --proxy-backoff; 0: the client's default */
+    double rate;             /* --rate: requests per second, open loop; 0: closed loop */
+    const char *latency_csv; /* --latency-csv FILE; NULL: none */
 };
 
 /* A URL as given. */
@@ -85,6 +85,7 @@ struct result {
     bool cancelled;
     unsigned retries, redirects;
     uint64_t body_bytes;
+    uint64_t connect_ns; /* of the final attempt; 0 when it reused a connection */
     char detail[600];
 };
 
@@ -93,8 +94,8 @@ struct stats {
     uint64_t body_bytes;
     uint64_t status[1000];
     uint64_t kind[K_COUNT];
-    uint64_t hist[HIST_LEN];
-    uint64_t max_ns;
+    struct hist lat;      /* latency of each response (4xx/5xx too) */
+    struct hist lat_excl; /* the same less the time its final attempt spent connecting */
 };
 
 struct fetch;
@@ -125,6 +126,9 @@ struct fetch {
     uint64_t next;  /* the next request's number */
     bool stop, interrupted, list_mode, progress;
     uint64_t t_start, t_end, deadline;
+    double rate_period_ns; /* --rate: 1e9 / rate (rate.c) */
+    uint64_t rate_slots;   /* --rate: requests made so far (the schedule's slots used) */
+    FILE *latency_csv;     /* --latency-csv, opened before the run */
     int dirfd;
     uint64_t prog_t[10], prog_done[10]; /* progress samples, for the current rate */
     unsigned prog_n;
@@ -178,6 +182,19 @@ void fetch_save_proxy_stats(struct fetch *f);
 /* The summary's proxy lines, and the JSON's "proxies" member. */
 void fetch_print_proxies(const struct fetch *f);
 void fetch_print_proxies_json(const struct fetch *f);
+/* rate.c */
+
+/* When request i is due under --rate: the run's start + i * the period. */
+uint64_t rate_due(const struct fetch *f, uint64_t i);
+
+/* Inside a worker: sets *due to request i's due time and sleeps until it, when it is ahead.
+ * Returns 0 to make the request, 1 when it falls at or past the -d deadline (the run is
+ * over for this worker), or the sleep's error (-ECANCELED: the run was stopped). */
+int rate_wait(struct fetch *f, uint64_t i, uint64_t *due);
+
+/* The requests completed per second over the schedule's window: from the first due time to
+ * the due time of the first slot not made or the run's end, whichever is later. */
+double rate_achieved(const struct fetch *f);
 
 /* report.c */
 
@@ -185,6 +202,11 @@ void fetch_draw_progress(struct fetch *f, uint64_t now);
 void fetch_clear_progress(const struct fetch *f);
 void fetch_print_json(const struct fetch *f, double secs);
 void fetch_print_summary(const struct fetch *f, double secs);
-unsigned fetch_hist_index(uint64_t v);
+
+/* spectrum.c */
+
+/* Writes st.lat's percentile spectrum to f->latency_csv and closes it. Returns 0, or -1
+ * with a message. */
+int fetch_write_latency_csv(struct fetch *f);
 
 #endif

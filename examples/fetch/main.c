@@ -25,13 +25,17 @@
  *
  * Output: a progress line on stderr when it is a terminal (refreshed 10 times a second by
  * a task of its own), then a summary on stdout, or with --json one JSON object. Latencies
- * go to a log-linear histogram (no per-request memory). Exit status: 0 when every request
- * got a response below 400, 1 otherwise, 2 for bad usage, 130 when interrupted (SIGINT or
- * SIGTERM end the run early and still print the summary).
+ * go to log-linear histograms (hist.c: 3 significant digits, no per-request memory), with
+ * and without the connect. --rate R makes it an open loop (rate.c): request i is due at
+ * the start + i/R, and its latency counts from then, so a stalled server shows in the
+ * percentiles. Exit status: 0 when every request got a response below 400, 1 otherwise, 2
+ * for bad usage, 130 when interrupted (SIGINT or SIGTERM end the run early and still print
+ * the summary).
  *
- * Files: this one holds the command line and setup; run.c the tasks of a run; save.c the
- * -o files; report.c the progress line and the reports; proxy.c the proxy options;
- * fetch.h what they share. */
+ * Files: this one holds the command line and setup; run.c the tasks of a run; rate.c the
+ * --rate schedule; save.c the -o files; report.c the progress line and the reports;
+ * hist.c the histogram; spectrum.c --latency-csv; proxy.c the proxy options; fetch.h what
+ * they share. */
 #include "fetch.h"
 
 #include <errno.h>
@@ -110,6 +114,9 @@ static int usage(const char *why)
             "  -c, --connections N   concurrent connections (default 16)\n"
             "  -n, --requests N      make N requests, cycling through the URLs\n"
             "  -d, --duration S      make requests for S seconds\n"
+            "      --rate R          open loop: R requests per second across the connections,\n"
+            "                        each timed from when it was due (decimals allowed)\n"
+            "      --latency-csv FILE  write the latency percentile spectrum to FILE (CSV)\n"
             "  -i, --input FILE      read URLs from FILE ('-': standard input)\n"
             "  -o, --output DIR      save bodies in DIR (names derived from the URLs)\n"
             "  -X, --method M        request method (default GET, or POST with a body)\n"
@@ -165,6 +172,19 @@ static bool parse_seconds(const char *s, bool zero_ok, uint64_t *ns)
         return false;
     *ns = (uint64_t)(v * 1e9);
     return zero_ok || *ns > 0;
+}
+
+static bool parse_rate(const char *s, double *rate)
+{
+    char *end;
+    errno = 0;
+    if (s == NULL || *s == '\0')
+        return false;
+    double v = strtod(s, &end);
+    if (*end != '\0' || errno != 0 || !(v > 0) || v > 1e7)
+        return false;
+    *rate = v;
+    return true;
 }
 
 /* Appends a URL to the list (grown by doubling; the strings are the caller's). */
@@ -279,6 +299,14 @@ static int parse_args(int argc, char **argv, struct fetch *f, const char ***urls
             VALUE();
             if (!parse_seconds(v, false, &o->duration_ns))
                 return usage("-d needs a positive number of seconds");
+        } else if (IS(NULL, "--rate")) {
+            VALUE();
+            if (!parse_rate(v, &o->rate))
+                return usage("--rate needs a number of requests per second above 0 (such as "
+                             "500 or 0.5), at most 10000000");
+        } else if (IS(NULL, "--latency-csv")) {
+            VALUE();
+            o->latency_csv = v;
         } else if (IS("-i", "--input")) {
             VALUE();
             if (read_urls(v, urls, nurls, &cap) < 0)
@@ -558,6 +586,15 @@ int main(int argc, char **argv)
     }
     if (open_outdir(f) < 0 || make_client(f) < 0)
         return 1;
+    if (f->o.rate > 0)
+        f->rate_period_ns = 1e9 / f->o.rate;
+    /* Opened now, so that a path that cannot be written stops the run before it starts. */
+    if (f->o.latency_csv != NULL && (f->latency_csv = fopen(f->o.latency_csv, "w")) == NULL) {
+        fprintf(stderr, "corio-fetch: cannot write %s: %s\n", f->o.latency_csv, strerror(errno));
+        return 1;
+    }
+    hist_init(&f->st.lat);
+    hist_init(&f->st.lat_excl);
 
     /* SIGINT and SIGTERM are taken by a task (corio_signal_wait): block them first. */
     sigset_t stop_signals;
@@ -592,6 +629,7 @@ int main(int argc, char **argv)
     }
 
     double secs = (double)(f->t_end - f->t_start) / 1e9;
+    bool csv_failed = f->latency_csv != NULL && fetch_write_latency_csv(f) < 0;
     if (f->o.json)
         fetch_print_json(f, secs);
     else
@@ -604,5 +642,5 @@ int main(int argc, char **argv)
         return 1;
     }
     bool all_done = f->total == 0 || f->st.done == f->total;
-    return f->st.errors == 0 && f->st.http_errors == 0 && all_done ? 0 : 1;
+    return f->st.errors == 0 && f->st.http_errors == 0 && all_done && !csv_failed ? 0 : 1;
 }

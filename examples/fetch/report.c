@@ -1,20 +1,10 @@
 /* corio-fetch's reports: the progress line on stderr, the summary on stdout or one JSON
- * object, and the latency histogram they read (log-linear, no memory per request). */
+ * object, with the latency figures of hist.c's histograms. */
 #include "fetch.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
-
-unsigned fetch_hist_index(uint64_t v)
-{
-    int msb = 63 - __builtin_clzll(v | 1);
-    if (msb < SUB_BITS)
-        return (unsigned)v;
-    int shift = msb - SUB_BITS + 1;
-    return ((unsigned)shift << (SUB_BITS - 1)) + (unsigned)(v >> shift);
-}
 
 void fetch_clear_progress(const struct fetch *f)
 {
@@ -22,31 +12,29 @@ void fetch_clear_progress(const struct fetch *f)
         fputs("\r\033[K", stderr);
 }
 
-static double hist_value(unsigned idx) /* the middle of bucket idx, in ns */
+static double pct_ms(const struct hist *h, double p)
 {
-    if (idx < (1u << SUB_BITS))
-        return idx;
-    unsigned shift = (idx >> (SUB_BITS - 1)) - 1;
-    uint64_t mant = idx - ((uint64_t)shift << (SUB_BITS - 1));
-    return (double)(mant << shift) + (double)(1ull << shift) / 2;
+    return (double)hist_value_at(h, p) / 1e6;
 }
 
-static double percentile_ms(const struct stats *st, double p)
+/* One latency histogram as a JSON object of milliseconds. */
+static void print_latency_json(const char *key, const struct hist *h)
 {
-    uint64_t n = st->ok + st->http_errors;
-    if (n == 0)
-        return 0;
-    uint64_t rank = (uint64_t)ceil(p * (double)n), seen = 0;
-    if (rank < 1)
-        rank = 1;
-    for (unsigned i = 0; i < HIST_LEN; i++) {
-        seen += st->hist[i];
-        if (seen >= rank) {
-            double v = hist_value(i);
-            return (v > (double)st->max_ns ? (double)st->max_ns : v) / 1e6;
-        }
-    }
-    return (double)st->max_ns / 1e6;
+    printf("\"%s\":{\"min\":%.3f,\"mean\":%.3f,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
+           "\"p999\":%.3f,\"max\":%.3f},",
+           key, (double)hist_min(h) / 1e6, hist_mean(h) / 1e6, pct_ms(h, 50), pct_ms(h, 90),
+           pct_ms(h, 99), pct_ms(h, 99.9), (double)h->max / 1e6);
+}
+
+static void print_latency_line(const char *label, const struct hist *h)
+{
+    printf("  %-11sp50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms "
+           "(mean %.3f ms)\n",
+           label, pct_ms(h, 50), pct_ms(h, 90), pct_ms(h, 99), pct_ms(h, 99.9),
+           (double)h->max / 1e6, hist_mean(h) / 1e6);
+    if (h->clamped != 0)
+        printf("  %-11s(%llu of them outside 1 µs .. 60 s, counted at the nearer end)\n", "",
+               (unsigned long long)h->clamped);
 }
 
 static void human_count(char *out, size_t n, double v, const char *unit)
@@ -113,8 +101,12 @@ void fetch_print_json(const struct fetch *f, double secs)
            (unsigned long long)st->http_errors, (unsigned long long)st->errors);
     printf("\"seconds\":%.3f,\"rps\":%.1f,\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,"
            "\"max_ms\":%.3f,",
-           secs, secs > 0 ? (double)st->done / secs : 0, percentile_ms(st, 0.50),
-           percentile_ms(st, 0.90), percentile_ms(st, 0.99), (double)st->max_ns / 1e6);
+           secs, secs > 0 ? (double)st->done / secs : 0, pct_ms(&st->lat, 50), pct_ms(&st->lat, 90),
+           pct_ms(&st->lat, 99), (double)st->lat.max / 1e6);
+    print_latency_json("latency_ms", &st->lat);
+    print_latency_json("latency_excl_connect_ms", &st->lat_excl);
+    if (f->o.rate > 0)
+        printf("\"rate\":{\"requested\":%.3f,\"achieved\":%.3f},", f->o.rate, rate_achieved(f));
     printf("\"bytes\":%llu,\"wire_bytes\":%llu,\"connections\":%llu,\"reused\":%llu,"
            "\"tls_handshakes\":%llu,\"tls_resumed\":%llu,\"retries\":%llu,"
            "\"redirects\":%llu,\"client_cpu_sec\":%.3f,\"interrupted\":%s,",
@@ -162,10 +154,14 @@ void fetch_print_summary(const struct fetch *f, double secs)
             sep = ", ";
         }
     printf("%s\n", *sep == ',' ? ")" : "");
-    if (st->ok + st->http_errors > 0)
-        printf("  latency:   p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms\n",
-               percentile_ms(st, 0.50), percentile_ms(st, 0.90), percentile_ms(st, 0.99),
-               (double)st->max_ns / 1e6);
+    if (st->lat.count > 0) {
+        print_latency_line("latency:", &st->lat);
+        print_latency_line("excl conn:", &st->lat_excl);
+    }
+    if (f->o.rate > 0)
+        printf("  rate:      %.1f req/s requested, %.1f achieved; latency counted from each "
+               "request's due time\n",
+               f->o.rate, rate_achieved(f));
     printf("  connections opened: %llu (TLS: %llu full handshakes, %llu resumed), retries: %llu, "
            "redirects followed: %llu\n",
            (unsigned long long)f->cst.conns_opened, (unsigned long long)f->cst.tls_handshakes,

@@ -106,6 +106,7 @@ static void fetch_one(struct worker *w, struct target *t, struct result *r)
     r->kind = -1;
     r->cancelled = false;
     r->body_bytes = 0;
+    r->connect_ns = resp->connect_ns;
     r->detail[0] = '\0';
     r->retries = resp->retries;
     r->redirects = resp->redirects;
@@ -154,9 +155,8 @@ static void record(struct fetch *f, const struct target *t, const struct result 
         st->ok++;
     else
         st->http_errors++;
-    st->hist[fetch_hist_index(ns)]++;
-    if (ns > st->max_ns)
-        st->max_ns = ns;
+    hist_record(&st->lat, ns);
+    hist_record(&st->lat_excl, ns > r->connect_ns ? ns - r->connect_ns : 0);
     if (report && (r->status >= 400 || f->o.verbose)) {
         fetch_clear_progress(f);
         fprintf(stderr, "corio-fetch: %s: HTTP %d, %llu bytes, %.2f ms%s\n", t->text, r->status,
@@ -175,7 +175,10 @@ static void *worker_main(void *arg)
     while (!f->stop && (f->total == 0 || f->next < f->total)) {
         if (f->deadline != 0 && t0 >= f->deadline)
             break;
-        struct target *t = &f->targets[f->next++ % f->ntargets];
+        uint64_t i = f->next++;
+        if (f->o.rate > 0 && rate_wait(f, i, &t0) != 0)
+            break; /* latency counts from the due time t0 */
+        struct target *t = &f->targets[i % f->ntargets];
         struct result r;
         fetch_one(w, t, &r);
         if (r.cancelled)
