@@ -68,8 +68,8 @@ struct options {
     const char *noproxy;       /* --noproxy */
     unsigned proxy_failures;   /* --proxy-failures; 0: the client's default */
     uint64_t proxy_backoff_ns; /* --proxy-backoff; 0: the client's default */
-    double rate;             /* --rate: requests per second, open loop; 0: closed loop */
-    const char *latency_csv; /* --latency-csv FILE; NULL: none */
+    double rate;               /* --rate: requests per second, open loop; 0: closed loop */
+    const char *latency_csv;   /* --latency-csv FILE; NULL: none */
 };
 
 /* A URL as given. */
@@ -122,8 +122,8 @@ struct fetch {
     struct worker *workers;
     unsigned nworkers;
     unsigned conn_cap; /* connections allowed at once (the fd limit may lower it) */
-    uint64_t total; /* requests to make; 0: until the deadline */
-    uint64_t next;  /* the next request's number */
+    uint64_t total;    /* requests to make; 0: until the deadline */
+    uint64_t next;     /* the next request's number */
     bool stop, interrupted, list_mode, progress;
     uint64_t t_start, t_end, deadline;
     double rate_period_ns; /* --rate: 1e9 / rate (rate.c) */
@@ -133,7 +133,7 @@ struct fetch {
     uint64_t prog_t[10], prog_done[10]; /* progress samples, for the current rate */
     unsigned prog_n;
     struct stats st;
-    corio_http_client_stats_t cst; /* the client's, at the end */
+    corio_http_client_stats_t cst;     /* the client's, at the end */
     corio_http_proxy_stats_t *proxies; /* each proxy's, at the end (urls our copies) */
     size_t nproxies;
 };
