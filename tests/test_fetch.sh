@@ -95,6 +95,11 @@ expect_eq "keep-alive: server-side connections" "$((c1 - c0))" 2 # the run + one
 run keepalive4 -n 2000 -c 4 "$base/hello" "$base/chunked/3000" "$base/length/10"
 expect_eq "keep-alive -c 4: ok" "$(json_get "$out" ok)" 2000
 expect_eq "keep-alive -c 4: connections" "$(json_get "$out" connections)" 4
+# Fairness: every worker (connection) served; none starved while others ran.
+wmin=$(sed -n 's/.*"worker_requests":{"min":\([0-9]*\),"max":\([0-9]*\)}.*/\1/p' <<<"$out")
+wmax=$(sed -n 's/.*"worker_requests":{"min":\([0-9]*\),"max":\([0-9]*\)}.*/\2/p' <<<"$out")
+[ -n "$wmin" ] && [ "$((wmin * 2))" -ge "$wmax" ] && [ "$wmin" -gt 0 ] ||
+  fail "keep-alive -c 4: requests per worker min '$wmin', max '$wmax': a worker starved"
 run close -n 20 -c 1 "$base/close"
 expect_eq "Connection: close: ok" "$(json_get "$out" ok)" 20
 expect_eq "Connection: close: connections" "$(json_get "$out" connections)" 20

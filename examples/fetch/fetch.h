@@ -105,6 +105,7 @@ struct worker {
     struct fetch *f;
     corio_task_t *task;
     bool running;
+    uint64_t requests;             /* recorded: how evenly the connections were served */
     corio_http_client_resp_t resp; /* reused request after request */
     /* -o: the file being written for the current request */
     int save_fd;

@@ -93,6 +93,18 @@ static double cpu_seconds(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* The fewest and most requests one worker made: a starved connection shows as a low min. */
+static void worker_spread(const struct fetch *f, uint64_t *min, uint64_t *max)
+{
+    *min = f->nworkers > 0 ? UINT64_MAX : 0;
+    *max = 0;
+    for (unsigned i = 0; i < f->nworkers; i++) {
+        uint64_t n = f->workers[i].requests;
+        *min = n < *min ? n : *min;
+        *max = n > *max ? n : *max;
+    }
+}
+
 void fetch_print_json(const struct fetch *f, double secs)
 {
     const struct stats *st = &f->st;
@@ -107,6 +119,10 @@ void fetch_print_json(const struct fetch *f, double secs)
     print_latency_json("latency_excl_connect_ms", &st->lat_excl);
     if (f->o.rate > 0)
         printf("\"rate\":{\"requested\":%.3f,\"achieved\":%.3f},", f->o.rate, rate_achieved(f));
+    uint64_t wmin, wmax;
+    worker_spread(f, &wmin, &wmax);
+    printf("\"worker_requests\":{\"min\":%llu,\"max\":%llu},", (unsigned long long)wmin,
+           (unsigned long long)wmax);
     printf("\"bytes\":%llu,\"wire_bytes\":%llu,\"connections\":%llu,\"reused\":%llu,"
            "\"tls_handshakes\":%llu,\"tls_resumed\":%llu,\"retries\":%llu,"
            "\"redirects\":%llu,\"client_cpu_sec\":%.3f,\"interrupted\":%s,",
@@ -167,6 +183,11 @@ void fetch_print_summary(const struct fetch *f, double secs)
            (unsigned long long)f->cst.conns_opened, (unsigned long long)f->cst.tls_handshakes,
            (unsigned long long)f->cst.tls_resumed, (unsigned long long)st->retries,
            (unsigned long long)st->redirects);
+    uint64_t wmin, wmax;
+    worker_spread(f, &wmin, &wmax);
+    if (f->nworkers > 1)
+        printf("  requests per worker (each one request at a time): min %llu, max %llu\n",
+               (unsigned long long)wmin, (unsigned long long)wmax);
     if (f->conn_cap < f->nworkers)
         printf("  connections were capped at %u by the open-file limit (-c %u)\n", f->conn_cap,
                f->nworkers);

@@ -185,6 +185,7 @@ static void *worker_main(void *arg)
             break;              /* stopped in the middle: neither a success nor a failure */
         uint64_t t1 = now_ns(); /* the end of this request, the start of the next */
         record(f, t, &r, t1 - t0);
+        w->requests++;
         t0 = t1;
     }
     w->running = false;
