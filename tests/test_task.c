@@ -617,6 +617,7 @@ static void test_sleep_until_wakes_at_the_absolute_time_and_honours_deadlines(vo
 
 static int sleep_woke[NSLEEPERS], nstarted, nwoke, sleep_errors;
 static uint64_t sleep_base;       /* every deadline is sleep_base + rank steps */
+static uint64_t first_start;      /* when sleeper 0 ran */
 static corio_future_t sleep_gate; /* opened by the last sleeper to start */
 
 /* Sleeper i sleeps a distinct duration: a permutation of 0..N-1 steps, so the order
@@ -629,8 +630,13 @@ static uint64_t sleep_rank(int i)
 static void *sleeper(void *arg)
 {
     int i = (int)(intptr_t)arg;
+    if (nstarted == 0)
+        first_start = support_now_ns();
     if (++nstarted == NSLEEPERS) {
-        sleep_base = support_now_ns() + 100 * MS; /* time enough to wake every sleeper */
+        /* Time enough to resume every sleeper before the first deadline: four times what
+         * starting them took (slow under ASan on a loaded machine), at least 100 ms. */
+        uint64_t now = support_now_ns(), margin = 4 * (now - first_start);
+        sleep_base = now + (margin > 100 * MS ? margin : 100 * MS);
         corio_future_resolve(&sleep_gate, NULL);
     }
     if (corio_future_await(&sleep_gate, NULL) != 0)

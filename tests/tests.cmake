@@ -33,6 +33,11 @@ set_tests_properties(test_http_server PROPERTIES FIXTURES_REQUIRED tls_certs
 # the client's own loop on 127.0.0.1.
 corio_test(test_http_client SOURCES support.c LINK corio_http_static LABELS http)
 
+# How the client reaches a host (engine/http/connect.c, pool.c): the RFC 8305 race over
+# pinned addresses against listeners, refusing addresses and black holes on loopback
+# addresses, the DNS cache's lifetime.
+corio_test(test_http_connect SOURCES support.c LINK corio_http_static LABELS http)
+
 # The client's proxies (engine/http/proxy.c): URLs, no_proxy, the environment, the pick and
 # its back-off, and scripted proxies on the loop (the CONNECT case with the tls_certs
 # fixture's certificates).

@@ -13,8 +13,12 @@
 
 #define HC_MAX_ADDRS 8 /* addresses kept per origin */
 #define HC_BUCKETS   256
+#define HC_ATTEMPT_DELAY_NS                                                                        \
+    (250 * 1000000ull) /* RFC 8305's recommended Connection Attempt                                \
+                        * Delay */
 
 struct hc_conn;
+struct hc_pin;
 struct hc_proxy;   /* proxy.h */
 struct hc_proxies; /* proxy.h */
 
@@ -32,6 +36,9 @@ struct hc_origin {
     enum { HC_R_NONE, HC_R_BUSY, HC_R_DONE, HC_R_FAILED } rstate;
     int rerr;               /* with HC_R_FAILED */
     corio_event_t resolved; /* set when a resolution in progress ends */
+    bool pinned;            /* numeric, or given by corio_http_client_add_resolve: never
+                             * looked up */
+    uint64_t resolved_at;   /* CLOCK_MONOTONIC of the answer (DONE or FAILED): dns_ttl_ns */
     unsigned naddrs;
     struct sockaddr_storage addr[HC_MAX_ADDRS];
     socklen_t addrlen[HC_MAX_ADDRS];
@@ -68,8 +75,9 @@ struct corio_http_client {
     struct hc_conn *lru_oldest, *lru_newest;
     unsigned nopen, nidle;
     struct hc_waiter *wait_head, *wait_tail;
-    unsigned active; /* requests in progress */
-    uint64_t rng;    /* backoff jitter */
+    unsigned active;     /* requests in progress */
+    uint64_t rng;        /* backoff jitter */
+    struct hc_pin *pins; /* corio_http_client_add_resolve's (pool.c) */
     /* proxy.c's (NULL: no proxy configured) */
     struct hc_proxies *proxies;
     corio_http_client_stats_t st;
@@ -103,7 +111,7 @@ void hc_conn_close(corio_http_client_t *c, struct hc_conn *conn);
 /* Closes every idle connection. */
 void hc_pool_close_idle(corio_http_client_t *c);
 
-/* Frees every origin (no connection may be open). */
+/* Frees every origin and pinned address (no connection may be open). */
 void hc_origins_free(corio_http_client_t *c);
 
 /* Reads up to len bytes from conn (> 0, 0 at the end, or -errno / a TLS code). */
@@ -111,6 +119,14 @@ ssize_t hc_conn_read(struct hc_conn *conn, void *buf, size_t len);
 
 /* Writes all len bytes to conn. Returns 0 or -errno / a TLS code. */
 int hc_conn_write(struct hc_conn *conn, const void *buf, size_t len);
+
+/* ---- connect.c ------------------------------------------------------------------------ */
+
+/* Inside a task: a socket connected to one of the n addresses (RFC 8305: families
+ * interleaved, a new attempt every HC_ATTEMPT_DELAY_NS or at once after a failure, the
+ * first to connect kept), under the task's deadline. Returns the fd, or the first
+ * attempt's error (-ETIMEDOUT/-ECANCELED when the deadline or a cancel came first). */
+int hc_connect(const struct sockaddr_storage *addr, const socklen_t *len, unsigned n);
 
 /* ---- decode.c ------------------------------------------------------------------------- */
 

@@ -20,6 +20,7 @@ set(CORIO_HTTP_PARSE_SOURCES
 set(CORIO_HTTP_SOURCES ${CORIO_HTTP_PARSE_SOURCES}
   engine/tls.c
   engine/http/client.c
+  engine/http/connect.c
   engine/http/server.c
   engine/http/server_io.c
   engine/http/decode.c

@@ -19,24 +19,113 @@
 
 /* ---- origins ------------------------------------------------------------------------- */
 
+#define DNS_TTL_DEFAULT_NS (60 * 1000000000ull)
+
+/* Addresses given for a host and port (corio_http_client_add_resolve). */
+struct hc_pin {
+    struct hc_pin *next;
+    uint16_t port; /* 0: every port */
+    unsigned naddrs;
+    struct sockaddr_storage addr[HC_MAX_ADDRS]; /* ports unset: the origin's own */
+    socklen_t addrlen[HC_MAX_ADDRS];
+    char host[CORIO_HTTP_MAX_HOST + 1];
+};
+
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons(port);
+    else
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+}
+
+/* Parses a numeric IPv4 or IPv6 address (brackets allowed around IPv6) of len bytes. */
+static bool parse_addr(const char *s, size_t len, struct sockaddr_storage *ss, socklen_t *sl)
+{
+    char buf[INET6_ADDRSTRLEN + 2];
+    if (len >= 2 && s[0] == '[' && s[len - 1] == ']')
+        s++, len -= 2;
+    if (len == 0 || len >= sizeof buf)
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, buf, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        *sl = sizeof *v4;
+    } else if (inet_pton(AF_INET6, buf, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        *sl = sizeof *v6;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static void pin_apply(const struct hc_pin *p, struct hc_origin *o)
+{
+    if ((p->port != 0 && p->port != o->port) || strcasecmp(p->host, o->host) != 0)
+        return;
+    for (unsigned i = 0; i < p->naddrs; i++) {
+        o->addr[i] = p->addr[i];
+        o->addrlen[i] = p->addrlen[i];
+        set_port(&o->addr[i], o->port);
+    }
+    o->naddrs = p->naddrs;
+    o->rstate = HC_R_DONE;
+    o->pinned = true;
+}
+
+int corio_http_client_add_resolve(corio_http_client_t *c, const char *host, uint16_t port,
+                                  const char *addrs)
+{
+    if (c == NULL || host == NULL || addrs == NULL)
+        return -EINVAL;
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']')
+        host++, hl -= 2;
+    if (hl == 0 || hl > CORIO_HTTP_MAX_HOST)
+        return -EINVAL;
+    struct hc_pin *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return -ENOMEM;
+    memcpy(p->host, host, hl);
+    p->port = port;
+    for (const char *s = addrs;;) {
+        const char *e = strchr(s, ',');
+        size_t len = e != NULL ? (size_t)(e - s) : strlen(s);
+        if (p->naddrs == HC_MAX_ADDRS ||
+            !parse_addr(s, len, &p->addr[p->naddrs], &p->addrlen[p->naddrs])) {
+            free(p);
+            return -EINVAL;
+        }
+        p->naddrs++;
+        if (e == NULL)
+            break;
+        s = e + 1;
+    }
+    /* The newest pin wins: it goes first, and origins made already take it now. */
+    p->next = c->pins;
+    c->pins = p;
+    for (unsigned i = 0; i < HC_BUCKETS; i++)
+        for (struct hc_origin *o = c->origins[i]; o != NULL; o = o->next)
+            pin_apply(p, o);
+    return 0;
+}
+
 /* A numeric host needs no resolver: its one address, now. */
 static void resolve_numeric(struct hc_origin *o)
 {
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&o->addr[0];
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&o->addr[0];
-    if (inet_pton(AF_INET, o->host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(o->port);
-        o->addrlen[0] = sizeof *v4;
-    } else if (inet_pton(AF_INET6, o->host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(o->port);
-        o->addrlen[0] = sizeof *v6;
-    } else {
+    socklen_t sl;
+    if (!parse_addr(o->host, strlen(o->host), &o->addr[0], &sl))
         return;
-    }
+    set_port(&o->addr[0], o->port);
+    o->addrlen[0] = sl;
     o->naddrs = 1;
     o->rstate = HC_R_DONE;
+    o->pinned = true;
 }
 
 struct hc_origin *hc_origin_get(corio_http_client_t *c, bool https, const char *host, uint16_t port,
@@ -59,6 +148,8 @@ struct hc_origin *hc_origin_get(corio_http_client_t *c, bool https, const char *
     snprintf(o->host, sizeof o->host, "%s", host);
     corio_event_init(&o->resolved);
     resolve_numeric(o);
+    for (const struct hc_pin *p = c->pins; p != NULL && !o->pinned; p = p->next)
+        pin_apply(p, o);
     o->next = *slot;
     *slot = o;
     return o;
@@ -72,14 +163,31 @@ void hc_origins_free(corio_http_client_t *c)
             free(o);
         }
     memset(c->origins, 0, sizeof c->origins);
+    for (struct hc_pin *p = c->pins, *next; p != NULL; p = next) {
+        next = p->next;
+        free(p);
+    }
+    c->pins = NULL;
 }
 
-/* Resolves o once; tasks asking meanwhile wait for the same answer. A name that does not
- * exist stays unresolved for the client's life; a resolver failure is tried again by the
- * next request. */
-static int resolve(struct hc_origin *o)
+/* Resolves o; tasks asking meanwhile wait for the same answer. An answer, and a name that
+ * does not exist, are kept for dns_ttl_ns; a resolver failure is tried again by the next
+ * request, and meanwhile the addresses of an earlier answer are used if there are any
+ * (getaddrinfo gives no record lifetimes, so the client's bound is the only one). */
+static uint64_t dns_now(void)
 {
+    struct timespec ts; /* precise: a lifetime may be shorter than the coarse clock's tick */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int resolve(corio_http_client_t *c, struct hc_origin *o)
+{
+    uint64_t ttl = c->o.dns_ttl_ns != 0 ? c->o.dns_ttl_ns : DNS_TTL_DEFAULT_NS;
     for (;;) {
+        if ((o->rstate == HC_R_DONE || o->rstate == HC_R_FAILED) && !o->pinned &&
+            dns_now() - o->resolved_at >= ttl)
+            o->rstate = HC_R_NONE; /* expired */
         if (o->rstate == HC_R_DONE)
             return 0;
         if (o->rstate == HC_R_FAILED)
@@ -95,6 +203,7 @@ static int resolve(struct hc_origin *o)
         char port[8];
         snprintf(port, sizeof port, "%u", (unsigned)o->port);
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+        c->st.dns_lookups++;
         int rc = corio_getaddrinfo(o->host, port, &hints, &res);
         o->rstate = HC_R_NONE;
         if (rc == 0) {
@@ -107,10 +216,14 @@ static int resolve(struct hc_origin *o)
             }
             freeaddrinfo(res);
             rc = o->naddrs > 0 ? 0 : CORIO_ENONAME;
-            o->rstate = o->naddrs > 0 ? HC_R_DONE : HC_R_FAILED;
         }
-        if (rc == CORIO_ENONAME)
-            o->rstate = HC_R_FAILED;
+        if (rc == 0 || rc == CORIO_ENONAME) {
+            o->rstate = rc == 0 ? HC_R_DONE : HC_R_FAILED;
+            o->resolved_at = dns_now();
+        } else if (rc != -ECANCELED && rc != -ETIMEDOUT && o->naddrs > 0) {
+            o->rstate = HC_R_DONE; /* stale, until the next request tries again */
+            rc = 0;
+        }
         o->rerr = rc;
         corio_event_set(&o->resolved);
         return rc;
@@ -338,7 +451,7 @@ static int dial(corio_http_client_t *c, struct hc_conn *conn, char *why, size_t 
         hc_say(why, why_len, "out of memory");
         return -ENOMEM;
     }
-    int rc = resolve(to);
+    int rc = resolve(c, to);
     if (rc < 0 && o->proxy != NULL)
         return hc_proxy_unreachable(c, o->proxy, rc, why, why_len);
     if (rc < 0) {
@@ -347,26 +460,10 @@ static int dial(corio_http_client_t *c, struct hc_conn *conn, char *why, size_t 
     }
     if (o->https && (rc = tls_context(c, why, why_len)) < 0)
         return rc;
-    int first = 0;
-    for (unsigned i = 0; i < to->naddrs; i++) {
-        int fd = corio_socket(to->addr[i].ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0) {
-            rc = corio_connect(fd, (struct sockaddr *)&to->addr[i], to->addrlen[i]);
-            if (rc == 0) {
-                conn->fd = fd;
-                break;
-            }
-            close(fd);
-        } else {
-            rc = fd;
-        }
-        if (first == 0)
-            first = rc;
-        if (rc == -ECANCELED || rc == -ETIMEDOUT)
-            break; /* no time left for the other addresses */
-    }
+    conn->fd = hc_connect(to->addr, to->addrlen, to->naddrs);
     if (conn->fd < 0) {
-        rc = rc == -ECANCELED || rc == -ETIMEDOUT ? rc : (first != 0 ? first : -EHOSTUNREACH);
+        rc = conn->fd;
+        conn->fd = -1;
         if (o->proxy != NULL)
             return hc_proxy_unreachable(c, o->proxy, rc, why, why_len);
         hc_say(why, why_len, "cannot connect to %s port %u: %s", o->host, (unsigned)o->port,

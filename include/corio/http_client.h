@@ -117,6 +117,17 @@ typedef struct corio_http_client_opts {
     uint64_t proxy_backoff_ns;   /* how long a proxy is out; after it, one more failure
                                   * takes it out again (default 30 s). While every proxy
                                   * of a scheme is out, the one back soonest is used. */
+
+    /* Names and addresses. A host's addresses (up to 8, as the resolver orders them) are
+     * looked up once and kept for dns_ttl_ns, as is an answer that the name does not
+     * exist; tasks asking meanwhile share the one lookup. A resolver failure (not a
+     * "no such name") is tried again by the next new connection, which meanwhile uses the
+     * addresses of an earlier answer if there was one. Connecting races the addresses as
+     * RFC 8305 says: IPv6 and IPv4 interleaved, the next address tried 250 ms after the
+     * one before or at once when it failed (refused, unreachable), the first to connect
+     * kept and the others closed; the connect deadline bounds the whole race. */
+    uint64_t dns_ttl_ns; /* how long an answer is kept (default 60 s; UINT64_MAX:
+                          * for the client's life) */
 } corio_http_client_opts_t;
 
 /* Makes a client with opts (NULL: all defaults). Needs no task; makes no connection.
@@ -139,16 +150,27 @@ typedef struct corio_http_client_stats {
     uint64_t conns_opened;                /* connections made (TCP connects that succeeded) */
     uint64_t conns_reused;                /* attempts that took a pooled connection */
     uint64_t tls_handshakes, tls_resumed; /* full and abbreviated handshakes */
-    uint64_t bytes_in;   /* response bytes received (heads and bodies as sent, after
-                          * TLS decryption) */
-    unsigned conns_open; /* open now: idle plus in use */
-    unsigned conns_idle; /* in the pools now */
-    unsigned waiting;    /* tasks waiting for a connection now */
+    uint64_t bytes_in;    /* response bytes received (heads and bodies as sent, after
+                           * TLS decryption) */
+    unsigned conns_open;  /* open now: idle plus in use */
+    unsigned conns_idle;  /* in the pools now */
+    unsigned waiting;     /* tasks waiting for a connection now */
+    uint64_t dns_lookups; /* names looked up (corio_getaddrinfo calls) */
 } corio_http_client_stats_t;
 
 /* Copies c's counters into *st. */
 CORIO_HTTP_API void corio_http_client_stats(const corio_http_client_t *c,
                                             corio_http_client_stats_t *st);
+
+/* Pins host's addresses, as curl's --resolve: connections to host at port (0: every
+ * port) go to addrs, a comma-separated list of up to 8 numeric IPv4 or IPv6 addresses
+ * (brackets allowed), raced in that order as any host's are, never looked up and never
+ * expired. host is compared case-insensitively with a URL's (or a proxy's) host; a later
+ * pin for the same host wins; it applies to connections made from now on. Returns 0,
+ * -EINVAL (NULL or empty arguments, a host over CORIO_HTTP_MAX_HOST bytes, an address
+ * that is not numeric, more than 8), or -ENOMEM. */
+CORIO_HTTP_API int corio_http_client_add_resolve(corio_http_client_t *c, const char *host,
+                                                 uint16_t port, const char *addrs);
 
 /* Whether url is a proxy URL the client takes (see the proxy options). Returns 0, -EINVAL
  * (empty; longer than 2048 bytes; a space or control character; a scheme other than
