@@ -131,6 +131,8 @@ void fetch_print_json(const struct fetch *f, double secs)
            (unsigned long long)f->cst.tls_handshakes, (unsigned long long)f->cst.tls_resumed,
            (unsigned long long)st->retries, (unsigned long long)st->redirects, cpu_seconds(),
            f->interrupted ? "true" : "false");
+    struct rusage ru; /* the peak: what -i's streaming keeps flat, whatever the input */
+    printf("\"max_rss_kb\":%ld,", getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0L);
     printf("\"status\":{");
     const char *sep = "";
     for (int s = 0; s < 1000; s++)
