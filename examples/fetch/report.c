@@ -69,7 +69,8 @@ void fetch_draw_progress(struct fetch *f, uint64_t now)
         snprintf(count, sizeof count, "%llu/%llu", (unsigned long long)done,
                  (unsigned long long)f->total);
     } else {
-        frac = elapsed / ((double)f->o.duration_ns / 1e9);
+        /* -i streamed: how far is not known ahead, so the bar stays empty */
+        frac = f->o.duration_ns != 0 ? elapsed / ((double)f->o.duration_ns / 1e9) : 0;
         snprintf(count, sizeof count, "%llu done", (unsigned long long)done);
     }
     if (frac > 1)
