@@ -9,7 +9,8 @@
 #   CORIO_HTTP_MAX_URL (and than the read chunk) are url errors naming FILE:LINE while the
 #   others are fetched; the command line's URLs come before the file's;
 #   -o with streamed duplicates gives NAME, NAME.1, NAME.2;
-#   a missing -i file or a directory fails at the start naming it; -n still cycles the file.
+#   a missing -i file or a directory fails at the start naming it, a read error after it
+#   says "reading FILE: ..." and exits non-zero; -n still cycles the file.
 #   tests/test_fetch_input.sh PATH/TO/corio-fetch PATH/TO/corio-httpd
 set -uo pipefail
 fetch=${1:?usage: test_fetch_input.sh CORIO_FETCH CORIO_HTTPD}
@@ -155,6 +156,10 @@ grep -q "cannot read $tmp/no-such-file: No such file" "$tmp/err" ||
 timeout 10 "$fetch" -q -i "$tmp" >/dev/null 2>"$tmp/err"
 [ $? != 0 ] && grep -q "cannot read $tmp: Is a directory" "$tmp/err" ||
   fail "-i DIR: $(cat "$tmp/err")"
+# A read that fails (at the first chunk here: /proc/self/mem at offset 0 is unmapped).
+timeout 10 "$fetch" -q -i /proc/self/mem >/dev/null 2>"$tmp/err"
+[ $? != 0 ] && grep -q "corio-fetch: reading /proc/self/mem: Input/output error" "$tmp/err" ||
+  fail "-i read error: $(cat "$tmp/err")"
 printf '%s\n' "$h/hello?n=1" "$h/hello?n=2" >"$tmp/two"
 run cycle -n 7 -c 2 -i "$tmp/two"
 expect_eq "-n with -i: ok" "$(json_get "$out" ok)" 7

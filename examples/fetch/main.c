@@ -40,10 +40,9 @@
  * line's URLs, to be cycled through.
  *
  * Files: this one holds the command line and setup; run.c the tasks of a run; input.c -i
- * streamed; rate.c the
- * --rate schedule; save.c the -o files; report.c the progress line and the reports;
- * hist.c the histogram; spectrum.c --latency-csv; proxy.c the proxy options; fetch.h what
- * they share. */
+ * streamed; rate.c the --rate schedule; save.c the -o files; report.c the progress line and
+ * the reports; hist.c the histogram; spectrum.c --latency-csv; proxy.c the proxy options;
+ * fetch.h what they share. */
 #include "fetch.h"
 
 #include <errno.h>
@@ -644,7 +643,7 @@ int main(int argc, char **argv)
         corio_http_client_resp_free(&f->workers[i].resp);
         free(f->workers[i].url);
     }
-    bool input_failed_ = input_failed(f->input);
+    bool read_failed = input_failed(f->input);
     input_close(f->input);
     if (rc < 0) {
         fprintf(stderr, "corio-fetch: %s\n", corio_strerror(rc));
@@ -660,7 +659,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (f->interrupted)
         return 130;
-    if (f->st.done == 0 && f->input != NULL && !input_failed_) {
+    if (f->st.done == 0 && f->input != NULL && !read_failed) {
         fprintf(stderr, "corio-fetch: no URL in %s\n", f->o.input);
         return 1;
     }
@@ -669,7 +668,7 @@ int main(int argc, char **argv)
         return 1;
     }
     bool all_done = f->total == 0 || f->st.done == f->total;
-    return f->st.errors == 0 && f->st.http_errors == 0 && all_done && !csv_failed && !input_failed_
+    return f->st.errors == 0 && f->st.http_errors == 0 && all_done && !csv_failed && !read_failed
                ? 0
                : 1;
 }
