@@ -84,6 +84,18 @@ function(corio_fetch_nginx_test)
 endfunction()
 cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL corio_fetch_nginx_test)
 
+# corio-fetch -i streamed: a million URLs in bounded memory, slow stdin, bad lines, -o
+# duplicates (tests/test_fetch_input.sh), against corio-httpd. Deferred: examples/ targets.
+function(corio_fetch_input_test)
+  if(TARGET corio-fetch AND TARGET corio-httpd)
+    add_test(NAME test_fetch_input
+             COMMAND bash ${PROJECT_SOURCE_DIR}/tests/test_fetch_input.sh
+                     $<TARGET_FILE:corio-fetch> $<TARGET_FILE:corio-httpd>)
+    set_tests_properties(test_fetch_input PROPERTIES LABELS fetch TIMEOUT 180)
+  endif()
+endfunction()
+cmake_language(DEFER DIRECTORY ${PROJECT_SOURCE_DIR} CALL corio_fetch_input_test)
+
 # corio-fetch's latency histogram (examples/fetch/hist.c), compiled in: a pure module.
 corio_test(test_fetch_hist SOURCES ${PROJECT_SOURCE_DIR}/examples/fetch/hist.c LABELS fetch)
 target_include_directories(test_fetch_hist PRIVATE ${PROJECT_SOURCE_DIR}/examples/fetch)

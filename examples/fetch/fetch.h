@@ -1,8 +1,8 @@
 /* What corio-fetch's files share: main.c (command line, setup), run.c (the tasks of a
- * run, the outcome of each request), save.c (-o files), report.c (progress line, summary,
- * JSON), proxy.c (--proxy, --proxy-file, the environment's proxies, their counters). The
- * HTTP work itself is the library's: corio_http_client_do (corio/http.h). One run's state
- * lives in one struct fetch, used on the loop's thread only. */
+ * run, the outcome of each request), input.c (-i streamed), save.c (-o files), report.c (progress
+ * line, summary, JSON), proxy.c (--proxy, --proxy-file, the environment's proxies, their counters).
+ * The HTTP work itself is the library's: corio_http_client_do (corio/http.h). One run's state lives
+ * in one struct fetch, used on the loop's thread only. */
 #ifndef CORIO_FETCH_H
 #define CORIO_FETCH_H
 
@@ -54,6 +54,7 @@ struct options {
     unsigned max_redirects;
     const char *method; /* NULL: GET, or POST with --data */
     const char *outdir;
+    const char *input; /* -i FILE ('-': stdin); NULL: none */
     const char *cacert;
     const char *data; /* --data / --data-file, in memory */
     size_t data_len;
@@ -112,12 +113,17 @@ struct worker {
     char save_name[CORIO_HTTP_MAX_FILENAME + 16];
     struct target *save_target;
     int save_err;
+    /* -i streamed: the current URL, copied out of the input (grown to the longest) */
+    struct target target;
+    char *url;
+    size_t url_cap;
 };
 
 struct fetch {
     struct options o;
-    struct target *targets;
+    struct target *targets; /* the command line's (and -i's when loaded whole) */
     size_t ntargets;
+    struct input *input; /* -i streamed: its URLs after the targets; NULL: none */
     corio_http_client_t *client;
     corio_tls_ctx_t *tls; /* NULL: the client makes one at its first https request */
     struct worker *workers;
@@ -151,6 +157,24 @@ static inline uint64_t now_ns(void)
 /* The run, as the loop's first task: starts the workers (and the progress, deadline and
  * signal tasks) and waits for them. f is set up by main.c. */
 void *fetch_main_task(void *arg);
+
+/* input.c */
+
+struct input;
+
+/* Opens -i's FILE ('-': stdin) for streaming, before the run. Returns 0, or -1 with a
+ * message naming the file. */
+int input_open(struct input **out, const char *path);
+void input_close(struct input *in);
+
+/* Inside a worker: copies the next URL into w->target (its own buffer, so nothing of the
+ * input is kept per request). Returns 1 for a URL, 2 for a line that is no URL (too long:
+ * w->target.text names FILE:LINE, why says what is wrong), 0 when no more are to be taken:
+ * the end, a read error, or the task was cancelled. May park the task for a read. */
+int input_next(struct input *in, struct worker *w, char *why, size_t why_len);
+
+/* After the run: true, with a message, when reading the input failed midway. */
+bool input_failed(const struct input *in);
 
 /* save.c */
 

@@ -32,10 +32,17 @@
  * for bad usage, 130 when interrupted (SIGINT or SIGTERM end the run early and still print
  * the summary).
  *
- * Files: this one holds the command line and setup; run.c the tasks of a run; rate.c the
- * --rate schedule; save.c the -o files; report.c the progress line and the reports;
- * hist.c the histogram; spectrum.c --latency-csv; proxy.c the proxy options; fetch.h what
- * they share. */
+ * -i FILE: without -n or -d its URLs are streamed (input.c): read in chunks while the
+ * requests run, each one copied out and dropped after its request, so memory stays the same
+ * for a million lines as for ten; the command line's URLs come first. The origins cannot be
+ * counted ahead, so the file counts as one more origin for the total connection cap (each
+ * origin still gets at most -c). With -n or -d the file is loaded whole, after the command
+ * line's URLs, to be cycled through.
+ *
+ * Files: this one holds the command line and setup; run.c the tasks of a run; input.c -i
+ * streamed; rate.c the --rate schedule; save.c the -o files; report.c the progress line and
+ * the reports; hist.c the histogram; spectrum.c --latency-csv; proxy.c the proxy options;
+ * fetch.h what they share. */
 #include "fetch.h"
 
 #include <errno.h>
@@ -117,7 +124,8 @@ static int usage(const char *why)
             "      --rate R          open loop: R requests per second across the connections,\n"
             "                        each timed from when it was due (decimals allowed)\n"
             "      --latency-csv FILE  write the latency percentile spectrum to FILE (CSV)\n"
-            "  -i, --input FILE      read URLs from FILE ('-': standard input)\n"
+            "  -i, --input FILE      read URLs from FILE ('-': standard input), after the\n"
+            "                        command line's; streamed, unless -n or -d load it whole\n"
             "  -o, --output DIR      save bodies in DIR (names derived from the URLs)\n"
             "  -X, --method M        request method (default GET, or POST with a body)\n"
             "  -I, --head            HEAD requests\n"
@@ -309,8 +317,9 @@ static int parse_args(int argc, char **argv, struct fetch *f, const char ***urls
             o->latency_csv = v;
         } else if (IS("-i", "--input")) {
             VALUE();
-            if (read_urls(v, urls, nurls, &cap) < 0)
-                return 1;
+            if (o->input != NULL)
+                return usage("-i given twice");
+            o->input = v; /* streamed or loaded, as -n and -d say: opened in main */
         } else if (IS("-o", "--output")) {
             VALUE();
             o->outdir = v;
@@ -421,7 +430,7 @@ static int parse_args(int argc, char **argv, struct fetch *f, const char ***urls
         return usage("-I and --data together: a HEAD request has no body");
     if (!connect_set)
         o->connect_ns = o->timeout_ns;
-    if (*nurls == 0)
+    if (*nurls == 0 && o->input == NULL)
         return usage("no URL given");
     return -1;
 }
@@ -504,7 +513,8 @@ static size_t count_origins(struct fetch *f)
 static int make_client(struct fetch *f)
 {
     const struct options *o = &f->o;
-    size_t origins = count_origins(f) * fetch_proxy_spread(o); /* a pool per proxy too */
+    size_t origins = count_origins(f) + (f->input != NULL); /* the stream's: one more */
+    origins *= fetch_proxy_spread(o);                       /* a pool per proxy too */
     uint64_t total = (uint64_t)f->nworkers * origins;
     if (total > MAX_CONNS)
         total = MAX_CONNS;
@@ -565,12 +575,20 @@ int main(int argc, char **argv)
                         "on the path can read and change this traffic\n");
 
     f->list_mode = f->o.requests == 0 && f->o.duration_ns == 0;
-    f->total = f->list_mode ? nurls : f->o.requests;
+    if (f->o.input != NULL) {
+        size_t cap = nurls; /* add_url grows the array from here */
+        if (f->list_mode ? input_open(&f->input, f->o.input) < 0
+                         : read_urls(f->o.input, &urls, &nurls, &cap) < 0)
+            return 1;
+        if (nurls == 0 && f->input == NULL)
+            return usage("no URL given");
+    }
+    f->total = f->list_mode && f->input == NULL ? nurls : f->o.requests;
     f->nworkers = f->o.conns;
     if (f->total != 0 && f->total < f->nworkers)
         f->nworkers = (unsigned)f->total;
     f->progress = !f->o.quiet && isatty(STDERR_FILENO);
-    f->targets = calloc(nurls, sizeof *f->targets);
+    f->targets = calloc(nurls + 1, sizeof *f->targets); /* + 1: none is not out of memory */
     f->workers = calloc(f->nworkers, sizeof *f->workers);
     if (f->targets == NULL || f->workers == NULL) {
         fprintf(stderr, "corio-fetch: out of memory\n");
@@ -621,8 +639,12 @@ int main(int argc, char **argv)
     corio_http_client_free(f->client);
     corio_tls_ctx_free(f->tls);
     corio_loop_free(loop);
-    for (unsigned i = 0; i < f->nworkers; i++)
+    for (unsigned i = 0; i < f->nworkers; i++) {
         corio_http_client_resp_free(&f->workers[i].resp);
+        free(f->workers[i].url);
+    }
+    bool read_failed = input_failed(f->input);
+    input_close(f->input);
     if (rc < 0) {
         fprintf(stderr, "corio-fetch: %s\n", corio_strerror(rc));
         return 1;
@@ -637,10 +659,16 @@ int main(int argc, char **argv)
     fflush(stdout);
     if (f->interrupted)
         return 130;
+    if (f->st.done == 0 && f->input != NULL && !read_failed) {
+        fprintf(stderr, "corio-fetch: no URL in %s\n", f->o.input);
+        return 1;
+    }
     if (f->st.done == 0 && f->total == 0) {
         fprintf(stderr, "corio-fetch: no request completed in the %.3g s run\n", secs);
         return 1;
     }
     bool all_done = f->total == 0 || f->st.done == f->total;
-    return f->st.errors == 0 && f->st.http_errors == 0 && all_done && !csv_failed ? 0 : 1;
+    return f->st.errors == 0 && f->st.http_errors == 0 && all_done && !csv_failed && !read_failed
+               ? 0
+               : 1;
 }

@@ -69,7 +69,8 @@ void fetch_draw_progress(struct fetch *f, uint64_t now)
         snprintf(count, sizeof count, "%llu/%llu", (unsigned long long)done,
                  (unsigned long long)f->total);
     } else {
-        frac = elapsed / ((double)f->o.duration_ns / 1e9);
+        /* -i streamed: how far is not known ahead, so the bar stays empty */
+        frac = f->o.duration_ns != 0 ? elapsed / ((double)f->o.duration_ns / 1e9) : 0;
         snprintf(count, sizeof count, "%llu done", (unsigned long long)done);
     }
     if (frac > 1)
@@ -131,6 +132,8 @@ void fetch_print_json(const struct fetch *f, double secs)
            (unsigned long long)f->cst.tls_handshakes, (unsigned long long)f->cst.tls_resumed,
            (unsigned long long)st->retries, (unsigned long long)st->redirects, cpu_seconds(),
            f->interrupted ? "true" : "false");
+    struct rusage ru; /* the peak: what -i's streaming keeps flat, whatever the input */
+    printf("\"max_rss_kb\":%ld,", getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0L);
     printf("\"status\":{");
     const char *sep = "";
     for (int s = 0; s < 1000; s++)

@@ -167,6 +167,27 @@ static void record(struct fetch *f, const struct target *t, const struct result 
 
 /* ---- tasks ------------------------------------------------------------------------------ */
 
+/* The next request's target: the command line's (cycled through), then -i's when it is
+ * streamed. Returns 1, 2 for an input line that is no URL (*r filled), or 0: none left. */
+static int next_target(struct worker *w, struct target **t, struct result *r)
+{
+    struct fetch *f = w->f;
+    if (f->input == NULL || f->next < f->ntargets) {
+        *t = &f->targets[f->next % f->ntargets];
+        return 1;
+    }
+    int rc = input_next(f->input, w, r->detail, sizeof r->detail);
+    *t = &w->target;
+    if (rc == 2) { /* fields one by one: detail holds the reason */
+        r->status = 0;
+        r->kind = K_URL;
+        r->cancelled = false;
+        r->retries = r->redirects = 0;
+        r->body_bytes = r->connect_ns = 0;
+    }
+    return rc;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -175,11 +196,20 @@ static void *worker_main(void *arg)
     while (!f->stop && (f->total == 0 || f->next < f->total)) {
         if (f->deadline != 0 && t0 >= f->deadline)
             break;
+        struct target *t;
+        struct result r;
+        int got = next_target(w, &t, &r);
+        if (got == 0 || f->stop)
+            break;
+        if (got == 2) {
+            record(f, t, &r, 0);
+            continue;
+        }
+        if (f->input != NULL)
+            t0 = now_ns(); /* a wait for the input is not the request's */
         uint64_t i = f->next++;
         if (f->o.rate > 0 && rate_wait(f, i, &t0) != 0)
             break; /* latency counts from the due time t0 */
-        struct target *t = &f->targets[i % f->ntargets];
-        struct result r;
         fetch_one(w, t, &r);
         if (r.cancelled)
             break;              /* stopped in the middle: neither a success nor a failure */
