@@ -33,6 +33,12 @@ set_tests_properties(test_http_server PROPERTIES FIXTURES_REQUIRED tls_certs
 # the client's own loop on 127.0.0.1.
 corio_test(test_http_client SOURCES support.c LINK corio_http_static LABELS http)
 
+# The client's politeness to hosts (engine/http/polite.c): host_rate and Retry-After
+# against recording servers on the loop, and the Retry-After parser. No memcheck_ variant:
+# it resolves "localhost" on the executor's thread, which valgrind would serialise with the
+# loop's wait in the kernel (see tests/CMakeLists.txt).
+corio_test(test_http_polite SOURCES support.c LINK corio_http_static LABELS http)
+
 # The client's proxies (engine/http/proxy.c): URLs, no_proxy, the environment, the pick and
 # its back-off, and scripted proxies on the loop (the CONNECT case with the tls_certs
 # fixture's certificates).
