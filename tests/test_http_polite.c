@@ -1,10 +1,10 @@
 /* Tests of the HTTP client's politeness to hosts (engine/http/polite.c and its hooks in
  * client.c): host_rate's evenly spaced slots per host name (case and port aside), other
- * hosts going unhindered, Retry-After on 429 and 503 in seconds and as HTTP-dates, its cap,
- * the block it puts on every request to the host, garbage treated as absent, waiters
- * cancelled or timed out giving their slots back, the Retry-After parser itself, and the
- * option's validation. The servers are tasks on the client's own loop on 127.0.0.1,
- * recording when each request arrived. */
+ * hosts going unhindered, through a proxy too; Retry-After on 429 and 503 in seconds and
+ * as HTTP-dates, its cap, the block it puts on every request to the host, garbage taken
+ * as absent; waiters cancelled or timed out giving their slots back; the Retry-After
+ * parser itself and the option's validation. The servers are tasks on the client's own
+ * loop on 127.0.0.1, recording when each request arrived. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -310,6 +310,43 @@ TASK_TEST(test_rate_shared_by_case_and_port)
     corio_http_client_free(c);
     srv_stop(a);
     srv_stop(b);
+    return NULL;
+}
+
+/* Through a proxy the host is the URL's: two origins behind one proxy keep their own
+ * rates (the server here plays the proxy, answering the absolute-form requests itself). */
+TASK_TEST(test_rate_through_proxy)
+{
+    struct srv *s = srv_new(NULL, OK);
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%u", (unsigned)s->port);
+    corio_http_client_t *c =
+        new_client(&(corio_http_client_opts_t){.host_rate = 10, .proxy = proxy});
+    struct bg a = {.c = c, .url = "http://a.example/", .n = 2};
+    struct bg b = {.c = c, .url = "http://b.example/", .n = 2};
+    corio_task_t *ta = bg_spawn(&a), *tb = bg_spawn(&b);
+    corio_join(ta, NULL);
+    corio_join(tb, NULL);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(b.rc, 0);
+    assert_int_equal(s->nreqs, 4);
+    uint64_t at[2][2];
+    unsigned na = 0, nb = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        if (strcmp(s->reqs[i].host, "a.example") == 0)
+            at[0][na++] = s->reqs[i].at;
+        else if (strcmp(s->reqs[i].host, "b.example") == 0)
+            at[1][nb++] = s->reqs[i].at;
+    }
+    assert_int_equal(na, 2);
+    assert_int_equal(nb, 2);
+    for (unsigned h = 0; h < 2; h++)
+        assert_true(at[h][1] - at[h][0] >= 95 * MS);
+    uint64_t firsts = at[0][0] > at[1][0] ? at[0][0] - at[1][0] : at[1][0] - at[0][0];
+    assert_true(firsts < 90 * MS); /* b's first did not wait behind a's */
+    assert_int_equal(stats(c).rate_waits, 2);
+    corio_http_client_free(c);
+    srv_stop(s);
     return NULL;
 }
 
@@ -658,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_bad_host_rate),
         cmocka_unit_test(test_rate_spacing),
         cmocka_unit_test(test_rate_shared_by_case_and_port),
+        cmocka_unit_test(test_rate_through_proxy),
         cmocka_unit_test(test_retry_after_seconds),
         cmocka_unit_test(test_retry_after_date),
         cmocka_unit_test(test_retry_after_beyond_cap),
