@@ -1,8 +1,9 @@
 /* The HTTP client (corio/http_client.h): one request through the pool (pool.c) with its
  * attempts, the request head and body going out, the response coming in through the
  * incremental parser, bodies delivered (decoded by decode.c), redirects with their
- * credential rules, and retries with backoff. Proxies are proxy.c's: an attempt takes
- * one from there and writes its request line for it. */
+ * credential rules, and retries with backoff or after a Retry-After. Proxies are proxy.c's:
+ * an attempt takes one from there and writes its request line for it; each attempt first
+ * waits for its host's turn (polite.c). */
 #include "client_internal.h"
 #include "proxy.h"
 

@@ -9,7 +9,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <zlib.h>
 
 #define HC_MAX_ADDRS 8 /* addresses kept per origin */
@@ -149,6 +148,8 @@ int hc_decoder_finish(struct hc_decoder *d, char *why, size_t why_len);
 void hc_decoder_end(struct hc_decoder *d);
 
 /* ---- polite.c: host_rate and Retry-After -------------------------------------------------- */
+
+#include <time.h>
 
 struct hc_hosts;
 
