@@ -37,6 +37,11 @@ corio_test(test_http_client SOURCES support.c LINK corio_http_static LABELS http
 # pinned addresses against listeners, refusing addresses and black holes on loopback
 # addresses, the DNS cache's lifetime.
 corio_test(test_http_connect SOURCES support.c LINK corio_http_static LABELS http)
+# The client's politeness to hosts (engine/http/polite.c): host_rate and Retry-After
+# against recording servers on the loop, and the Retry-After parser. No memcheck_ variant:
+# it resolves "localhost" on the executor's thread, which valgrind would serialise with the
+# loop's wait in the kernel (see tests/CMakeLists.txt).
+corio_test(test_http_polite SOURCES support.c LINK corio_http_static LABELS http)
 
 # The client's proxies (engine/http/proxy.c): URLs, no_proxy, the environment, the pick and
 # its back-off, and scripted proxies on the loop (the CONNECT case with the tls_certs

@@ -1,12 +1,14 @@
 /* The HTTP client (corio/http_client.h): one request through the pool (pool.c) with its
  * attempts, the request head and body going out, the response coming in through the
  * incremental parser, bodies delivered (decoded by decode.c), redirects with their
- * credential rules, and retries with backoff. Proxies are proxy.c's: an attempt takes
- * one from there and writes its request line for it. */
+ * credential rules, and retries with backoff or after a Retry-After. Proxies are proxy.c's:
+ * an attempt takes one from there and writes its request line for it; each attempt first
+ * waits for its host's turn (polite.c). */
 #include "client_internal.h"
 #include "proxy.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #define HEAD_MIN        (4 * 1024)  /* the request head buffer, grown as needed */
 #define BACKOFF_BASE_NS (100 * MS)  /* the first retry's delay; doubles each time */
 #define BACKOFF_MAX_NS  (5 * SEC)
+#define RETRY_AFTER_MAX (60 * SEC) /* retry_after_max_ns's default */
 #define HC_FLAGS                                                                                   \
     (unsigned)(CORIO_HTTP_FOLLOW | CORIO_HTTP_DECOMPRESS | CORIO_HTTP_NO_RETRY |                   \
                CORIO_HTTP_NO_KEEPALIVE)
@@ -77,6 +80,10 @@ int corio_http_client_new(corio_http_client_t **out, const corio_http_client_opt
         o.max_redirects = 10;
     if (o.max_body == 0)
         o.max_body = 64u << 20;
+    if (!isfinite(o.host_rate) || o.host_rate < 0)
+        return -EINVAL;
+    if (o.retry_after_max_ns == 0)
+        o.retry_after_max_ns = RETRY_AFTER_MAX;
     corio_http_client_t *c = calloc(1, sizeof *c);
     if (c == NULL)
         return -ENOMEM;
@@ -116,6 +123,7 @@ void corio_http_client_free(corio_http_client_t *c)
     hc_pool_close_idle(c);
     hc_origins_free(c);
     hc_proxies_free(c);
+    hc_hosts_free(c);
     if (c->own_tls)
         corio_tls_ctx_free(c->tls);
     free(c->user_agent);
@@ -254,6 +262,8 @@ struct call {
     unsigned moves;
     /* the attempt in progress */
     bool passing; /* this response's body is thrown away (a redirect, a retry) */
+    bool paced;   /* the host's turn was waited for, for the attempt about to be made */
+    bool told;    /* a Retry-After within the cap came: the retry waits for it, no backoff */
     bool decoding;
     int sink_err;
 };
@@ -285,6 +295,12 @@ static bool may_retry(const struct call *k)
 {
     return (k->flags & CORIO_HTTP_NO_RETRY) == 0 && k->tries < k->c->o.retries && idempotent(k) &&
            replayable(k);
+}
+
+/* Statuses after which the same request may succeed later. */
+static bool retry_status(int status)
+{
+    return status >= 500 || status == 429;
 }
 
 static bool is_redirect(int status)
@@ -617,11 +633,34 @@ static const char *proxy_refusal(const struct call *k, char *buf, size_t len)
     return buf;
 }
 
+/* A 429's or 503's Retry-After: blocks the host for it. Returns whether the response may
+ * be retried (no Retry-After, or one within the cap); k->told says whether one came. */
+static bool retry_after(struct call *k, int status)
+{
+    k->told = false;
+    if (status != 429 && status != 503)
+        return true;
+    size_t len;
+    const char *v = corio_http_client_resp_header(k->r, "retry-after", 0, &len);
+    uint64_t delay;
+    if (v == NULL || hc_retry_after_parse(v, len, time(NULL), &delay) < 0)
+        return true; /* garbage is no Retry-After at all */
+    corio_http_client_t *c = k->c;
+    bool within = delay <= c->o.retry_after_max_ns;
+    hc_polite_block(c, cur_url(k)->host, within ? delay : c->o.retry_after_max_ns);
+    if (within) {
+        c->st.retry_after++;
+        k->told = true;
+    }
+    return within;
+}
+
 /* The head of the final response is in: what becomes of its body. */
 static int on_head(struct call *k)
 {
     const corio_http_resp_parser_t *p = &k->b->p;
-    k->passing = follows(k, p) || (p->status >= 500 && may_retry(k)) || proxy_refused(k, p);
+    bool again = retry_status(p->status) && retry_after(k, p->status) && may_retry(k);
+    k->passing = follows(k, p) || again || proxy_refused(k, p);
     k->decoding = false;
     if (k->passing || (k->flags & CORIO_HTTP_DECOMPRESS) == 0)
         return 0;
@@ -910,20 +949,37 @@ static bool transient(int err)
     }
 }
 
+/* Waits for the current URL's host's turn (polite.c). Returns 0 or an error. */
+static int pace(struct call *k)
+{
+    char why[300];
+    why[0] = '\0';
+    int rc = hc_polite_wait(k->c, cur_url(k)->host, why, sizeof why);
+    k->paced = rc == 0;
+    return rc < 0 ? fail(k, rc, "%s", why) : 0;
+}
+
 static int run(struct call *k)
 {
     corio_http_client_resp_t *r = k->r;
     for (;;) {
         int err = 0;
+        /* Before the attempt takes a connection: a task waiting for its host's turn holds
+         * none, so the pool's connections stay free for requests to other hosts, and a
+         * pooled one does not age towards idle_timeout_ns in a waiter's hands. */
+        if (!k->paced && (err = pace(k)) < 0)
+            return err;
         int at = attempt(k, &err);
         if (at == AT_STALE || at == AT_MOVE)
-            continue; /* not the request's fault: a fresh connection (or proxy), no retry */
+            continue;     /* not the request's fault: a fresh connection (or proxy), no retry */
+        k->paced = false; /* the host saw an attempt, or it failed: the next one waits */
         if (at == AT_DONE) {
             const corio_http_resp_parser_t *p = &k->b->p;
             r->status = p->status;
             r->version_minor = p->minor;
-            if (k->passing && p->status >= 500) {
-                err = backoff(k);
+            if (k->passing && retry_status(p->status)) {
+                /* After a Retry-After the host is blocked: the next pace waits for it. */
+                err = k->told ? 0 : backoff(k);
                 if (err < 0)
                     return fail(k, err, "%s before a retry", corio_strerror(err));
                 k->tries++;

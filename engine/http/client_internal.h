@@ -81,6 +81,8 @@ struct corio_http_client {
     /* proxy.c's (NULL: no proxy configured) */
     struct hc_proxies *proxies;
     corio_http_client_stats_t st;
+    /* polite.c's: host_rate and Retry-After per host name (NULL until first needed) */
+    struct hc_hosts *hosts;
 };
 
 /* Error sentences, into a caller's buffer. */
@@ -160,5 +162,30 @@ int hc_decoder_finish(struct hc_decoder *d, char *why, size_t why_len);
 
 /* Releases d's inflate state. */
 void hc_decoder_end(struct hc_decoder *d);
+
+/* ---- polite.c: host_rate and Retry-After -------------------------------------------------- */
+
+#include <time.h>
+
+struct hc_hosts;
+
+/* Inside a task, before an attempt to host (the URL's, never a proxy's): waits for the
+ * host's next slot under host_rate and for the end of a Retry-After block on it, under the
+ * task's own deadline and cancel. Returns 0, or -ETIMEDOUT, -ECANCELED or -ENOMEM with why
+ * set. */
+int hc_polite_wait(corio_http_client_t *c, const char *host, char *why, size_t why_len);
+
+/* Blocks host for delay_ns from now for every request of c (a longer block already set
+ * stays). */
+void hc_polite_block(corio_http_client_t *c, const char *host, uint64_t delay_ns);
+
+/* Frees the host table. */
+void hc_hosts_free(corio_http_client_t *c);
+
+/* Parses a Retry-After value of len bytes (RFC 9110 section 10.2.3: delta-seconds, or an
+ * HTTP-date in any of its three forms) as seen at now (time(), for a date): *delay_ns, 0
+ * for a date past; delta-seconds too large to count give UINT64_MAX. Returns 0, or
+ * -EINVAL for anything else. */
+int hc_retry_after_parse(const char *v, size_t len, time_t now, uint64_t *delay_ns);
 
 #endif

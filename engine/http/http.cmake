@@ -25,7 +25,8 @@ set(CORIO_HTTP_SOURCES ${CORIO_HTTP_PARSE_SOURCES}
   engine/http/server_io.c
   engine/http/decode.c
   engine/http/pool.c
-  engine/http/proxy.c)
+  engine/http/proxy.c
+  engine/http/polite.c)
 
 # Compiled like corio_objects (see there): hidden visibility, so that libcorio-http.so
 # exports only what the headers mark CORIO_HTTP_API (CORIO_HTTP_BUILDING makes it

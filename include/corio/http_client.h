@@ -82,8 +82,9 @@ typedef struct corio_http_client_opts {
     uint64_t idle_timeout_ns;    /* a pooled connection unused for this long is closed
                                   * instead of reused (default 30 s) */
     unsigned retries;            /* retries of an idempotent request after a connection
-                                  * error or a 5xx, with exponential backoff from 100 ms
-                                  * up to 5 s, +-25% (default 0) */
+                                  * error, a 5xx or a 429, with exponential backoff
+                                  * from 100 ms up to 5 s, +-25%, or after the
+                                  * response's Retry-After (default 0) */
     unsigned max_redirects;      /* with CORIO_HTTP_FOLLOW (default 10) */
     unsigned flags;              /* CORIO_HTTP_* defaults for every request */
     size_t max_body;             /* the largest response body kept in memory, decoded
@@ -128,11 +129,30 @@ typedef struct corio_http_client_opts {
      * kept and the others closed; the connect deadline bounds the whole race. */
     uint64_t dns_ttl_ns; /* how long an answer is kept (default 60 s; UINT64_MAX:
                           * for the client's life) */
+
+    /* Politeness to hosts. A host is the URL's host name, compared case-insensitively,
+     * over all its ports and schemes; through a proxy it is still the URL's host, never
+     * the proxy's. The waits below come before each attempt (retries and redirects are
+     * attempts) and before it takes a connection; they are bounded by the task's own
+     * deadline and cancel, not by timeout_ns, which starts when the attempt does. */
+    double host_rate;            /* attempts per second to one host, spaced evenly and
+                                  * granted in arrival order, so other hosts' requests
+                                  * never wait behind them (default 0: unlimited) */
+    uint64_t retry_after_max_ns; /* the longest Retry-After honoured on a 429 or 503
+                                  * (default 60 s). One within it blocks the host for
+                                  * that long for every request of the client, and the
+                                  * request that got it is retried once the block ends
+                                  * (if retries remain and it is idempotent, as for a
+                                  * 5xx; a 429 without Retry-After is retried with the
+                                  * normal backoff). One beyond it is not waited for:
+                                  * the response is the final one, and the host is
+                                  * blocked for retry_after_max_ns only. */
 } corio_http_client_opts_t;
 
 /* Makes a client with opts (NULL: all defaults). Needs no task; makes no connection.
  * Returns 0 and *out, -EINVAL (NULL out; max_conns_per_host above max_conns; unknown
- * flags; a malformed proxy URL or no_proxy longer than CORIO_HTTP_MAX_URL),
+ * flags; a malformed proxy URL or no_proxy longer than CORIO_HTTP_MAX_URL; host_rate
+ * negative, NaN or infinite),
  * -EOPNOTSUPP (an https:// or socks proxy), or -ENOMEM. */
 CORIO_HTTP_API int corio_http_client_new(corio_http_client_t **out,
                                          const corio_http_client_opts_t *opts);
@@ -156,6 +176,10 @@ typedef struct corio_http_client_stats {
     unsigned conns_idle;  /* in the pools now */
     unsigned waiting;     /* tasks waiting for a connection now */
     uint64_t dns_lookups; /* names looked up (corio_getaddrinfo calls) */
+    /* Politeness to hosts (host_rate, retry_after_max_ns). */
+    uint64_t rate_waits;  /* attempts that waited for a host's rate or Retry-After */
+    uint64_t retry_after; /* 429 and 503 responses whose Retry-After was honoured (within
+                           * retry_after_max_ns: the host was blocked for it) */
 } corio_http_client_stats_t;
 
 /* Copies c's counters into *st. */
