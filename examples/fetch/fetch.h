@@ -71,6 +71,13 @@ struct options {
     uint64_t proxy_backoff_ns; /* --proxy-backoff; 0: the client's default */
     double rate;               /* --rate: requests per second, open loop; 0: closed loop */
     const char *latency_csv;   /* --latency-csv FILE; NULL: none */
+    /* Politeness and names: 0 for the client's defaults */
+    unsigned per_host;           /* --per-host: connections per origin; 0: -c */
+    double host_rate;            /* --host-rate: requests per second per host; 0: no cap */
+    uint64_t retry_after_max_ns; /* --retry-after-max */
+    uint64_t dns_ttl_ns;         /* --dns-ttl (0 s is kept as 1 ns: never reused) */
+    const char **resolves;       /* --resolve HOST:PORT:ADDRS, checked, applied in order */
+    size_t nresolves;
 };
 
 /* A URL as given. */

@@ -45,6 +45,7 @@
  * fetch.h what they share. */
 #include "fetch.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -149,6 +150,13 @@ static int usage(const char *why)
             "      --proxy-failures N  connection failures in a row that take a proxy out (3)\n"
             "      --proxy-backoff S   how long a proxy stays out (default 30)\n"
             "                        without -x: http_proxy, https_proxy, all_proxy, no_proxy\n"
+            "      --per-host N      at most N connections to one origin (default: -c)\n"
+            "      --host-rate R     at most R requests per second to one host (decimals allowed)\n"
+            "      --retry-after-max S  longest Retry-After (429, 503) waited for (default 60)\n"
+            "      --dns-ttl S       reuse a name's addresses for S seconds (default 60; 0: look\n"
+            "                        it up for every new connection)\n"
+            "      --resolve HOST:PORT:ADDR[,ADDR...]  connect to these addresses for HOST at\n"
+            "                        PORT ('*': any port), raced in order; never looked up\n"
             "      --json            print one JSON object of results on stdout\n"
             "  -v, --verbose         print every request's outcome on stderr\n"
             "  -q, --quiet           no progress line\n"
@@ -193,6 +201,79 @@ static bool parse_rate(const char *s, double *rate)
         return false;
     *rate = v;
     return true;
+}
+
+/* Splits --resolve's HOST:PORT:ADDR[,ADDR...] (HOST may be [an IPv6 literal]; PORT '*' is
+ * any) into host (brackets dropped), port (0: any) and the address list, checking each
+ * address is numeric and at most 8 are given. Returns false with why filled. */
+static bool split_resolve(const char *v, char host[CORIO_HTTP_MAX_HOST + 1], uint16_t *port,
+                          const char **addrs, char *why, size_t why_len)
+{
+    const char *h = v, *colon = strchr(v, ':');
+    size_t hlen = colon != NULL ? (size_t)(colon - v) : 0;
+    if (*v == '[') {
+        const char *close = strchr(v, ']');
+        colon = close != NULL && close[1] == ':' ? close + 1 : NULL;
+        h = v + 1;
+        hlen = colon != NULL ? (size_t)(close - h) : 0;
+    }
+    const char *pend = colon != NULL ? strchr(colon + 1, ':') : NULL;
+    if (pend == NULL || hlen == 0 || hlen > CORIO_HTTP_MAX_HOST) {
+        snprintf(why, why_len, "--resolve '%.200s' is not HOST:PORT:ADDR[,ADDR...]", v);
+        return false;
+    }
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    char num[8];
+    size_t plen = (size_t)(pend - colon - 1);
+    uint64_t n = 0;
+    if (plen == 1 && colon[1] == '*') {
+        *port = 0;
+    } else if (plen == 0 || plen >= sizeof num ||
+               (memcpy(num, colon + 1, plen), num[plen] = '\0', !parse_u64(num, 1, 65535, &n))) {
+        snprintf(why, why_len, "--resolve '%.200s': the port is not a number from 1 to 65535 or *",
+                 v);
+        return false;
+    }
+    *port = (uint16_t)n;
+    *addrs = pend + 1;
+    size_t count = 0;
+    for (const char *a = *addrs;; count++) {
+        const char *end = strchr(a, ',');
+        size_t len = end != NULL ? (size_t)(end - a) : strlen(a);
+        char one[INET6_ADDRSTRLEN + 2];
+        unsigned char bin[sizeof(struct in6_addr)];
+        if (len >= 2 && a[0] == '[' && a[len - 1] == ']')
+            a++, len -= 2;
+        bool ok = len > 0 && len < sizeof one;
+        if (ok) {
+            memcpy(one, a, len);
+            one[len] = '\0';
+            ok = inet_pton(AF_INET, one, bin) == 1 || inet_pton(AF_INET6, one, bin) == 1;
+        }
+        if (!ok) {
+            snprintf(why, why_len,
+                     "--resolve '%.200s': '%.*s' is not a numeric IPv4 or IPv6 address", v,
+                     (int)(len < 100 ? len : 100), a);
+            return false;
+        }
+        if (end == NULL)
+            break;
+        a = end + 1;
+    }
+    if (count >= 8) {
+        snprintf(why, why_len, "--resolve '%.200s': at most 8 addresses", v);
+        return false;
+    }
+    return true;
+}
+
+static bool check_resolve(const char *v, char *why, size_t why_len)
+{
+    char host[CORIO_HTTP_MAX_HOST + 1];
+    uint16_t port;
+    const char *addrs;
+    return split_resolve(v, host, &port, &addrs, why, why_len);
 }
 
 /* Appends a URL to the list (grown by doubling; the strings are the caller's). */
@@ -257,7 +338,9 @@ static int parse_args(int argc, char **argv, struct fetch *f, const char ***urls
     bool connect_set = false, no_more_flags = false, head = false;
     size_t cap = 0;
     static corio_http_header_t hdrs[256];
+    static const char *resolves[64];
     o->headers = hdrs;
+    o->resolves = resolves;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         char flag[40];
@@ -407,6 +490,33 @@ static int parse_args(int argc, char **argv, struct fetch *f, const char ***urls
             VALUE();
             if (!parse_seconds(v, false, &o->proxy_backoff_ns))
                 return usage("--proxy-backoff needs a positive number of seconds");
+        } else if (IS(NULL, "--per-host")) {
+            VALUE();
+            if (!parse_u64(v, 1, MAX_CONNS, &n))
+                return usage("--per-host needs a number from 1 to 100000");
+            o->per_host = (unsigned)n;
+        } else if (IS(NULL, "--host-rate")) {
+            VALUE();
+            if (!parse_rate(v, &o->host_rate))
+                return usage("--host-rate needs a number of requests per second above 0 (such "
+                             "as 2 or 0.5), at most 10000000");
+        } else if (IS(NULL, "--retry-after-max")) {
+            VALUE();
+            if (!parse_seconds(v, false, &o->retry_after_max_ns))
+                return usage("--retry-after-max needs a positive number of seconds");
+        } else if (IS(NULL, "--dns-ttl")) {
+            VALUE();
+            if (!parse_seconds(v, true, &o->dns_ttl_ns))
+                return usage("--dns-ttl needs a number of seconds (0: no reuse)");
+            if (o->dns_ttl_ns == 0)
+                o->dns_ttl_ns = 1; /* the client's 0 is its default */
+        } else if (IS(NULL, "--resolve")) {
+            VALUE();
+            if (!check_resolve(v, why, sizeof why))
+                return usage(why);
+            if (o->nresolves == sizeof resolves / sizeof resolves[0])
+                return usage("too many --resolve options (64 at most)");
+            resolves[o->nresolves++] = v;
         } else if (IS(NULL, "--json")) {
             o->json = true;
         } else if (IS("-v", "--verbose")) {
@@ -522,6 +632,8 @@ static int make_client(struct fetch *f)
         total = f->nworkers;
     f->conn_cap = fit_fd_limit((unsigned)total);
     unsigned per_host = f->nworkers < f->conn_cap ? f->nworkers : f->conn_cap;
+    if (o->per_host != 0 && o->per_host < per_host)
+        per_host = o->per_host;
     /* A TLS context made here rather than at the first https request, so that a bad
      * --cacert stops the run at once with its reason. */
     if (o->cacert != NULL || o->insecure || o->no_resume) {
@@ -550,15 +662,32 @@ static int make_client(struct fetch *f)
         .tls_flags =
             (o->insecure ? CORIO_TLS_INSECURE : 0) | (o->no_resume ? CORIO_TLS_NO_RESUME : 0),
         .user_agent = USER_AGENT,
+        .dns_ttl_ns = o->dns_ttl_ns,
+        .host_rate = o->host_rate,
+        .retry_after_max_ns = o->retry_after_max_ns,
     };
     if (o->max_redirects == 0) /* the client's 0 means its default */
         co.flags &= ~(unsigned)CORIO_HTTP_FOLLOW;
     if (fetch_proxy_opts(o, &co) < 0)
         return -EINVAL;
     int rc = corio_http_client_new(&f->client, &co);
-    if (rc < 0)
+    if (rc < 0) {
         fprintf(stderr, "corio-fetch: cannot make the HTTP client: %s\n", corio_strerror(rc));
-    return rc;
+        return rc;
+    }
+    for (size_t i = 0; i < o->nresolves; i++) {
+        char host[CORIO_HTTP_MAX_HOST + 1], why[300];
+        uint16_t port;
+        const char *addrs;
+        if (!split_resolve(o->resolves[i], host, &port, &addrs, why, sizeof why))
+            return -EINVAL; /* checked by parse_args */
+        rc = corio_http_client_add_resolve(f->client, host, port, addrs);
+        if (rc < 0) {
+            fprintf(stderr, "corio-fetch: --resolve %s: %s\n", o->resolves[i], corio_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)

@@ -126,11 +126,14 @@ void fetch_print_json(const struct fetch *f, double secs)
            (unsigned long long)wmax);
     printf("\"bytes\":%llu,\"wire_bytes\":%llu,\"connections\":%llu,\"reused\":%llu,"
            "\"tls_handshakes\":%llu,\"tls_resumed\":%llu,\"retries\":%llu,"
-           "\"redirects\":%llu,\"client_cpu_sec\":%.3f,\"interrupted\":%s,",
+           "\"redirects\":%llu,\"dns_lookups\":%llu,\"host_waits\":%llu,"
+           "\"retry_after\":%llu,\"client_cpu_sec\":%.3f,\"interrupted\":%s,",
            (unsigned long long)st->body_bytes, (unsigned long long)f->cst.bytes_in,
            (unsigned long long)f->cst.conns_opened, (unsigned long long)f->cst.conns_reused,
            (unsigned long long)f->cst.tls_handshakes, (unsigned long long)f->cst.tls_resumed,
-           (unsigned long long)st->retries, (unsigned long long)st->redirects, cpu_seconds(),
+           (unsigned long long)st->retries, (unsigned long long)st->redirects,
+           (unsigned long long)f->cst.dns_lookups, (unsigned long long)f->cst.rate_waits,
+           (unsigned long long)f->cst.retry_after, cpu_seconds(),
            f->interrupted ? "true" : "false");
     struct rusage ru; /* the peak: what -i's streaming keeps flat, whatever the input */
     printf("\"max_rss_kb\":%ld,", getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : 0L);
@@ -186,6 +189,13 @@ void fetch_print_summary(const struct fetch *f, double secs)
            (unsigned long long)f->cst.conns_opened, (unsigned long long)f->cst.tls_handshakes,
            (unsigned long long)f->cst.tls_resumed, (unsigned long long)st->retries,
            (unsigned long long)st->redirects);
+    printf("  names looked up: %llu", (unsigned long long)f->cst.dns_lookups);
+    if (f->o.host_rate > 0 || f->cst.rate_waits != 0)
+        printf(", requests that waited for their host (--host-rate, Retry-After): %llu",
+               (unsigned long long)f->cst.rate_waits);
+    if (f->cst.retry_after != 0)
+        printf(", Retry-After honoured: %llu", (unsigned long long)f->cst.retry_after);
+    printf("\n");
     uint64_t wmin, wmax;
     worker_spread(f, &wmin, &wmax);
     if (f->nworkers > 1)
