@@ -490,7 +490,7 @@ children_cpu() {
 # p99 and req per client CPU-second in f_rate/f_p99/f_eff[KEY]. With reused_log set (nginx's
 # access log, one $ssl_session_reused a line), the row has a cell more: the share of the
 # measured requests whose TLS session was resumed.
-declare -A f_rate f_p99 f_eff
+declare -A f_rate f_p99 f_eff f_p99x # f_p99x: corio-fetch's p99 without the connects
 reused_log=
 run_client() {
   local tool=$1 label=$2 conns=$3 key=$4 url=$5
@@ -545,6 +545,9 @@ run_client() {
     reqs=$(json_get "$out" requests) rate=$(json_get "$out" rps)
     p99=$(json_get "$out" p99_ms)
     [ -z "$p99" ] || p99=$(calc '%.0f' "$p99 * 1000")
+    local x
+    x=$(sed -n 's/.*"latency_excl_connect_ms":{[^}]*"p99":\([0-9.]*\).*/\1/p' <<<"$out")
+    [ -z "$x" ] || f_p99x[$key]=$(calc '%.0f' "$x * 1000")
     local e
     e=$(json_get "$out" errors)
     [ "${e:-0}" = 0 ] || errors="$e errors"
@@ -614,6 +617,17 @@ section_fetch() {
     printf '| %s | %s | %s | %s |\n' "$c" \
       "$(ratio "${f_rate[$a]:-}" "${f_rate[$b]:-}")" "$(ratio "${f_p99[$a]:-}" "${f_p99[$b]:-}")" \
       "$(ratio "${f_eff[$a]:-}" "${f_eff[$b]:-}")"
+  done
+  echo
+  echo "corio-fetch's p99 above counts each connection's first request with its connect; wrk"
+  echo "times connects apart. Without the connects (latency_excl_connect_ms):"
+  echo
+  echo "| conns | corio-fetch p99 excl connect µs | wrk p99 µs | ratio |"
+  echo "|---:|---:|---:|---:|"
+  for c in $FETCH_CONNS; do
+    local a="corio-fetch,$c" b="wrk,$c"
+    printf '| %s | %s | %s | %s |\n' "$c" "${f_p99x[$a]:--}" "${f_p99[$b]:--}" \
+      "$(ratio "${f_p99x[$a]:-}" "${f_p99[$b]:-}")"
   done
 }
 
