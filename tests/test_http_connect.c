@@ -292,16 +292,24 @@ static void test_all_refused(void **state)
     assert_int_equal(support_count_fds(), before);
 }
 
+/* Starts *p with black holes on 127.0.0.2 and 127.0.0.3, and a client whose "holes.test"
+ * is those two, with a connect deadline of connect_ms. */
+static corio_http_client_t *holes_client(struct peer *p, uint64_t connect_ms)
+{
+    peer_start(p, false);
+    peer_hole(p, "127.0.0.2");
+    peer_hole(p, "127.0.0.3");
+    corio_http_client_t *c = client(connect_ms);
+    assert_int_equal(corio_http_client_add_resolve(c, "holes.test", p->port, "127.0.0.2,127.0.0.3"),
+                     0);
+    return c;
+}
+
 static void *all_holes(void *arg)
 {
     (void)arg;
     struct peer p;
-    peer_start(&p, false);
-    peer_hole(&p, "127.0.0.2");
-    peer_hole(&p, "127.0.0.3");
-    corio_http_client_t *c = client(400);
-    assert_int_equal(corio_http_client_add_resolve(c, "holes.test", p.port, "127.0.0.2,127.0.0.3"),
-                     0);
+    corio_http_client_t *c = holes_client(&p, 400);
     uint64_t ms;
     assert_int_equal(get(c, "holes.test", p.port, &ms), -ETIMEDOUT);
     assert_true(ms >= 390);
@@ -335,12 +343,8 @@ static void *cancel_mid_race(void *arg)
 {
     (void)arg;
     struct peer p;
-    peer_start(&p, false);
-    peer_hole(&p, "127.0.0.2");
-    peer_hole(&p, "127.0.0.3");
-    struct cancel_arg a = {.c = client(5000), .port = p.port, .rc = 1};
-    assert_int_equal(
-        corio_http_client_add_resolve(a.c, "holes.test", p.port, "127.0.0.2,127.0.0.3"), 0);
+    corio_http_client_t *c = holes_client(&p, 5000);
+    struct cancel_arg a = {.c = c, .port = p.port, .rc = 1};
     corio_task_t *t;
     assert_int_equal(corio_spawn(NULL, racing_get, &a, &t), 0);
     /* Past the attempt delay, so both attempts are in flight when the cancel comes. */

@@ -13,9 +13,8 @@
 
 #define HC_MAX_ADDRS 8 /* addresses kept per origin */
 #define HC_BUCKETS   256
-#define HC_ATTEMPT_DELAY_NS                                                                        \
-    (250 * 1000000ull) /* RFC 8305's recommended Connection Attempt                                \
-                        * Delay */
+/* RFC 8305's recommended Connection Attempt Delay */
+#define HC_ATTEMPT_DELAY_NS (250 * 1000000ull)
 
 struct hc_conn;
 struct hc_pin;

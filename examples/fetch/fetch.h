@@ -44,6 +44,14 @@ enum kind {
 };
 extern const char *const fetch_kind_names[K_COUNT];
 
+/* One --resolve HOST:PORT:ADDR[,ADDR...]. */
+struct resolve {
+    const char *text; /* as given, for messages */
+    char host[CORIO_HTTP_MAX_HOST + 1];
+    uint16_t port;     /* 0: any */
+    const char *addrs; /* within text */
+};
+
 struct options {
     unsigned conns;
     uint64_t requests;    /* -n; 0: each URL once (or unbounded with -d) */
@@ -76,7 +84,7 @@ struct options {
     double host_rate;            /* --host-rate: requests per second per host; 0: no cap */
     uint64_t retry_after_max_ns; /* --retry-after-max */
     uint64_t dns_ttl_ns;         /* --dns-ttl (0 s is kept as 1 ns: never reused) */
-    const char **resolves;       /* --resolve HOST:PORT:ADDRS, checked, applied in order */
+    struct resolve *resolves;    /* --resolve, split and checked, applied in order */
     size_t nresolves;
 };
 

@@ -204,11 +204,11 @@ static bool parse_rate(const char *s, double *rate)
 }
 
 /* Splits --resolve's HOST:PORT:ADDR[,ADDR...] (HOST may be [an IPv6 literal]; PORT '*' is
- * any) into host (brackets dropped), port (0: any) and the address list, checking each
+ * any) into r's host (brackets dropped), port (0: any) and address list, checking each
  * address is numeric and at most 8 are given. Returns false with why filled. */
-static bool split_resolve(const char *v, char host[CORIO_HTTP_MAX_HOST + 1], uint16_t *port,
-                          const char **addrs, char *why, size_t why_len)
+static bool split_resolve(const char *v, struct resolve *r, char *why, size_t why_len)
 {
+    r->text = v;
     const char *h = v, *colon = strchr(v, ':');
     size_t hlen = colon != NULL ? (size_t)(colon - v) : 0;
     if (*v == '[') {
@@ -222,23 +222,22 @@ static bool split_resolve(const char *v, char host[CORIO_HTTP_MAX_HOST + 1], uin
         snprintf(why, why_len, "--resolve '%.200s' is not HOST:PORT:ADDR[,ADDR...]", v);
         return false;
     }
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
+    memcpy(r->host, h, hlen);
+    r->host[hlen] = '\0';
     char num[8];
     size_t plen = (size_t)(pend - colon - 1);
-    uint64_t n = 0;
-    if (plen == 1 && colon[1] == '*') {
-        *port = 0;
-    } else if (plen == 0 || plen >= sizeof num ||
-               (memcpy(num, colon + 1, plen), num[plen] = '\0', !parse_u64(num, 1, 65535, &n))) {
+    uint64_t n = 0; /* '*': 0, any port */
+    if (!(plen == 1 && colon[1] == '*') &&
+        (plen == 0 || plen >= sizeof num ||
+         (memcpy(num, colon + 1, plen), num[plen] = '\0', !parse_u64(num, 1, 65535, &n)))) {
         snprintf(why, why_len, "--resolve '%.200s': the port is not a number from 1 to 65535 or *",
                  v);
         return false;
     }
-    *port = (uint16_t)n;
-    *addrs = pend + 1;
+    r->port = (uint16_t)n;
+    r->addrs = pend + 1;
     size_t count = 0;
-    for (const char *a = *addrs;; count++) {
+    for (const char *a = r->addrs;; count++) {
         const char *end = strchr(a, ',');
         size_t len = end != NULL ? (size_t)(end - a) : strlen(a);
         char one[INET6_ADDRSTRLEN + 2];
@@ -266,14 +265,6 @@ static bool split_resolve(const char *v, char host[CORIO_HTTP_MAX_HOST + 1], uin
         return false;
     }
     return true;
-}
-
-static bool check_resolve(const char *v, char *why, size_t why_len)
-{
-    char host[CORIO_HTTP_MAX_HOST + 1];
-    uint16_t port;
-    const char *addrs;
-    return split_resolve(v, host, &port, &addrs, why, why_len);
 }
 
 /* Appends a URL to the list (grown by doubling; the strings are the caller's). */
@@ -338,7 +329,7 @@ static int parse_args(int argc, char **argv, struct fetch *f, const char ***urls
     bool connect_set = false, no_more_flags = false, head = false;
     size_t cap = 0;
     static corio_http_header_t hdrs[256];
-    static const char *resolves[64];
+    static struct resolve resolves[64];
     o->headers = hdrs;
     o->resolves = resolves;
     for (int i = 1; i < argc; i++) {
@@ -512,11 +503,10 @@ static int parse_args(int argc, char **argv, struct fetch *f, const char ***urls
                 o->dns_ttl_ns = 1; /* the client's 0 is its default */
         } else if (IS(NULL, "--resolve")) {
             VALUE();
-            if (!check_resolve(v, why, sizeof why))
-                return usage(why);
             if (o->nresolves == sizeof resolves / sizeof resolves[0])
                 return usage("too many --resolve options (64 at most)");
-            resolves[o->nresolves++] = v;
+            if (!split_resolve(v, &resolves[o->nresolves++], why, sizeof why))
+                return usage(why);
         } else if (IS(NULL, "--json")) {
             o->json = true;
         } else if (IS("-v", "--verbose")) {
@@ -676,14 +666,10 @@ static int make_client(struct fetch *f)
         return rc;
     }
     for (size_t i = 0; i < o->nresolves; i++) {
-        char host[CORIO_HTTP_MAX_HOST + 1], why[300];
-        uint16_t port;
-        const char *addrs;
-        if (!split_resolve(o->resolves[i], host, &port, &addrs, why, sizeof why))
-            return -EINVAL; /* checked by parse_args */
-        rc = corio_http_client_add_resolve(f->client, host, port, addrs);
+        const struct resolve *r = &o->resolves[i];
+        rc = corio_http_client_add_resolve(f->client, r->host, r->port, r->addrs);
         if (rc < 0) {
-            fprintf(stderr, "corio-fetch: --resolve %s: %s\n", o->resolves[i], corio_strerror(rc));
+            fprintf(stderr, "corio-fetch: --resolve %s: %s\n", r->text, corio_strerror(rc));
             return rc;
         }
     }

@@ -124,8 +124,9 @@ typedef struct corio_http_client_opts {
      * exist; tasks asking meanwhile share the one lookup. A resolver failure (not a
      * "no such name") is tried again by the next new connection, which meanwhile uses the
      * addresses of an earlier answer if there was one. Connecting races the addresses as
-     * RFC 8305 says: IPv6 and IPv4 interleaved, the next address tried 250 ms after the
-     * one before or at once when it failed (refused, unreachable), the first to connect
+     * RFC 8305 says: IPv6 and IPv4 interleaved, the next address tried after the RFC's
+     * recommended Connection Attempt Delay (docs/DESIGN-NOTES.md has the figure) or at
+     * once when the one before failed (refused, unreachable), the first to connect
      * kept and the others closed; the connect deadline bounds the whole race. */
     uint64_t dns_ttl_ns; /* how long an answer is kept (default 60 s; UINT64_MAX:
                           * for the client's life) */
