@@ -2,7 +2,7 @@
  * a buffer-select recv has data. The descriptor ring itself is ring.c's (the io_uring
  * seam); this file owns the buffers and the public API. */
 #include "internal.h"
-#include "ring.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -22,6 +22,8 @@ int corio_bufring_new(corio_loop_t *loop, unsigned count, size_t size, corio_buf
     if (loop == NULL || out == NULL || count == 0 || count > BUFRING_MAX_COUNT ||
         (count & (count - 1)) != 0 || size == 0 || size > BUFRING_MAX_SIZE)
         return -EINVAL;
+    if (loop->ring == NULL)
+        return -EOPNOTSUPP; /* the epoll backend has none: callers use their own buffers */
     corio_bufring_t *br = corio_calloc(1, sizeof *br);
     uint64_t *held = corio_calloc((count + 63) / 64, sizeof *held);
     if (br == NULL || held == NULL) {

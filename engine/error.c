@@ -107,7 +107,9 @@ const char *corio_loop_setup_hint(int err)
         return "out of file descriptors: raise 'ulimit -n'";
     case -EINVAL:
         return "an option is out of range: entries at most 32768, cq_entries between entries "
-               "and 65536, stack_size from 16 KiB to 1 GiB";
+               "and 65536, stack_size from 16 KiB to 1 GiB, backend a CORIO_BACKEND_* value; or "
+               "the environment variable CORIO_BACKEND is set to something other than "
+               "'io_uring', 'epoll' or 'auto'";
     default:
         return corio_strerror(err);
     }

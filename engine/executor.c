@@ -212,8 +212,9 @@ static struct corio_job *job_new(corio_loop_t *loop, void *(*fn)(void *), void *
     return j;
 }
 
-/* Queues j (loop thread). A worker is started when more jobs wait than workers are idle,
- * up to the limit; if none can be started and none exists, the job is refused. */
+/* Queues j (loop thread; loop NULL for a detached job). A worker is started when more
+ * jobs wait than workers are idle, up to the limit; if none can be started and none
+ * exists, the job is refused. */
 static int submit(corio_loop_t *loop, struct corio_job *j)
 {
     pthread_mutex_lock(&pool.lock);
@@ -231,11 +232,24 @@ static int submit(corio_loop_t *loop, struct corio_job *j)
         pool.head = j;
     pool.tail = j;
     pool.queued++;
-    corio_link_add(&loop->job_list, &j->link);
+    if (loop != NULL)
+        corio_link_add(&loop->job_list, &j->link);
     pthread_cond_signal(&pool.work);
     pthread_mutex_unlock(&pool.lock);
-    loop->jobs++;
+    if (loop != NULL)
+        loop->jobs++;
     return 0;
+}
+
+int corio_executor_submit_detached(void *(*fn)(void *), void *arg, corio_job_cb_t done)
+{
+    struct corio_job *j = job_new(NULL, fn, arg, NULL, done);
+    if (j == NULL)
+        return -ENOMEM;
+    int err = submit(NULL, j);
+    if (err < 0)
+        free(j);
+    return err;
 }
 
 /* Hands a finished job's result to whoever still wants it and frees the record, except

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 struct corio_ring;
+struct corio_epoll;
 
 /* Prints a message naming the misuse and aborts: for what cannot be an error code. */
 __attribute__((noreturn, format(printf, 1, 2))) void corio_panic(const char *fmt, ...);
@@ -164,9 +165,6 @@ int corio_op_start(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb);
  * copying from memory the later receives had pushed out: see docs/DESIGN-NOTES.md.) */
 #define CORIO_REAP_BATCH 64u
 
-/* Reaps up to CORIO_REAP_BATCH completions and delivers them in order: ops' callbacks
- * run, tasks parked on await calls are queued. Returns how many it reaped. */
-unsigned corio_op_reap(corio_loop_t *loop);
 
 /* ---- tasks ------------------------------------------------------------------------- */
 
@@ -265,7 +263,10 @@ static inline struct corio_task *corio_task_enter_await(int *err)
 struct corio_call; /* a call_soon node */
 
 struct corio_loop {
+    /* The backend (backend.h): ring on io_uring, epoll on epoll; the other is NULL. */
     struct corio_ring *ring;
+    struct corio_epoll *epoll;
+    int fallback_err; /* why io_uring was not used after an automatic fallback, else 0 */
     struct corio_runq ready;
     size_t batch;             /* items of the ready queue still to run in this iteration's batch */
     bool sq_dirty;            /* SQEs were queued since the last submit */
@@ -307,6 +308,12 @@ struct corio_loop {
 /* executor.c, from corio_loop_free: detaches the loop's outstanding jobs (they finish on
  * their workers and are disposed) so that no worker touches the loop afterwards. */
 void corio_executor_detach_loop(corio_loop_t *loop);
+
+/* Runs fn(arg) on an executor worker, then done(arg, result) on that same worker: no loop
+ * is involved (the epoll backend's file ops, which post their own completions). Returns
+ * 0, or -EAGAIN / -ENOMEM and neither runs. */
+int corio_executor_submit_detached(void *(*fn)(void *), void *arg,
+                                   void (*done)(void *arg, void *result));
 
 /* With ready work and nothing to submit, the kernel is not entered; but completions are
  * collected at least every this many runs of tasks and callbacks, so busy tasks cannot

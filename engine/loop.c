@@ -3,12 +3,13 @@
  * call_soon_threadsafe. Tasks (task.c) and ops (op.c) plug into the ready queue and the
  * completion dispatch here. */
 #include "internal.h"
-#include "ring.h"
+#include "backend.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -231,6 +232,42 @@ static int apply_defaults(corio_loop_opts_t *o)
     return 0;
 }
 
+/* Sets up the loop's backend: the one opts asks for, unless CORIO_BACKEND says otherwise;
+ * AUTO falls back to epoll when io_uring is blocked or absent, and remembers why. */
+static int backend_init(corio_loop_t *loop, const corio_loop_opts_t *opts)
+{
+    unsigned want = opts->backend;
+    const char *env = getenv("CORIO_BACKEND");
+    if (env != NULL && *env != '\0') {
+        if (strcmp(env, "io_uring") == 0)
+            want = CORIO_BACKEND_IO_URING;
+        else if (strcmp(env, "epoll") == 0)
+            want = CORIO_BACKEND_EPOLL;
+        else if (strcmp(env, "auto") == 0)
+            want = CORIO_BACKEND_AUTO;
+        else
+            return -EINVAL;
+    }
+    if (want > CORIO_BACKEND_EPOLL)
+        return -EINVAL;
+    if (want != CORIO_BACKEND_EPOLL) {
+        int err = corio_ring_init(&loop->ring, opts);
+        if (err == 0 || want == CORIO_BACKEND_IO_URING ||
+            (err != -EPERM && err != -EACCES && err != -ENOSYS))
+            return err;
+        loop->fallback_err = err;
+    }
+    return corio_epoll_init(&loop->epoll, opts);
+}
+
+static void backend_exit(corio_loop_t *loop)
+{
+    if (loop->ring != NULL)
+        corio_ring_exit(loop->ring);
+    else if (loop->epoll != NULL)
+        corio_epoll_exit(loop->epoll);
+}
+
 int corio_loop_new(corio_loop_t **out, const corio_loop_opts_t *opts_in)
 {
     if (out == NULL)
@@ -248,7 +285,7 @@ int corio_loop_new(corio_loop_t **out, const corio_loop_opts_t *opts_in)
     err = corio_stack_pool_init(&loop->stacks, opts.stack_size, opts.max_pooled_stacks);
     if (err < 0)
         goto fail;
-    err = corio_ring_init(&loop->ring, &opts);
+    err = backend_init(loop, &opts);
     if (err < 0)
         goto fail;
     /* Blocking on purpose: io_uring returns -EAGAIN for reads on O_NONBLOCK files instead
@@ -273,7 +310,7 @@ int corio_loop_new(corio_loop_t **out, const corio_loop_opts_t *opts_in)
 fail:
     if (loop->wake_fd >= 0)
         close(loop->wake_fd);
-    corio_ring_exit(loop->ring);
+    backend_exit(loop);
     free(loop);
     return err;
 }
@@ -316,8 +353,8 @@ static uint64_t wait_timeout(const corio_loop_t *loop)
 /* Delivers up to CORIO_REAP_BATCH completions and notes whether more are waiting. */
 static void reap_batch(corio_loop_t *loop)
 {
-    unsigned n = corio_op_reap(loop);
-    loop->cq_pending = n == CORIO_REAP_BATCH && corio_ring_has_completions(loop->ring);
+    unsigned n = corio_backend_deliver(loop, CORIO_REAP_BATCH);
+    loop->cq_pending = n == CORIO_REAP_BATCH && corio_backend_has_completions(loop);
 }
 
 /* Delivers every completion there is (corio_loop_free's drain). */
@@ -351,7 +388,7 @@ int corio_loop_run(corio_loop_t *loop)
         if (corio_loop_must_enter(loop)) {
             if (loop->timers.n > 0)
                 corio_loop_update_time(loop);
-            err = corio_ring_submit_wait(loop->ring, wait_timeout(loop));
+            err = corio_backend_submit_wait(loop, wait_timeout(loop));
             if (err < 0)
                 break;
             loop->sq_dirty = false;
@@ -414,9 +451,9 @@ void corio_loop_free(corio_loop_t *loop)
      * them and deliver those completions before the memory can go away. */
     loop->closing = true;
     if (loop->inflight > 0)
-        (void)corio_ring_queue_cancel(loop->ring, 0);
+        (void)corio_backend_queue_cancel(loop, 0);
     while (loop->inflight > 0) {
-        if (corio_ring_submit_wait(loop->ring, UINT64_MAX) < 0)
+        if (corio_backend_submit_wait(loop, UINT64_MAX) < 0)
             break;
         reap_all(loop);
     }
@@ -440,7 +477,7 @@ void corio_loop_free(corio_loop_t *loop)
     free_call_list(loop->free_calls);
     free_call_list(loop->ts_head);
 
-    corio_ring_exit(loop->ring); /* also ends the eventfd read */
+    backend_exit(loop); /* also ends the eventfd read */
     close(loop->wake_fd);
     corio_stack_pool_destroy(&loop->stacks);
     pthread_mutex_destroy(&loop->ts_lock);
@@ -472,13 +509,22 @@ int corio_run(void *(*main)(void *), void *arg, void **result)
 
 const char *corio_loop_backend(const corio_loop_t *loop)
 {
-    (void)loop;
-    return "io_uring";
+    if (loop == NULL)
+        return "none";
+    return loop->ring != NULL ? "io_uring" : "epoll";
+}
+
+int corio_loop_fallback_error(const corio_loop_t *loop)
+{
+    return loop != NULL ? loop->fallback_err : 0;
 }
 
 void corio_loop_stats(const corio_loop_t *loop, corio_loop_stats_t *stats)
 {
-    corio_ring_stats(loop->ring, stats);
+    if (loop->ring != NULL)
+        corio_ring_stats(loop->ring, stats);
+    else
+        corio_epoll_stats(loop->epoll, stats);
     stats->iterations = loop->iterations;
 }
 

@@ -1,11 +1,12 @@
 /* Operations, one small describe function each, shared by both modes: the _cb form
  * starts the described op with the caller's callback; the await form queues it with its
  * task as the completion's addressee and parks (nop, read, write, recv and send with no
- * op at all, their SQE written inline). Also the completion dispatch to ops and tasks.
- * The kernel side (SQE preparation) is ring.c's and ring_sqe.h's. */
+ * op at all, their SQE written inline on io_uring). Also the delivery of the completions
+ * the backend reaped, to ops' callbacks and parked tasks. The kernel side is the
+ * backend's (backend.h). */
+#include "backend.h"
 #include "handover.h"
 #include "internal.h"
-#include "ring.h"
 #include "ring_sqe.h"
 
 #include <errno.h>
@@ -31,7 +32,7 @@ int corio_op_start(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb)
     op->priv_cb = cb;
     op->priv_loop = loop;
     op->flags = 0;
-    int err = corio_ring_queue(loop->ring, op, (uint64_t)(uintptr_t)op);
+    int err = corio_backend_queue(loop, op, (uint64_t)(uintptr_t)op);
     if (err < 0)
         return err;
     loop->sq_dirty = true;
@@ -170,17 +171,6 @@ static inline void op_complete(corio_loop_t *loop, corio_op_t *op, int res, unsi
     op->priv_cb(op, res);
 }
 
-/* An await call's completion (see await_op): makes its task ready and queues it on
- * `ready`, a copy of the loop's queue held in a local by the callers. A wake's byte-sized
- * stores may alias the loop's fields, so updating those in place made every wake wait on
- * the previous one's stores (~0.6 ns of a 64-byte read, DESIGN-NOTES). */
-static inline void wake_task_into(struct corio_runq *ready, uint64_t user_data, int res)
-{
-    struct corio_task *t = (struct corio_task *)(uintptr_t)(user_data & ~CORIO_UD_TASK);
-    corio_task_make_ready(t, res);
-    corio_runq_push(ready, &t->run);
-}
-
 /* Wakes the tasks of the run of await completions starting at cqes[i], up to an op's
  * completion or n, and returns where the run ends. */
 static unsigned wake_tasks(corio_loop_t *loop, const struct corio_cqe *cqes, unsigned i, unsigned n)
@@ -188,14 +178,13 @@ static unsigned wake_tasks(corio_loop_t *loop, const struct corio_cqe *cqes, uns
     struct corio_runq ready = loop->ready;
     unsigned first = i;
     for (; i < n && (cqes[i].user_data & CORIO_UD_TASK); i++)
-        wake_task_into(&ready, cqes[i].user_data, cqes[i].res);
+        corio_wake_task_into(&ready, cqes[i].user_data, cqes[i].res);
     loop->ready = ready;
     loop->inflight -= i - first;
     return i;
 }
 
-/* Delivers copied completions in order: ops' callbacks run, tasks are queued. */
-static void complete_all(corio_loop_t *loop, const struct corio_cqe *cqes, unsigned n)
+void corio_op_deliver(corio_loop_t *loop, const struct corio_cqe *cqes, unsigned n)
 {
     unsigned i = 0;
     while (i < n) {
@@ -211,49 +200,6 @@ static void complete_all(corio_loop_t *loop, const struct corio_cqe *cqes, unsig
     }
 }
 
-/* Wakes the tasks of the await completions at the head of the CQ, reading them in place
- * (no copy), up to an op's completion or max; returns how many it took off the CQ. In
- * place is safe here because waking runs none of the user's code and queues no SQE; an
- * op's callback could, and flushing a full SQ drains the CQ into the ring's backlog, so
- * ops' completions are copied out first (corio_ring_reap). Saved ~1 ns of a 64-byte read
- * (DESIGN-NOTES). */
-static unsigned wake_tasks_in_cq(corio_loop_t *loop, unsigned max)
-{
-    struct corio_ring *r = loop->ring;
-    if (r->backlog_len > 0)
-        return 0; /* completions set aside earlier go first */
-    unsigned head;
-    unsigned posted = corio_ring_cq_posted(r, &head);
-    if (posted > max)
-        posted = max;
-    struct corio_runq ready = loop->ready;
-    unsigned n = 0;
-    for (; n < posted; n++) {
-        const struct io_uring_cqe *cqe = corio_ring_cqe_at(r, head + n);
-        if (!(cqe->user_data & CORIO_UD_TASK))
-            break;
-        int res = cqe->res;
-        (void)corio_fault_hit(CORIO_FAULT_CQE_RES, &res);
-        wake_task_into(&ready, cqe->user_data, res);
-    }
-    loop->ready = ready;
-    loop->inflight -= n;
-    io_uring_cq_advance(&r->uring, n);
-    r->completions += n;
-    return n;
-}
-
-unsigned corio_op_reap(corio_loop_t *loop)
-{
-    unsigned n = wake_tasks_in_cq(loop, CORIO_REAP_BATCH);
-    if (n == CORIO_REAP_BATCH)
-        return n;
-    struct corio_cqe batch[CORIO_REAP_BATCH];
-    unsigned copied = corio_ring_reap(loop->ring, batch, CORIO_REAP_BATCH - n);
-    complete_all(loop, batch, copied);
-    return n + copied;
-}
-
 int corio_op_cancel(corio_loop_t *loop, corio_op_t *op)
 {
     if (loop == NULL || op == NULL)
@@ -261,7 +207,7 @@ int corio_op_cancel(corio_loop_t *loop, corio_op_t *op)
     if (op->priv_state != CORIO_OP_INFLIGHT)
         return -ENOENT;
     loop->sq_dirty = true;
-    return corio_ring_queue_cancel(loop->ring, (uint64_t)(uintptr_t)op);
+    return corio_backend_queue_cancel(loop, (uint64_t)(uintptr_t)op);
 }
 
 /* ---- describing ------------------------------------------------------------------ */
@@ -555,7 +501,7 @@ int corio_accept_cb(corio_loop_t *loop, corio_op_t *op, int fd, struct sockaddr 
 
 static int d_accept_multi(corio_loop_t *loop, corio_op_t *op, int fd, int flags)
 {
-    if (!corio_ring_has_multishot_accept(loop->ring))
+    if (!corio_backend_has_multishot_accept(loop))
         return -EOPNOTSUPP;
     int err = d_accept(op, fd, NULL, NULL, flags);
     op->priv_kind = CORIO_OP_ACCEPT_MULTI;
@@ -587,7 +533,7 @@ int corio_recv_bufring_cb(corio_loop_t *loop, corio_op_t *op, int fd, corio_bufr
 
 static int d_recv_multi(corio_loop_t *loop, corio_op_t *op, int fd, corio_bufring_t *br, int flags)
 {
-    if (!corio_ring_has_multishot_recv(loop->ring))
+    if (!corio_backend_has_multishot_recv(loop))
         return -EOPNOTSUPP;
     return d_recv_bufring(op, fd, br, flags, CORIO_OP_RECV_MULTI);
 }
@@ -669,7 +615,7 @@ static void abort_task_op(struct corio_task *t, int res)
 {
     (void)res;
     t->loop->sq_dirty = true;
-    (void)corio_ring_queue_cancel(t->loop->ring, task_user_data(t));
+    (void)corio_backend_queue_cancel(t->loop, task_user_data(t));
 }
 
 /* What an await call returns for its op's result res, once a cancel or its deadline
@@ -712,7 +658,7 @@ static int await_op(corio_op_t *op)
     if (t == NULL)
         return err;
     uint64_t deadline = corio_task_deadline(t);
-    err = corio_ring_queue(t->loop->ring, op, task_user_data(t));
+    err = corio_backend_queue(t->loop, op, task_user_data(t));
     int res = await_queued(t, err, deadline);
     mark_kernel_writes(op, res);
     return res;
@@ -731,8 +677,13 @@ HOT ssize_t await_rw(enum corio_op_kind kind, int fd, const void *buf, size_t le
     if (t == NULL)
         return err;
     uint64_t deadline = corio_task_deadline(t);
-    err = corio_ring_queue_rw(t->loop->ring, kind, fd, (void *)buf, clamp_len(len), off, flags,
-                              task_user_data(t));
+    corio_loop_t *loop = t->loop;
+    if (__builtin_expect(loop->ring != NULL, 1))
+        err = corio_ring_queue_rw(loop->ring, kind, fd, (void *)buf, clamp_len(len), off, flags,
+                                  task_user_data(t));
+    else
+        err = corio_epoll_queue_rw(loop->epoll, kind, fd, (void *)buf, clamp_len(len), off,
+                                   flags, task_user_data(t));
     int res = await_queued(t, err, deadline);
     if (kind == CORIO_OP_READ || kind == CORIO_OP_RECV)
         mark_buf_written(buf, res);
@@ -758,7 +709,7 @@ static void abort_op_wait(struct corio_task *t, int res)
 {
     (void)res;
     t->loop->sq_dirty = true;
-    (void)corio_ring_queue_cancel(t->loop->ring, (uint64_t)(uintptr_t)t->wait_obj);
+    (void)corio_backend_queue_cancel(t->loop, (uint64_t)(uintptr_t)t->wait_obj);
 }
 
 static int await_bufring_op(corio_op_t *op)

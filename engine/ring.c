@@ -1,8 +1,9 @@
 /* The io_uring backend (with ring_sqe.h, the only code that includes liburing.h): ring
  * set-up with flag-by-flag fallback, SQE preparation for each op kind, flush-and-retry
- * when the SQ is full, one-syscall submit-and-wait, and batch reaping that survives CQ
- * overflow. */
-#include "ring.h"
+ * when the SQ is full, one-syscall submit-and-wait, and the one reader of the CQ: await
+ * completions wake their tasks in place, the rest are copied out and delivered in
+ * batches, surviving CQ overflow. */
+#include "backend.h"
 
 #include "internal.h"
 #include "ring_sqe.h"
@@ -316,17 +317,26 @@ int corio_ring_submit_wait(struct corio_ring *r, uint64_t timeout_ns)
     return rc;
 }
 
-/* Whether user_data belongs to an op of the user's (an await call's task, or an op that
- * is not the loop's own): the ones whose results the fault point may replace. */
-static inline bool is_user_op(uint64_t user_data)
+/* How many completions are posted in the CQ; *head gets the position of the first. The
+ * tail is read once per batch (liburing's io_uring_for_each_cqe reloads it, and checks for
+ * 32-byte CQEs, on every entry). */
+static inline unsigned cq_posted(const struct corio_ring *r, unsigned *head)
 {
-    if (user_data & CORIO_UD_TASK)
-        return true;
-    return user_data >= CORIO_UD_MIN_OP &&
-           !(((const corio_op_t *)(uintptr_t)user_data)->priv_bits & CORIO_OPB_INTERNAL);
+    *head = *r->uring.cq.khead;
+    return io_uring_smp_load_acquire(r->uring.cq.ktail) - *head;
 }
 
-unsigned corio_ring_reap(struct corio_ring *r, struct corio_cqe *out, unsigned max)
+/* The posted completion at CQ position pos, read in place: valid until the CQ's head is
+ * advanced past it. */
+static inline const struct io_uring_cqe *cqe_at(const struct corio_ring *r, unsigned pos)
+{
+    unsigned shift = (r->uring.flags & IORING_SETUP_CQE32) ? 1 : 0;
+    return &r->uring.cq.cqes[(pos & r->uring.cq.ring_mask) << shift];
+}
+
+/* Copies up to max completions into out and releases their ring slots (completions set
+ * aside while the SQ was being flushed come first). Returns how many. */
+static unsigned reap(struct corio_ring *r, struct corio_cqe *out, unsigned max)
 {
     unsigned n = 0;
     while (n < max && r->backlog_head < r->backlog_len)
@@ -335,15 +345,15 @@ unsigned corio_ring_reap(struct corio_ring *r, struct corio_cqe *out, unsigned m
         r->backlog_head = r->backlog_len = 0;
 
     unsigned head;
-    unsigned posted = corio_ring_cq_posted(r, &head);
+    unsigned posted = cq_posted(r, &head);
     if (posted > max - n)
         posted = max - n;
     for (unsigned i = 0; i < posted; i++) {
-        const struct io_uring_cqe *cqe = corio_ring_cqe_at(r, head + i);
+        const struct io_uring_cqe *cqe = cqe_at(r, head + i);
         /* Copy before advancing: the slot may be reused as soon as it is released. */
         out[n] =
             (struct corio_cqe){.user_data = cqe->user_data, .res = cqe->res, .flags = cqe->flags};
-        if (is_user_op(cqe->user_data))
+        if (corio_ud_is_user_op(cqe->user_data))
             (void)corio_fault_hit(CORIO_FAULT_CQE_RES, &out[n].res);
         n++;
     }
@@ -358,6 +368,48 @@ unsigned corio_ring_reap(struct corio_ring *r, struct corio_cqe *out, unsigned m
         r->enters++;
     }
     return n;
+}
+
+/* Wakes the tasks of the await completions at the head of the CQ, reading them in place
+ * (no copy), up to an op's completion or max; returns how many it took off the CQ. In
+ * place is safe here because waking runs none of the user's code and queues no SQE; an
+ * op's callback could, and flushing a full SQ drains the CQ into the backlog, so ops'
+ * completions are copied out first (reap). Saved ~1 ns of a 64-byte read (DESIGN-NOTES). */
+static unsigned wake_tasks_in_cq(corio_loop_t *loop, struct corio_ring *r, unsigned max)
+{
+    if (r->backlog_len > 0)
+        return 0; /* completions set aside earlier go first */
+    unsigned head;
+    unsigned posted = cq_posted(r, &head);
+    if (posted > max)
+        posted = max;
+    struct corio_runq ready = loop->ready;
+    unsigned n = 0;
+    for (; n < posted; n++) {
+        const struct io_uring_cqe *cqe = cqe_at(r, head + n);
+        if (!(cqe->user_data & CORIO_UD_TASK))
+            break;
+        int res = cqe->res;
+        (void)corio_fault_hit(CORIO_FAULT_CQE_RES, &res);
+        corio_wake_task_into(&ready, cqe->user_data, res);
+    }
+    loop->ready = ready;
+    loop->inflight -= n;
+    io_uring_cq_advance(&r->uring, n);
+    r->completions += n;
+    return n;
+}
+
+unsigned corio_ring_deliver(corio_loop_t *loop, struct corio_ring *r, unsigned max)
+{
+    unsigned n = wake_tasks_in_cq(loop, r, max);
+    if (n == max)
+        return n;
+    struct corio_cqe batch[CORIO_REAP_BATCH];
+    unsigned room = max - n < CORIO_REAP_BATCH ? max - n : CORIO_REAP_BATCH;
+    unsigned copied = reap(r, batch, room);
+    corio_op_deliver(loop, batch, copied);
+    return n + copied;
 }
 
 bool corio_ring_has_completions(const struct corio_ring *r)

@@ -1,13 +1,13 @@
-/* The ring's state and its inline paths, for ring.c and op.c: the SQE path of the await
- * calls, and reading the CQ in place for their completions. With ring.c, the only code
- * that includes liburing.h. The await calls write their SQE inline because on the path
- * that ~64 tasks take in turn, a call into ring.c and its argument shuffling measured
- * 2-3 ns of the ~135 a 64-byte read costs (DESIGN-NOTES). */
+/* The io_uring backend's state and its inline SQE path, for ring.c and op.c (the hot
+ * await calls write their SQE inline when the loop runs on io_uring: on the path that ~64
+ * tasks take in turn, a call into ring.c and its argument shuffling measured 2-3 ns of the
+ * ~135 a 64-byte read costs, DESIGN-NOTES). With ring.c, the only code that includes
+ * liburing.h. */
 #ifndef CORIO_RING_SQE_H
 #define CORIO_RING_SQE_H
 
+#include "backend.h"
 #include "internal.h"
-#include "ring.h"
 
 #include <liburing.h>
 #include <stdbool.h>
@@ -79,23 +79,6 @@ static inline int corio_ring_queue_rw(struct corio_ring *r, enum corio_op_kind k
     io_uring_sqe_set_data64(sqe, user_data);
     r->submitted++;
     return 0;
-}
-
-/* How many completions are posted in the CQ; *head gets the position of the first. The
- * tail is read once per batch (liburing's io_uring_for_each_cqe reloads it, and checks for
- * 32-byte CQEs, on every entry). */
-static inline unsigned corio_ring_cq_posted(const struct corio_ring *r, unsigned *head)
-{
-    *head = *r->uring.cq.khead;
-    return io_uring_smp_load_acquire(r->uring.cq.ktail) - *head;
-}
-
-/* The posted completion at CQ position pos, read in place: valid until the CQ's head is
- * advanced past it. */
-static inline const struct io_uring_cqe *corio_ring_cqe_at(const struct corio_ring *r, unsigned pos)
-{
-    unsigned shift = (r->uring.flags & IORING_SETUP_CQE32) ? 1 : 0;
-    return &r->uring.cq.cqes[(pos & r->uring.cq.ring_mask) << shift];
 }
 
 #endif

@@ -1,5 +1,6 @@
 # Engine sources beyond the coroutine core (included by the top-level CMakeLists.txt).
 list(APPEND CORIO_SOURCES
+  engine/backend_epoll.c
   engine/bufring.c
   engine/error.c
   engine/executor.c

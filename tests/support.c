@@ -30,6 +30,24 @@ void support_require_uring(void)
         corio_loop_free(loop);
 }
 
+const char *support_backend(void)
+{
+    static const char *name;
+    if (name == NULL) {
+        corio_loop_t *loop;
+        if (corio_loop_new(&loop, NULL) != 0)
+            return "none";
+        name = corio_loop_backend(loop); /* a static string */
+        corio_loop_free(loop);
+    }
+    return name;
+}
+
+int support_on_uring(void)
+{
+    return strcmp(support_backend(), "io_uring") == 0;
+}
+
 corio_loop_t *support_loop_opts(const corio_loop_opts_t *opts)
 {
     corio_loop_t *loop = NULL;

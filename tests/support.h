@@ -13,6 +13,14 @@ uint64_t support_now_ns(void);
 /* Exits 77 (ctest: skipped) with the reason when io_uring cannot be set up here. */
 void support_require_uring(void);
 
+/* The backend a default loop runs on here: "io_uring", or "epoll" (CORIO_BACKEND=epoll,
+ * or io_uring blocked). */
+const char *support_backend(void);
+
+/* True when default loops run on io_uring: checks of io_uring-only counters (a full SQ,
+ * CQ overflow) are made only then. */
+int support_on_uring(void);
+
 /* A loop with `entries` SQ entries (0: default); fails the test if it cannot be made. */
 corio_loop_t *support_loop(unsigned entries);
 

@@ -295,7 +295,7 @@ static void test_bad_options_are_rejected(void **state)
     assert_int_equal(corio_loop_new(NULL, NULL), -EINVAL);
     corio_loop_opts_t defaults = {0}; /* zero means default, stack size included */
     assert_int_equal(corio_loop_new(&loop, &defaults), 0);
-    assert_string_equal(corio_loop_backend(loop), "io_uring");
+    assert_string_equal(corio_loop_backend(loop), support_backend());
     corio_loop_free(loop);
 }
 
@@ -390,7 +390,8 @@ static void run_4096_reads_on_an_8_entry_ring(unsigned flags)
     }
     corio_loop_stats_t stats;
     corio_loop_stats(loop, &stats);
-    assert_true(stats.sq_full > 0); /* the full-SQ path really ran */
+    if (support_on_uring())
+        assert_true(stats.sq_full > 0); /* the full-SQ path really ran */
     assert_true(stats.completions >= READS);
     corio_loop_free(loop);
     close(fd);

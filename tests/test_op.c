@@ -1471,7 +1471,8 @@ static void test_1000_ops_started_at_once_on_an_8_entry_sq_all_complete(void **s
     (void)state;
     corio_loop_stats_t st;
     run_burst(8, 0, 1000, B_KINDS, &st);
-    assert_true(st.sq_full > 0); /* the flush-when-full path really ran */
+    if (support_on_uring())
+        assert_true(st.sq_full > 0); /* the flush-when-full path really ran */
     assert_true(st.submitted >= 1000);
 }
 
@@ -1480,8 +1481,10 @@ static void test_4096_completions_unreaped_on_a_16_entry_cq_are_each_delivered_o
     (void)state;
     corio_loop_stats_t st;
     run_burst(8, 16, 4096, 2 /* nops and zero timeouts */, &st);
-    assert_true(st.sq_full > 0);
-    assert_true(st.cq_overflow > 0); /* the kernel really ran out of CQ space */
+    if (support_on_uring()) {
+        assert_true(st.sq_full > 0);
+        assert_true(st.cq_overflow > 0); /* the kernel really ran out of CQ space */
+    }
     assert_true(st.completions >= 4096);
     print_message("4096 completions on a 16-entry CQ: cq_overflow %llu, enters %llu\n",
                   (unsigned long long)st.cq_overflow, (unsigned long long)st.enters);

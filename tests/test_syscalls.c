@@ -1,6 +1,6 @@
-/* Counts real io_uring_enter syscalls (with ptrace, in a child process) over a steady-state
- * stretch of the loop and checks there is exactly one per loop iteration, in callback mode
- * and in coroutine mode. Markers: the workload calls getppid() at the start and the end
+/* Counts real io_uring_enter syscalls (epoll_pwait2 on the epoll backend) with ptrace, in
+ * a child process, over a steady-state stretch of the loop and checks there is exactly one
+ * per loop iteration, in callback mode and in coroutine mode. Markers: the workload calls getppid() at the start and the end
  * of the measured stretch, and the tracer counts io_uring_enter calls between them. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,6 +116,7 @@ static long count_enters(void (*workload)(struct stretch *), uint64_t *loop_iter
     assert_true(WIFSTOPPED(status));
     assert_int_equal(ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)PTRACE_O_TRACESYSGOOD), 0);
 
+    long wait_nr = support_on_uring() ? SYS_io_uring_enter : SYS_epoll_pwait2;
     long enters = 0;
     int markers = 0;
     for (;;) {
@@ -132,7 +133,7 @@ static long count_enters(void (*workload)(struct stretch *), uint64_t *loop_iter
             continue;
         if (info.entry.nr == SYS_getppid)
             markers++;
-        else if (info.entry.nr == SYS_io_uring_enter && markers == 1)
+        else if ((long)info.entry.nr == wait_nr && markers == 1)
             enters++;
     }
     assert_true(WIFEXITED(status));

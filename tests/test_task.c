@@ -1728,7 +1728,8 @@ static void run_4096_concurrent_reads_on_an_8_entry_ring(unsigned flags)
     assert_int_equal(reads_ok, READERS);
     corio_loop_stats_t stats;
     corio_loop_stats(loop, &stats);
-    assert_true(stats.sq_full > 0); /* the full-SQ path really ran */
+    if (support_on_uring())
+        assert_true(stats.sq_full > 0); /* the full-SQ path really ran */
     corio_loop_free(loop);
     close(pattern_fd);
 }

@@ -74,6 +74,24 @@ enum {
     CORIO_LOOP_NO_OVERFLOW_REPORT = 1u << 1,
 };
 
+/* The kernel interface a loop runs on (corio_loop_opts_t.backend). The environment
+ * variable CORIO_BACKEND (io_uring, epoll or auto), when set, overrides the option.
+ *   AUTO      io_uring, or epoll when io_uring cannot be set up because it is blocked or
+ *             absent (io_uring_setup fails with EPERM, EACCES or ENOSYS: a seccomp profile
+ *             such as Docker's default, kernel.io_uring_disabled, an old kernel).
+ *   IO_URING  io_uring or nothing: corio_loop_new fails when it cannot be set up.
+ *   EPOLL     readiness (epoll) plus non-blocking system calls for sockets, pipes and the
+ *             like; regular files and fsync, openat and statx on the executor's threads
+ *             (executor.h), as libuv does. Every op has the same results and errors and
+ *             the same cancellation guarantee, except where a call says otherwise:
+ *             buffer rings and multishot recv are io_uring only (-EOPNOTSUPP), and sockets
+ *             an accept or connect runs on are switched to O_NONBLOCK. */
+enum {
+    CORIO_BACKEND_AUTO = 0,
+    CORIO_BACKEND_IO_URING = 1,
+    CORIO_BACKEND_EPOLL = 2,
+};
+
 /* Zero means "default" for every field; a NULL opts pointer means all defaults. */
 typedef struct corio_loop_opts {
     unsigned entries;           /* submission queue size; default 256, at most 32768 */
@@ -85,17 +103,21 @@ typedef struct corio_loop_opts {
     unsigned flags;             /* CORIO_LOOP_* */
     unsigned sqpoll_idle_ms;    /* with CORIO_LOOP_SQPOLL: idle time before it sleeps */
     unsigned max_pooled_stacks; /* finished tasks' stacks kept for reuse; default 1024 */
+    unsigned backend;           /* CORIO_BACKEND_*; default AUTO */
 } corio_loop_opts_t;
 
-/* Creates a loop with its io_uring. Returns 0 and sets *loop, or:
- *   -EINVAL  bad option (entries > 32768, stack_size outside 16 KiB .. 1 GiB)
+/* Creates a loop on its backend (see CORIO_BACKEND_AUTO). Returns 0 and sets *loop, or:
+ *   -EINVAL  bad option (entries > 32768, stack_size outside 16 KiB .. 1 GiB, an unknown
+ *            backend or CORIO_BACKEND value)
+ * and, when io_uring was asked for (CORIO_BACKEND_IO_URING) and cannot be set up:
  *   -ENOSYS  the kernel has no io_uring, or a seccomp filter hides it
  *   -EPERM   io_uring is disabled (sysctl kernel.io_uring_disabled) or blocked by a
  *            seccomp profile (the default Docker/containerd one blocks it)
  *   -ENOMEM  out of memory, or the locked-memory limit (ulimit -l) is too low on an old
- *            kernel
+ *            kernel (also with AUTO: only EPERM, EACCES and ENOSYS fall back to epoll)
  * corio_loop_setup_hint() turns any of these into a sentence with the cause and the
- * remedy. The calling thread's fd table gets the ring fd (close-on-exec). */
+ * remedy. The calling thread's fd table gets the ring fd, or the epoll and eventfd fds
+ * (close-on-exec). */
 CORIO_API int corio_loop_new(corio_loop_t **loop, const corio_loop_opts_t *opts);
 
 /* Explains an error returned by corio_loop_new: cause and remedy, one sentence. Static
@@ -129,8 +151,13 @@ CORIO_API void corio_loop_free(corio_loop_t *loop);
  * returned); -EINVAL if main is NULL; or an error from corio_loop_new. */
 CORIO_API int corio_run(void *(*main)(void *), void *arg, void **result);
 
-/* Which kernel interface the loop runs on: "io_uring". */
+/* Which kernel interface the loop runs on: "io_uring" or "epoll" (static string). */
 CORIO_API const char *corio_loop_backend(const corio_loop_t *loop);
+
+/* When the loop runs on epoll because CORIO_BACKEND_AUTO could not set up io_uring: the
+ * error io_uring gave (-EPERM, -EACCES or -ENOSYS), which corio_loop_setup_hint()
+ * explains. 0 otherwise (io_uring in use, or epoll chosen on purpose). */
+CORIO_API int corio_loop_fallback_error(const corio_loop_t *loop);
 
 typedef struct corio_loop_stats {
     uint64_t iterations;  /* corio_loop_run iterations */
