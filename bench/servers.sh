@@ -457,7 +457,9 @@ run_http() {
   t0=$(tree_ticks "$server_pid") b0=$(cpu0_busy) l0=$(cpu1_busy) w0=$(date +%s%N)
   out=$("${pin_load[@]}" "$WRK" -t1 -c"$conns" -d"${DURATION}s" --latency "$url" \
         2>"$tmp/load.err") || rc=$?
-  t1=$(tree_ticks "$server_pid") b1=$(cpu0_busy) l1=$(cpu1_busy) w1=$(date +%s%N)
+  # CPU 0 and 1 first, then the server's ticks: reading those walks /proc (a process or two
+  # per entry, seconds on a loaded machine), which must not count as the run's busy time.
+  b1=$(cpu0_busy) l1=$(cpu1_busy) w1=$(date +%s%N) t1=$(tree_ticks "$server_pid")
   if ! kill -0 "$server_pid" 2>/dev/null; then
     note "$name died during the run:"; sed 's/^/  /' "$tmp/server.err" >&2; rc=1
   fi
