@@ -1,4 +1,4 @@
-/* What the two baseline echo servers (epoll_echo.c, uring_echo.c) share: their command
+/* What the baseline echo servers (epoll_echo.c, uring_echo.c, uv_echo.c) share: their command
  * line (--host, --port, --help), the listening socket, and the listening line. Header-only
  * so that each stays a standalone one-file program with no corio dependency. */
 #ifndef CORIO_BENCH_ECHO_BASELINE_H

@@ -4,14 +4,17 @@
 # (progress goes to stderr) and exits non-zero when any run failed.
 #   bench/servers.sh [BUILD_DIR] [SECTION...]  sections: echo, http, fetch, tls, rate (default: all)
 #
-# echo: CORIO_ECHO vs epoll_echo under echo_load at CONNS x SIZES, reporting messages/s, p99
-# latency, the server's CPU seconds (utime+stime from /proc/PID/stat around the run), messages
-# per server CPU-second, and the ratios corio/epoll.
+# echo: CORIO_ECHO, the same with CORIO_EPOLL_ENV in its environment ("corio-echo (epoll)":
+# corio's epoll backend), epoll_echo, uring_echo and uv_echo (libuv) under echo_load at CONNS x
+# SIZES, reporting messages/s, p99 latency, the server's CPU seconds (utime+stime from
+# /proc/PID/stat around the run), messages per server CPU-second, and the ratios to epoll_echo
+# and to uv_echo (libuv).
 #
 # http: CORIO_HTTPD vs nginx (1 worker, `return 200 "hello\n"`, access_log off, config in a
 # temp dir, listening on a free port of 127.0.0.1) on GET /hello with `wrk -t1 --latency` at
 # HTTP_CONNS keep-alive connections, reporting requests/s, p99 latency, server CPU seconds
-# (nginx: master + worker), requests per server CPU-second, and the ratios corio/nginx.
+# (nginx: master + worker), requests per server CPU-second, and the ratios corio/nginx;
+# corio-httpd runs twice, the second time with CORIO_EPOLL_ENV ("corio-httpd (epoll)").
 # Skipped, with a message, when wrk or nginx is missing (`.ci/deps bench` installs them).
 #
 # fetch: corio-fetch vs wrk -t1 as load generators against the same nginx (1 worker, CPU 0),
@@ -50,8 +53,14 @@
 #   ECHO_LOAD, EPOLL_ECHO, URING_ECHO default to BUILD_DIR/bench/{echo_load,epoll_echo,uring_echo}
 #                         (uring_echo, a hand-written liburing multishot server, is a second
 #                         reference: what io_uring itself gains over epoll on this machine)
+#   UV_ECHO               the libuv echo server (default BUILD_DIR/bench/uv_echo, built when
+#                         libuv1-dev is installed); its rows are skipped, with a message, without it
 #   CORIO_ECHO            corio's echo server command (default BUILD_DIR/examples/corio-echo);
 #                         its rows are skipped, with a message, when it does not exist
+#   CORIO_EPOLL_ENV="CORIO_BACKEND=epoll"  the environment of the "(epoll)" rows of corio-echo
+#                         and corio-httpd (empty: no such rows). A row whose server holds an
+#                         io_uring and no epoll instance is flagged under its table: that build
+#                         ignores the variable and the row measured io_uring
 #   HTTP_CONNS="64 256"   wrk connection counts (http)
 #   CORIO_HTTPD           corio's HTTP server command (default BUILD_DIR/examples/corio-httpd)
 #   WRK, NGINX            the load generator and the baseline (default: found on PATH)
@@ -85,6 +94,8 @@ SIZES=${SIZES:-"64 4096"}
 ECHO_LOAD=${ECHO_LOAD:-$build/bench/echo_load}
 EPOLL_ECHO=${EPOLL_ECHO:-$build/bench/epoll_echo}
 URING_ECHO=${URING_ECHO:-$build/bench/uring_echo}
+UV_ECHO=${UV_ECHO:-$build/bench/uv_echo}
+CORIO_EPOLL_ENV=${CORIO_EPOLL_ENV-CORIO_BACKEND=epoll}
 CORIO_ECHO=${CORIO_ECHO:-$build/examples/corio-echo}
 HTTP_CONNS=${HTTP_CONNS:-"64 256"}
 CORIO_HTTPD=${CORIO_HTTPD:-$build/examples/corio-httpd}
@@ -170,6 +181,40 @@ cpu_ticks() {
 # (loopback TCP) that the kernel does on that CPU and does not charge to the process.
 cpu0_busy() { awk '$1 == "cpu0" { print $2 + $3 + $4 + $7 + $8 }' /proc/stat; }
 
+# The "(epoll)" rows: CORIO_EPOLL_ENV as an env(1) prefix, and a check that the server took
+# it. check_epoll NAME (the server just started): records NAME in not_epoll when the server
+# holds an io_uring instance and no epoll one, i.e. it ran on io_uring after all.
+epoll_env=()
+read -ra epoll_env <<<"$CORIO_EPOLL_ENV"
+declare -A not_epoll
+check_epoll() {
+  local f l uring=0 epoll=0
+  for f in "/proc/$server_pid/fd/"*; do
+    l=$(readlink "$f" 2>/dev/null) || continue
+    case $l in
+      "anon_inode:[io_uring]") uring=1 ;;
+      "anon_inode:[eventpoll]") epoll=1 ;;
+    esac
+  done
+  if [ "$uring" = 1 ] && [ "$epoll" = 0 ] && [ -z "${not_epoll[$1]:-}" ]; then
+    note "$1 holds an io_uring and no epoll instance: ${CORIO_EPOLL_ENV} had no effect"
+    not_epoll[$1]=1
+  fi
+  return 0
+}
+# epoll_notes NAME...: a line under a table for each NAME check_epoll flagged.
+epoll_notes() {
+  local n
+  for n in "$@"; do
+    [ -z "${not_epoll[$n]:-}" ] || {
+      echo
+      echo "Note: $n held an io_uring and no epoll instance: this build ignores \`${CORIO_EPOLL_ENV}\`,"
+      echo "so its rows measured the io_uring backend."
+    }
+  done
+  return 0
+}
+
 json_get() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<<"$1"; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 
@@ -190,6 +235,7 @@ failed=0
 # ---- echo -------------------------------------------------------------------------------
 # run_echo NAME CONNS SIZE COMMAND...: one fresh server, one echo_load run; prints a table row
 # and records msgs/s, p99 and msgs per CPU-second in r_rate/r_p99/r_eff[NAME,CONNS,SIZE].
+# A NAME ending in "(epoll)" gets check_epoll.
 declare -A r_rate r_p99 r_eff
 run_echo() {
   local name=$1 conns=$2 size=$3 key="$1,$2,$3"
@@ -200,6 +246,7 @@ run_echo() {
     failed=1
     return
   fi
+  [[ $name != *"(epoll)" ]] || check_epoll "$name"
   local t0 t1 b0 b1 out rc=0
   t0=$(cpu_ticks "$server_pid") b0=$(cpu0_busy)
   out=$("${pin_load[@]}" "$ECHO_LOAD" --port "$port" -c "$conns" -s "$size" -d "$DURATION" \
@@ -241,36 +288,63 @@ section_echo() {
   if [ ${#corio[@]} -eq 0 ] || [ ! -x "${corio[0]}" ]; then
     note "corio-echo not found at '${CORIO_ECHO}': skipping its rows (set CORIO_ECHO=path)"
     echo
-    echo "corio-echo not found at \`${CORIO_ECHO}\`: only the epoll baseline was run."
+    echo "corio-echo not found at \`${CORIO_ECHO}\`: only the baselines were run."
     corio=()
+  fi
+  local uv=1
+  if [ ! -x "$UV_ECHO" ]; then
+    note "uv_echo not found at '${UV_ECHO}': skipping the libuv rows (install libuv1-dev and rebuild, or set UV_ECHO=path)"
+    echo
+    echo "uv_echo not found at \`${UV_ECHO}\`: the libuv baseline was not run (\`.ci/deps bench\` installs libuv1-dev)."
+    uv=
   fi
   echo
   echo "## Echo: ping-pong, one message in flight per connection"
   echo
   echo "server CPU: the process's utime+stime; CPU 0 busy adds the softirq (loopback TCP) work done"
   echo "on the server's CPU, which the kernel charges to no process. load CPU: echo_load's own"
-  echo "CPU use; near 100% means the client, not the server, was the limit."
+  echo "CPU use; near 100% means the client, not the server, was the limit. corio-echo (epoll):"
+  echo "corio-echo with \`${CORIO_EPOLL_ENV}\` in its environment; uv_echo: the libuv baseline."
   echo
   echo "| conns | bytes | server | msgs/s | p99 µs | server CPU s | CPU 0 busy s | msgs per server CPU-s | load CPU |"
   echo "|---:|---:|---|---:|---:|---:|---:|---:|---:|"
   local c s
   for c in $CONNS; do
     for s in $SIZES; do
-      if [ ${#corio[@]} -gt 0 ]; then run_echo corio-echo "$c" "$s" "${corio[@]}"; fi
+      if [ ${#corio[@]} -gt 0 ]; then
+        run_echo corio-echo "$c" "$s" "${corio[@]}"
+        if [ ${#epoll_env[@]} -gt 0 ]; then
+          run_echo "corio-echo (epoll)" "$c" "$s" env "${epoll_env[@]}" "${corio[@]}"
+        fi
+      fi
       run_echo epoll_echo "$c" "$s" "$EPOLL_ECHO"
       if [ -x "$URING_ECHO" ]; then run_echo uring_echo "$c" "$s" "$URING_ECHO"; fi
+      if [ -n "$uv" ]; then run_echo uv_echo "$c" "$s" "$UV_ECHO"; fi
     done
   done
+  epoll_notes "corio-echo (epoll)"
+  echo_ratios epoll_echo corio-echo "corio-echo (epoll)" uring_echo uv_echo
+  [ -z "$uv" ] || [ ${#corio[@]} -eq 0 ] || echo_ratios uv_echo "corio-echo (epoll)" corio-echo
+}
+
+# echo_ratios BASE NAME...: the table of each NAME's ratios to BASE, point by point (rows
+# with no figures for NAME are left out).
+echo_ratios() {
+  local base=$1 c s name
+  shift
   echo
-  echo "Ratios to epoll_echo (msgs/s and msgs per CPU-s: higher is better; p99: lower is better)"
+  if [ "$base" = uv_echo ]; then
+    echo "Ratios to uv_echo, libuv (msgs/s and msgs per CPU-s: higher is better; p99: lower is better)"
+  else
+    echo "Ratios to $base (msgs/s and msgs per CPU-s: higher is better; p99: lower is better)"
+  fi
   echo
   echo "| conns | bytes | server | msgs/s | p99 | msgs per server CPU-s |"
   echo "|---:|---:|---|---:|---:|---:|"
-  local name
   for c in $CONNS; do
     for s in $SIZES; do
-      for name in corio-echo uring_echo; do
-        local a="$name,$c,$s" b="epoll_echo,$c,$s"
+      for name in "$@"; do
+        local a="$name,$c,$s" b="$base,$c,$s"
         [ -n "${r_rate[$a]:-}" ] || continue
         printf '| %s | %s | %s | %s | %s | %s |\n' "$c" "$s" "$name" \
           "$(ratio "${r_rate[$a]:-}" "${r_rate[$b]:-}")" "$(ratio "${r_p99[$a]:-}" "${r_p99[$b]:-}")" \
@@ -383,7 +457,9 @@ run_http() {
   t0=$(tree_ticks "$server_pid") b0=$(cpu0_busy) l0=$(cpu1_busy) w0=$(date +%s%N)
   out=$("${pin_load[@]}" "$WRK" -t1 -c"$conns" -d"${DURATION}s" --latency "$url" \
         2>"$tmp/load.err") || rc=$?
-  t1=$(tree_ticks "$server_pid") b1=$(cpu0_busy) l1=$(cpu1_busy) w1=$(date +%s%N)
+  # CPU 0 and 1 first, then the server's ticks: reading those walks /proc (a process or two
+  # per entry, seconds on a loaded machine), which must not count as the run's busy time.
+  b1=$(cpu0_busy) l1=$(cpu1_busy) w1=$(date +%s%N) t1=$(tree_ticks "$server_pid")
   if ! kill -0 "$server_pid" 2>/dev/null; then
     note "$name died during the run:"; sed 's/^/  /' "$tmp/server.err" >&2; rc=1
   fi
@@ -436,20 +512,28 @@ section_http() {
   echo "corio-httpd: one loop, its built-in /hello. server CPU: utime+stime of the server's"
   echo "processes (nginx: master + worker); CPU 0 busy adds the softirq work on the server's CPU;"
   echo "load CPU: CPU 1 (wrk) busy; near 100% means wrk, not the server, was the limit."
+  echo "corio-httpd (epoll): corio-httpd with \`${CORIO_EPOLL_ENV}\` in its environment."
   echo
   echo "| conns | server | req/s | p99 µs | server CPU s | CPU 0 busy s | req per server CPU-s | load CPU | errors |"
   echo "|---:|---|---:|---:|---:|---:|---:|---:|---|"
-  local c
+  local c names=() name
+  if [ ${#corio[@]} -gt 0 ]; then
+    names=(corio-httpd)
+    [ ${#epoll_env[@]} -eq 0 ] || names+=("corio-httpd (epoll)")
+  fi
   for c in $HTTP_CONNS; do
-    if [ ${#corio[@]} -gt 0 ]; then
-      if start_server corio-httpd "${corio[@]}"; then
-        run_http corio-httpd "$c"
+    for name in "${names[@]}"; do
+      local cmd=("${corio[@]}")
+      [ "$name" = corio-httpd ] || cmd=(env "${epoll_env[@]}" "${corio[@]}")
+      if start_server "$name" "${cmd[@]}"; then
+        [ "$name" = corio-httpd ] || check_epoll "$name"
+        run_http "$name" "$c"
         stop_server
       else
-        echo "| $c | corio-httpd | FAILED: server did not start | | | | | | |"
+        echo "| $c | $name | FAILED: server did not start | | | | | | |"
         failed=1
       fi
-    fi
+    done
     if start_nginx; then
       run_http nginx "$c"
       stop_server
@@ -459,16 +543,19 @@ section_http() {
     fi
   done
   [ ${#corio[@]} -gt 0 ] || return 0
+  epoll_notes "corio-httpd (epoll)"
   echo
-  echo "Ratios corio-httpd / nginx (req/s and req per CPU-s: higher is better; p99: lower is better)"
+  echo "Ratios to nginx (req/s and req per CPU-s: higher is better; p99: lower is better)"
   echo
-  echo "| conns | req/s | p99 | req per server CPU-s |"
-  echo "|---:|---:|---:|---:|"
+  echo "| conns | server | req/s | p99 | req per server CPU-s |"
+  echo "|---:|---|---:|---:|---:|"
   for c in $HTTP_CONNS; do
-    local a="corio-httpd,$c" b="nginx,$c"
-    printf '| %s | %s | %s | %s |\n' "$c" \
-      "$(ratio "${h_rate[$a]:-}" "${h_rate[$b]:-}")" "$(ratio "${h_p99[$a]:-}" "${h_p99[$b]:-}")" \
-      "$(ratio "${h_eff[$a]:-}" "${h_eff[$b]:-}")"
+    for name in "${names[@]}"; do
+      local a="$name,$c" b="nginx,$c"
+      printf '| %s | %s | %s | %s | %s |\n' "$c" "$name" \
+        "$(ratio "${h_rate[$a]:-}" "${h_rate[$b]:-}")" "$(ratio "${h_p99[$a]:-}" "${h_p99[$b]:-}")" \
+        "$(ratio "${h_eff[$a]:-}" "${h_eff[$b]:-}")"
+    done
   done
 }
 

@@ -4,6 +4,7 @@
 #   epoll_echo   the epoll echo server corio-echo is measured against
 #   uring_echo   the raw liburing multishot echo server (the best hand-written io_uring baseline)
 #   echo_load    ping-pong echo load client that verifies every byte
+#   uv_echo      the libuv echo server (built only when pkg-config finds libuv: libuv1-dev)
 # All land in <build>/bench/; bench/servers.sh runs them.
 include_guard(GLOBAL)
 
@@ -18,6 +19,15 @@ endforeach()
 target_link_libraries(echo_load PRIVATE m)
 target_link_libraries(uring_echo PRIVATE PkgConfig::URING)
 
+pkg_check_modules(LIBUV IMPORTED_TARGET libuv)
+if(LIBUV_FOUND)
+  add_executable(uv_echo ${PROJECT_SOURCE_DIR}/bench/uv_echo.c)
+  set_target_properties(uv_echo PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
+  target_link_libraries(uv_echo PRIVATE PkgConfig::LIBUV)
+else()
+  message(STATUS "uv_echo: libuv not found (Debian: libuv1-dev); the libuv baseline will be skipped")
+endif()
+
 if(CORIO_BUILD_TESTS)
   enable_testing()
   add_test(NAME test_echo_tools
@@ -27,4 +37,10 @@ if(CORIO_BUILD_TESTS)
            COMMAND bash ${PROJECT_SOURCE_DIR}/tests/test_echo_tools.sh
                    $<TARGET_FILE:uring_echo> $<TARGET_FILE:echo_load>)
   set_tests_properties(test_echo_tools test_uring_echo_tool PROPERTIES LABELS tools TIMEOUT 120)
+  if(TARGET uv_echo)
+    add_test(NAME test_uv_echo_tool
+             COMMAND bash ${PROJECT_SOURCE_DIR}/tests/test_echo_tools.sh
+                     $<TARGET_FILE:uv_echo> $<TARGET_FILE:echo_load>)
+    set_tests_properties(test_uv_echo_tool PROPERTIES LABELS tools TIMEOUT 120)
+  endif()
 endif()

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# ctests "test_echo_tools" and "test_uring_echo_tool" (label tools): echo_load against a
-# baseline echo server (epoll_echo or uring_echo) on an ephemeral port of 127.0.0.1, from
-# 1-byte to 1 MiB messages, plus the failure paths the scripts rely on.
-#   tests/test_echo_tools.sh PATH/TO/{epoll,uring}_echo PATH/TO/echo_load
+# ctests "test_echo_tools", "test_uring_echo_tool" and "test_uv_echo_tool" (label tools):
+# echo_load against a baseline echo server (epoll_echo, uring_echo or uv_echo) on an
+# ephemeral port of 127.0.0.1, from 1-byte to 1 MiB messages, plus the failure paths the
+# scripts rely on.
+#   tests/test_echo_tools.sh PATH/TO/{epoll,uring,uv}_echo PATH/TO/echo_load
 # shellcheck disable=SC2317  # cleanup runs from a trap
 set -uo pipefail
 server=${1:?usage: test_echo_tools.sh ECHO_SERVER ECHO_LOAD}
