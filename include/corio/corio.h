@@ -129,8 +129,9 @@ CORIO_API void corio_loop_free(corio_loop_t *loop);
  * returned); -EINVAL if main is NULL; or an error from corio_loop_new. */
 CORIO_API int corio_run(void *(*main)(void *), void *arg, void **result);
 
-/* fork(2) may be called anywhere, also inside a task. The child of a fork made in a task
- * runs on a copy of that task's stack (and of nothing else corio made: the ring, the
+/* fork(2). To start a program, corio_process_spawn (corio/process.h) is cheaper and
+ * needs none of this. fork() may be called anywhere, also inside a task. The child of a fork made
+ * in a task runs on a copy of that task's stack (and of nothing else corio made: the ring, the
  * other tasks' stacks and the bufrings' buffers are left out of children), outside any
  * loop: corio_current() and corio_current_loop() are NULL there and await-style calls
  * return -EPERM. The child may run ordinary code on that stack (its frames and locals
@@ -544,7 +545,8 @@ CORIO_API int corio_multishot_stop(corio_multishot_t *m);
 /* a thread pool for blocking work; listen, dial, name resolution, socket options */
 #include <corio/executor.h>
 #include <corio/net.h>
-#include <corio/signal.h> /* waiting for POSIX signals */
-#include <corio/stream.h> /* buffered reader and writer over an fd */
+#include <corio/process.h> /* subprocesses: spawn, pipes, wait */
+#include <corio/signal.h>  /* waiting for POSIX signals */
+#include <corio/stream.h>  /* buffered reader and writer over an fd */
 
 #endif
