@@ -42,6 +42,9 @@ int corio_bufring_new(corio_loop_t *loop, unsigned count, size_t size, corio_buf
         free(br);
         return -ENOMEM;
     }
+    /* Like the ring and the task stacks, left out of a forked child, which cannot use
+     * them: copying would only make every touched buffer page copy-on-write here. */
+    (void)madvise(base, (size_t)count * size, MADV_DONTFORK);
     int err = corio_ring_pbuf_register(loop->ring, count, &br->descs, &br->group);
     if (err < 0) {
         munmap(base, (size_t)count * size);

@@ -534,6 +534,12 @@ uint64_t corio_loop_now(const corio_loop_t *loop)
     return corio_clock_ns();
 }
 
+/* stack.c's fork handler, in the child: the parent's loop is not this thread's any more. */
+void corio_loop_forget_thread(void)
+{
+    tls_loop = NULL;
+}
+
 corio_loop_t *corio_current_loop(void)
 {
     return corio_this_task != NULL ? corio_this_task->loop : tls_loop;

@@ -10,6 +10,7 @@ list(APPEND CORIO_SOURCES
   engine/multishot.c
   engine/net.c
   engine/op.c
+  engine/process.c
   engine/ring.c
   engine/signal.c
   engine/stream.c

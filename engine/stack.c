@@ -1,11 +1,13 @@
-/* Coroutine stacks: guarded mmap regions, a per-loop pool, valgrind registration, and
- * the stack-overflow reporter (a SIGSEGV handler on an alternate signal stack). */
+/* Coroutine stacks: guarded mmap regions, a per-loop pool, valgrind registration, the
+ * fork handlers that let a task's own stack into a forked child, and the stack-overflow
+ * reporter (a SIGSEGV handler on an alternate signal stack). */
 #include "stack.h"
 
 #include "fault.h"
 #include "fiber.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,8 +64,11 @@ int corio_stack_pool_init(struct corio_stack_pool *pool, size_t size, size_t max
 #define STACK_COLOURS 64u
 #define COLOUR_STEP   33u
 
+static void fork_handlers_install(void);
+
 static int stack_map(struct corio_stack_pool *pool, struct corio_stack **out)
 {
+    fork_handlers_install(); /* before any task can run on a stack, so before any fork */
     size_t page = page_size(), size = pool->size;
     size_t colour = (pool->mapped++ * COLOUR_STEP % STACK_COLOURS) * 64;
     /* guard page | usable stack | colour | struct corio_stack + user area, page-rounded */
@@ -86,7 +91,8 @@ static int stack_map(struct corio_stack_pool *pool, struct corio_stack **out)
         munmap(map, map_size);
         return -ENOMEM;
     }
-    /* A forked child must build its own loop; it should not inherit our stacks. */
+    /* A forked child must build its own loop; it should not inherit our stacks (but for
+     * the one it forks on: see the fork handlers below). */
     (void)madvise(map, map_size, MADV_DONTFORK);
 
     /* The header starts 64-byte aligned right above the usable stack, which takes in the
@@ -146,6 +152,65 @@ void corio_stack_pool_destroy(struct corio_stack_pool *pool)
         stack_unmap(s);
     }
     pool->nfree = 0;
+}
+
+/* ---- fork ------------------------------------------------------------------------- *
+ * Every stack is MADV_DONTFORK: a child has no use for the parent's tasks, and copying
+ * their page tables (and making every stack page copy-on-write in the parent) would make
+ * fork cost grow with the number of tasks. A task that calls fork() runs on one of them,
+ * though, and fork() returns into the child on that stack. So for the duration of a fork
+ * the calling task's stack is MADV_DOFORK: the child gets a copy of it (and of it alone),
+ * and the parent puts MADV_DONTFORK back. The child then runs outside any loop: it
+ * forgets the current task and loop, and may build a loop of its own (corio.h, "fork"). */
+
+/* loop.c's: forgets the loop this thread is running (its thread-local), in a forked
+ * child. Weak: the core-only build has no loop.c. Without it, a child's
+ * corio_current_loop() outside a task would still name the parent's loop. */
+void corio_loop_forget_thread(void) __attribute__((weak, visibility("hidden")));
+
+static __thread struct corio_stack *forking __attribute__((tls_model("initial-exec")));
+
+static void stack_madvise(struct corio_stack *s, int advice)
+{
+    (void)madvise((char *)s->lo - page_size(), s->map_size, advice);
+}
+
+static void fork_prepare(void)
+{
+    void *user = corio_this_stack_user;
+    forking = user != NULL ? corio_stack_of_user_area(user) : NULL;
+    if (forking != NULL)
+        stack_madvise(forking, MADV_DOFORK);
+}
+
+static void fork_parent(void)
+{
+    if (forking != NULL)
+        stack_madvise(forking, MADV_DONTFORK);
+    forking = NULL;
+}
+
+/* The child keeps its copy of the stack DOFORK: it runs on it, and may fork again. */
+static void fork_child(void)
+{
+    forking = NULL;
+    corio_stack_set_current(NULL);
+    if (corio_loop_forget_thread != NULL)
+        corio_loop_forget_thread();
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_register(void)
+{
+    /* Fails only for lack of memory; fork() from a task then kills the child, as it did
+     * before these handlers existed, and nothing else changes. */
+    (void)pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void fork_handlers_install(void)
+{
+    (void)pthread_once(&fork_once, fork_register);
 }
 
 /* ---- overflow reporter ------------------------------------------------------------ */

@@ -1,6 +1,7 @@
 /* Coroutine stacks: mmap'ed regions with a PROT_NONE guard page below them, pooled per
- * loop, registered with valgrind, and an optional SIGSEGV reporter that names a stack
- * overflow instead of dying with a bare segfault. */
+ * loop, registered with valgrind, left out of forked children (but for the stack fork()
+ * is called on), and an optional SIGSEGV reporter that names a stack overflow instead of
+ * dying with a bare segfault. */
 #ifndef CORIO_STACK_H
 #define CORIO_STACK_H
 

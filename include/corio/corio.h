@@ -2,7 +2,7 @@
  *
  * This header is the manual. Read it top to bottom:
  *   1. conventions (errors, ownership, threads)
- *   2. the loop
+ *   2. the loop, and what a fork()ed child may do
  *   3. callback mode: call_soon / call_later / call_soon_threadsafe and operations on a
  *      caller-owned corio_op_t
  *   4. coroutine mode: tasks, joining, cancellation, deadlines, futures
@@ -150,6 +150,20 @@ CORIO_API void corio_loop_free(corio_loop_t *loop);
  * (corio_loop_stop() or corio_cancel() while it waited; *result still gets what main
  * returned); -EINVAL if main is NULL; or an error from corio_loop_new. */
 CORIO_API int corio_run(void *(*main)(void *), void *arg, void **result);
+
+/* fork(2). To start a program, corio_process_spawn (corio/process.h) is cheaper and
+ * needs none of this. fork() may be called anywhere, also inside a task. The child of a
+ * fork made in a task runs on a copy of that task's stack (and of nothing else corio made: the ring, the
+ * other tasks' stacks and the bufrings' buffers are left out of children), outside any
+ * loop: corio_current() and corio_current_loop() are NULL there and await-style calls
+ * return -EPERM. The child may run ordinary code on that stack (its frames and locals
+ * are intact), exec, _exit, and create and run loops of its own (corio_loop_new,
+ * corio_run; their tasks may fork in turn). It must not touch the parent's loops, tasks,
+ * ops, futures or bufrings (nor, on the epoll backend, its epoll fd, shared with the
+ * parent), nor other tasks' stacks (absent in the child), and it must
+ * never return from the task function or switch back into the parent's loop in any
+ * other way: it ends with _exit (or exec). A fork made outside a task is the same, on
+ * the thread's own stack. */
 
 /* Which kernel interface the loop runs on: "io_uring" or "epoll" (static string). */
 CORIO_API const char *corio_loop_backend(const corio_loop_t *loop);
@@ -559,7 +573,8 @@ CORIO_API int corio_multishot_stop(corio_multishot_t *m);
 /* a thread pool for blocking work; listen, dial, name resolution, socket options */
 #include <corio/executor.h>
 #include <corio/net.h>
-#include <corio/signal.h> /* waiting for POSIX signals */
-#include <corio/stream.h> /* buffered reader and writer over an fd */
+#include <corio/process.h> /* subprocesses: spawn, pipes, wait */
+#include <corio/signal.h>  /* waiting for POSIX signals */
+#include <corio/stream.h>  /* buffered reader and writer over an fd */
 
 #endif
