@@ -32,7 +32,7 @@ run: build
 	@examples/run_demo.sh build
 
 test: build build-asan build-aarch64
-	@.ci/test build build-asan build-aarch64
+	@.ci/test build build-asan build-aarch64 epoll:build epoll:build-asan
 
 bench:
 	@.ci/deps bench

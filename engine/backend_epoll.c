@@ -105,32 +105,32 @@ static unsigned bucket_of(const struct corio_epoll *ep, uint64_t ud)
     return (unsigned)((ud >> 3) * 0x9e3779b97f4a7c15ull >> 32) & (ep->nbuckets - 1);
 }
 
-static int hash_add(struct corio_epoll *ep, struct req *r)
+/* Never fails: when a bigger table cannot be had, the chains just get longer. */
+static void hash_add(struct corio_epoll *ep, struct req *r)
 {
     if (ep->nhashed >= ep->nbuckets) {
-        unsigned n = ep->nbuckets ? ep->nbuckets * 2 : 64;
+        unsigned n = ep->nbuckets * 2;
         struct req **b = corio_calloc(n, sizeof *b);
-        if (b == NULL)
-            return -ENOMEM;
-        struct req **old = ep->buckets;
-        unsigned nold = ep->nbuckets;
-        ep->buckets = b;
-        ep->nbuckets = n;
-        for (unsigned i = 0; i < nold; i++)
-            for (struct req *q = old[i], *next; q != NULL; q = next) {
-                next = q->hnext;
-                unsigned k = bucket_of(ep, q->ud);
-                q->hnext = b[k];
-                b[k] = q;
-            }
-        free(old);
+        if (b != NULL) {
+            struct req **old = ep->buckets;
+            unsigned nold = ep->nbuckets;
+            ep->buckets = b;
+            ep->nbuckets = n;
+            for (unsigned i = 0; i < nold; i++)
+                for (struct req *q = old[i], *next; q != NULL; q = next) {
+                    next = q->hnext;
+                    unsigned k = bucket_of(ep, q->ud);
+                    q->hnext = b[k];
+                    b[k] = q;
+                }
+            free(old);
+        }
     }
     unsigned k = bucket_of(ep, r->ud);
     r->hnext = ep->buckets[k];
     ep->buckets[k] = r;
     r->in_hash = true;
     ep->nhashed++;
-    return 0;
 }
 
 static void hash_del(struct corio_epoll *ep, struct req *r)
@@ -147,8 +147,6 @@ static void hash_del(struct corio_epoll *ep, struct req *r)
 
 static struct req *hash_find(const struct corio_epoll *ep, uint64_t ud)
 {
-    if (ep->nbuckets == 0)
-        return NULL;
     struct req *r = ep->buckets[bucket_of(ep, ud)];
     while (r != NULL && r->ud != ud)
         r = r->hnext;
@@ -226,29 +224,34 @@ static void unlink_waiter(struct fd_entry *e, struct req *r)
 
 /* ---- the system calls ------------------------------------------------------------------ */
 
-/* Reads or writes without blocking (RWF_NOWAIT), or, for an fd without it, plainly once
- * poll says it is ready. off -1 is the current position, as for io_uring, and a stream
- * (pipe, socket) ignores the offset as io_uring does. */
+/* Reads or writes without blocking (RWF_NOWAIT). An fd that has no RWF_NOWAIT (a named
+ * fifo, a tty) is read or written plainly once poll says it is ready, now or after each
+ * readiness change, since an edge seen while nobody waited comes only once; a file of
+ * that kind goes to a worker. off -1 is the current position, as for io_uring, and a
+ * stream (pipe, socket) ignores the offset as io_uring does. */
 static int rw(struct req *r, const struct iovec *iov, int cnt, bool write)
 {
-    if (r->blocking && r->where == AT_FD) {
-        struct pollfd p = {.fd = r->fd, .events = write ? POLLOUT : POLLIN};
-        if (poll(&p, 1, 0) == 0)
-            return -EAGAIN;
-    }
-    int fl = r->blocking ? 0 : RWF_NOWAIT;
     off_t off = (off_t)r->off;
     for (;;) {
+        if (r->blocking) {
+            struct pollfd p = {.fd = r->fd, .events = write ? POLLOUT : POLLIN};
+            if (poll(&p, 1, 0) == 0)
+                return -EAGAIN;
+        }
+        int fl = r->blocking ? 0 : RWF_NOWAIT;
         ssize_t n = write ? pwritev2(r->fd, iov, cnt, off, fl) : preadv2(r->fd, iov, cnt, off, fl);
         if (n >= 0)
             return (int)n;
-        if (errno == ESPIPE && off != -1)
+        if (errno == ESPIPE && off != -1) {
             off = -1;
-        else if (errno == EOPNOTSUPP && fl != 0) {
+        } else if (errno == EOPNOTSUPP && fl != 0) {
+            struct stat st;
+            if (fstat(r->fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+                return NEEDS_WORKER;
             r->blocking = true;
-            return -EAGAIN; /* wait for readiness, or go to a worker if it has none */
-        } else if (errno != EINTR)
+        } else if (errno != EINTR) {
             return -errno;
+        }
     }
 }
 
@@ -460,20 +463,16 @@ static void worker_done(void *arg, void *unused)
     }
 }
 
-/* Makes a request that waits findable by a cancel; false (and r finished with -ENOMEM)
- * without the memory for it. */
-static bool track(struct corio_epoll *ep, struct req *r)
+/* Makes a request that waits findable by a cancel. */
+static void track(struct corio_epoll *ep, struct req *r)
 {
-    if (r->in_hash || hash_add(ep, r) == 0)
-        return true;
-    finish(ep, r, -ENOMEM);
-    return false;
+    if (!r->in_hash)
+        hash_add(ep, r);
 }
 
 static void to_worker(struct corio_epoll *ep, struct req *r)
 {
-    if (!track(ep, r))
-        return;
+    track(ep, r);
     r->where = AT_WORKER;
     int err = corio_executor_submit_detached(worker_run, r, worker_done);
     if (err < 0) {
@@ -510,7 +509,7 @@ static void collect_workers(struct corio_epoll *ep)
 
 /* ---- waiting on fds ---------------------------------------------------------------------- */
 
-/* Puts r on its fd's wait list, the fd in the epoll set. Adding it on every wait, not
+/* Puts r on its fd's wait list (whose entry exists), the fd in the epoll set. Adding it on every wait, not
  * once, is what keeps this right when the program closes an fd with close(2) and the
  * number comes back for another file: the set forgets a closed file by itself, and an
  * add of one already there fails with EEXIST, which is fine. */
@@ -526,13 +525,8 @@ static void wait_on_fd(struct corio_epoll *ep, struct req *r)
         finish(ep, r, -errno);
         return;
     }
-    struct fd_entry *e = fd_entry(ep, r->fd);
-    if (e == NULL) {
-        finish(ep, r, -ENOMEM);
-        return;
-    }
-    if (!track(ep, r))
-        return;
+    struct fd_entry *e = &ep->fds[r->fd]; /* made room for by corio_epoll_queue */
+    track(ep, r);
     r->where = AT_FD;
     r->next = NULL;
     if (e->tail != NULL)
@@ -561,8 +555,7 @@ static void start(struct corio_epoll *ep, struct req *r)
 {
     ep->submitted++;
     if (r->kind == CORIO_OP_TIMEOUT) {
-        if (!track(ep, r))
-            return;
+        track(ep, r);
         r->where = AT_TIMER;
         uint64_t now = corio_clock_ns();
         corio_heap_insert(&ep->timers, &r->tnode,
@@ -632,6 +625,12 @@ int corio_epoll_init(struct corio_epoll **out, const corio_loop_opts_t *opts)
     if (ep == NULL)
         return -ENOMEM;
     ep->jobs_fd = -1;
+    ep->nbuckets = 64;
+    ep->buckets = corio_calloc(ep->nbuckets, sizeof *ep->buckets);
+    if (ep->buckets == NULL) {
+        free(ep);
+        return -ENOMEM;
+    }
     ep->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (ep->epfd < 0)
         goto fail;
@@ -651,6 +650,7 @@ fail:;
         close(ep->epfd);
     if (ep->jobs_fd >= 0)
         close(ep->jobs_fd);
+    free(ep->buckets);
     free(ep);
     return err;
 }
@@ -684,6 +684,24 @@ void corio_epoll_exit(struct corio_epoll *ep)
     free(ep);
 }
 
+/* Whether an op of this kind may wait for its fd's readiness. */
+static bool waits_on_fd(uint8_t kind)
+{
+    switch ((enum corio_op_kind)kind) {
+    case CORIO_OP_NOP:
+    case CORIO_OP_SOCKET:
+    case CORIO_OP_SHUTDOWN:
+    case CORIO_OP_CLOSE:
+    case CORIO_OP_TIMEOUT:
+    case CORIO_OP_FSYNC:
+    case CORIO_OP_OPENAT:
+    case CORIO_OP_STATX:
+        return false;
+    default:
+        return true;
+    }
+}
+
 /* Copies the op's description into a new request and starts it. */
 int corio_epoll_queue(struct corio_epoll *ep, const corio_op_t *op, uint64_t ud)
 {
@@ -697,6 +715,20 @@ int corio_epoll_queue(struct corio_epoll *ep, const corio_op_t *op, uint64_t ud)
     r->off = op->priv_off;
     r->len = op->priv_len;
     r->flags = op->priv_op_flags;
+    /* What a wait needs is allocated now, so that once the call is tried (it may have
+     * acted), the request can always wait. */
+    if (waits_on_fd(r->kind) && (unsigned)r->fd >= ep->nfds) {
+        /* A number past the table's end may not be an fd at all: the table is not grown
+         * for one (-EBADF, as io_uring says). */
+        if (fcntl(r->fd, F_GETFD) < 0) {
+            finish(ep, r, -errno);
+            return 0;
+        }
+        if (fd_entry(ep, r->fd) == NULL) {
+            req_free(ep, r);
+            return -ENOMEM;
+        }
+    }
     if (r->kind == CORIO_OP_TIMEOUT)
         r->off = (uint64_t)op->priv_ts[0] * 1000000000u + (uint64_t)op->priv_ts[1];
     else if (r->len > 1 && !(op->priv_bits & CORIO_OPB_INTERNAL) &&

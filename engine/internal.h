@@ -367,6 +367,9 @@ static inline void corio_task_wake(struct corio_task *t, int res)
     corio_runq_push(&t->loop->ready, &t->run);
 }
 
+/* In a forked child (stack.c's fork handler): forgets the parent's loop of this thread. */
+void corio_loop_forget_thread(void);
+
 /* Refreshes loop->now from the clock and returns it. */
 uint64_t corio_loop_update_time(corio_loop_t *loop);
 

@@ -61,9 +61,21 @@ static void run_nops(corio_loop_t *loop)
     assert_int_equal(bad_res, 0);
 }
 
+/* The SQ and io_uring_enter are io_uring's: on epoll there is nothing to find full or
+ * refuse. */
+static void require_uring(void)
+{
+    if (!support_on_uring()) {
+        print_message("skipped: io_uring's submission queue (this loop runs on %s)\n",
+                      support_backend());
+        skip();
+    }
+}
+
 static void test_sq_found_full_is_flushed_and_retried(void **state)
 {
     (void)state;
+    require_uring();
     corio_loop_t *loop = support_loop(64);
     corio_loop_stats_t before, after;
     corio_loop_stats(loop, &before);
@@ -77,6 +89,7 @@ static void test_sq_found_full_is_flushed_and_retried(void **state)
 
 static void submits_refused_with(int err)
 {
+    require_uring();
     corio_loop_t *loop = support_loop(16); /* a small SQ: starting 1000 ops flushes often */
     corio_fault_arm(CORIO_FAULT_SUBMIT, 0, 40, err);
     run_nops(loop);
@@ -407,22 +420,51 @@ static void test_multishot_without_memory_is_refused_or_closes_what_does_not_fit
 static void test_ring_setup_failures_come_with_their_remedy(void **state)
 {
     (void)state;
+    /* The options decide here, not the environment (the epoll pass sets CORIO_BACKEND). */
+    char *env = getenv("CORIO_BACKEND") ? strdup(getenv("CORIO_BACKEND")) : NULL;
+    unsetenv("CORIO_BACKEND");
     static const struct {
         int err;
         const char *says;
     } cases[] = {{-EPERM, "io_uring"}, {-ENOSYS, "io_uring"}, {-ENOMEM, "ulimit -l"}};
+    corio_loop_opts_t uring_only = {.backend = CORIO_BACKEND_IO_URING};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        /* io_uring asked for: the error, with its remedy. */
         corio_fault_arm(CORIO_FAULT_RING_SETUP, 0, 1, cases[i].err);
         corio_loop_t *loop = NULL;
-        assert_int_equal(corio_loop_new(&loop, NULL), cases[i].err);
+        assert_int_equal(corio_loop_new(&loop, &uring_only), cases[i].err);
         assert_null(loop);
         const char *hint = corio_loop_setup_hint(cases[i].err);
         if (strstr(hint, cases[i].says) == NULL)
             fail_msg("hint for %d does not mention '%s': %s", cases[i].err, cases[i].says, hint);
+        /* The default: blocked or absent io_uring falls back to epoll and says why; out
+         * of memory is no reason to run elsewhere. */
+        corio_fault_arm(CORIO_FAULT_RING_SETUP, 0, 1, cases[i].err);
+        int err = corio_loop_new(&loop, NULL);
+        if (cases[i].err == -ENOMEM) {
+            assert_int_equal(err, -ENOMEM);
+            continue;
+        }
+        assert_int_equal(err, 0);
+        assert_string_equal(corio_loop_backend(loop), "epoll");
+        assert_int_equal(corio_loop_fallback_error(loop), cases[i].err);
+        corio_loop_free(loop);
     }
-    /* And corio_run passes the error on instead of running anything. */
+    /* corio_run passes the error on instead of running anything, when io_uring is
+     * required (here through the environment, which overrides the options)... */
+    setenv("CORIO_BACKEND", "io_uring", 1);
     corio_fault_arm(CORIO_FAULT_RING_SETUP, 0, 1, -EPERM);
     assert_int_equal(corio_run(empty, NULL, NULL), -EPERM);
+    /* ... and runs on epoll when it is not. */
+    setenv("CORIO_BACKEND", "auto", 1);
+    corio_fault_arm(CORIO_FAULT_RING_SETUP, 0, 1, -EPERM);
+    assert_int_equal(corio_run(empty, NULL, NULL), 0);
+    corio_fault_reset();
+    if (env != NULL)
+        setenv("CORIO_BACKEND", env, 1);
+    else
+        unsetenv("CORIO_BACKEND");
+    free(env);
 }
 
 /* ---- executor threads --------------------------------------------------------------- */
