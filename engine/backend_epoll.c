@@ -28,7 +28,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define MAX_EVENTS 256
+#define MAX_EVENTS 1024
 /* epoll data of the eventfd that workers write when file ops finish. */
 #define JOBS_EVENT UINT64_MAX
 /* attempt()'s answer for ops that always go to a worker. */

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -299,6 +300,78 @@ static void test_bad_options_are_rejected(void **state)
     corio_loop_free(loop);
 }
 
+/* Restores CORIO_BACKEND as the test found it (the epoll pass of the suite sets it). */
+static void restore_backend_env(const char *saved)
+{
+    if (saved != NULL)
+        setenv("CORIO_BACKEND", saved, 1);
+    else
+        unsetenv("CORIO_BACKEND");
+}
+
+static void test_the_backend_is_chosen_by_option_and_environment(void **state)
+{
+    (void)state;
+    char *saved = getenv("CORIO_BACKEND") ? strdup(getenv("CORIO_BACKEND")) : NULL;
+    corio_loop_t *loop = NULL;
+    corio_loop_opts_t epoll_opts = {.backend = CORIO_BACKEND_EPOLL};
+    corio_loop_opts_t uring_opts = {.backend = CORIO_BACKEND_IO_URING};
+
+    /* The option, with the environment silent. */
+    unsetenv("CORIO_BACKEND");
+    assert_int_equal(corio_loop_new(&loop, &epoll_opts), 0);
+    assert_string_equal(corio_loop_backend(loop), "epoll");
+    assert_int_equal(corio_loop_fallback_error(loop), 0); /* chosen, not fallen back to */
+    corio_loop_free(loop);
+    int err = corio_loop_new(&loop, &uring_opts);
+    if (err == 0) { /* io_uring works here: it is what AUTO picks too */
+        assert_string_equal(corio_loop_backend(loop), "io_uring");
+        corio_loop_free(loop);
+        assert_int_equal(corio_loop_new(&loop, NULL), 0);
+        assert_string_equal(corio_loop_backend(loop), "io_uring");
+        assert_int_equal(corio_loop_fallback_error(loop), 0);
+        corio_loop_free(loop);
+    } else { /* blocked here: AUTO falls back and says why */
+        assert_int_equal(corio_loop_new(&loop, NULL), 0);
+        assert_string_equal(corio_loop_backend(loop), "epoll");
+        assert_int_equal(corio_loop_fallback_error(loop), err);
+        corio_loop_free(loop);
+    }
+
+    /* The environment overrides the option. */
+    setenv("CORIO_BACKEND", "epoll", 1);
+    assert_int_equal(corio_loop_new(&loop, &uring_opts), 0);
+    assert_string_equal(corio_loop_backend(loop), "epoll");
+    corio_loop_free(loop);
+    if (err == 0) {
+        setenv("CORIO_BACKEND", "io_uring", 1);
+        assert_int_equal(corio_loop_new(&loop, &epoll_opts), 0);
+        assert_string_equal(corio_loop_backend(loop), "io_uring");
+        corio_loop_free(loop);
+    }
+    setenv("CORIO_BACKEND", "auto", 1);
+    assert_int_equal(corio_loop_new(&loop, &epoll_opts), 0);
+    assert_string_equal(corio_loop_backend(loop), err == 0 ? "io_uring" : "epoll");
+    corio_loop_free(loop);
+
+    /* Unknown names and values are refused, and the hint names the variable. */
+    static const char *const bogus[] = {"epol", "EPOLL", "uring", " epoll"};
+    for (size_t i = 0; i < sizeof bogus / sizeof *bogus; i++) {
+        setenv("CORIO_BACKEND", bogus[i], 1);
+        loop = (corio_loop_t *)&loop;
+        assert_int_equal(corio_loop_new(&loop, NULL), -EINVAL);
+        assert_null(loop);
+    }
+    assert_non_null(strstr(corio_loop_setup_hint(-EINVAL), "CORIO_BACKEND"));
+    unsetenv("CORIO_BACKEND");
+    corio_loop_opts_t bad = {.backend = 3};
+    assert_int_equal(corio_loop_new(&loop, &bad), -EINVAL);
+    assert_string_equal(corio_loop_backend(NULL), "none");
+    assert_int_equal(corio_loop_fallback_error(NULL), 0);
+    restore_backend_env(saved);
+    free(saved);
+}
+
 static void test_errors_are_named_with_remedies(void **state)
 {
     (void)state;
@@ -421,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_call_soon_threadsafe_reaches_a_loop_whose_tasks_only_yield),
         cmocka_unit_test(test_stop_from_another_thread_wakes_a_sleeping_loop),
         cmocka_unit_test(test_bad_options_are_rejected),
+        cmocka_unit_test(test_the_backend_is_chosen_by_option_and_environment),
         cmocka_unit_test(test_errors_are_named_with_remedies),
         cmocka_unit_test(test_a_flood_of_completions_is_reaped_64_per_iteration_after_one_enter),
         cmocka_unit_test(test_4096_reads_on_an_8_entry_ring_all_complete),
