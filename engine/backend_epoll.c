@@ -40,8 +40,8 @@ enum req_where { AT_NONE, AT_FD, AT_TIMER, AT_WORKER };
 /* A request the backend holds: the op's description, copied, and where it waits. */
 struct req {
     uint64_t ud;
-    struct req *next;  /* its fd's wait list, the free list, or the finished-jobs list */
-    struct req *hnext; /* its hash chain (by ud), while it can be cancelled */
+    struct req *next;             /* its fd's wait list, the free list, or the finished-jobs list */
+    struct req *hnext;            /* its hash chain (by ud), while it can be cancelled */
     struct corio_heap_node tnode; /* a timeout's place in the heap */
     struct corio_epoll *ep;
     void *addr, *addr2;
@@ -509,8 +509,8 @@ static void collect_workers(struct corio_epoll *ep)
 
 /* ---- waiting on fds ---------------------------------------------------------------------- */
 
-/* Puts r on its fd's wait list (whose entry exists), the fd in the epoll set. Adding it on every wait, not
- * once, is what keeps this right when the program closes an fd with close(2) and the
+/* Puts r on its fd's wait list (whose entry exists), the fd in the epoll set. Adding it on every
+ * wait, not once, is what keeps this right when the program closes an fd with close(2) and the
  * number comes back for another file: the set forgets a closed file by itself, and an
  * add of one already there fails with EEXIST, which is fine. */
 static void wait_on_fd(struct corio_epoll *ep, struct req *r)
@@ -732,8 +732,8 @@ int corio_epoll_queue(struct corio_epoll *ep, const corio_op_t *op, uint64_t ud)
     if (r->kind == CORIO_OP_TIMEOUT)
         r->off = (uint64_t)op->priv_ts[0] * 1000000000u + (uint64_t)op->priv_ts[1];
     else if (r->len > 1 && !(op->priv_bits & CORIO_OPB_INTERNAL) &&
-             (r->kind == CORIO_OP_READ || r->kind == CORIO_OP_WRITE ||
-              r->kind == CORIO_OP_RECV || r->kind == CORIO_OP_SEND) &&
+             (r->kind == CORIO_OP_READ || r->kind == CORIO_OP_WRITE || r->kind == CORIO_OP_RECV ||
+              r->kind == CORIO_OP_SEND) &&
              corio_fault_hit(CORIO_FAULT_SHORT, NULL))
         r->len /= 2;
     start(ep, r);
@@ -809,7 +809,7 @@ static int wait_events(struct corio_epoll *ep, struct epoll_event *evs, uint64_t
                           .tv_nsec = (long)(timeout_ns % 1000000000u)};
     int n = epoll_pwait2(ep->epfd, evs, MAX_EVENTS, timeout_ns == UINT64_MAX ? NULL : &ts, NULL);
     if (n < 0 && errno == ENOSYS) { /* before 5.11: milliseconds, rounded up */
-        int ms = timeout_ns == UINT64_MAX        ? -1
+        int ms = timeout_ns == UINT64_MAX            ? -1
                  : timeout_ns > 1000000000ull * 3600 ? 3600 * 1000
                                                      : (int)((timeout_ns + 999999) / 1000000);
         n = epoll_wait(ep->epfd, evs, MAX_EVENTS, ms);

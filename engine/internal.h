@@ -165,7 +165,6 @@ int corio_op_start(corio_loop_t *loop, corio_op_t *op, corio_cb_t cb);
  * copying from memory the later receives had pushed out: see docs/DESIGN-NOTES.md.) */
 #define CORIO_REAP_BATCH 64u
 
-
 /* ---- tasks ------------------------------------------------------------------------- */
 
 #define CORIO_MAX_DEADLINES 16

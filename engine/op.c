@@ -682,8 +682,8 @@ HOT ssize_t await_rw(enum corio_op_kind kind, int fd, const void *buf, size_t le
         err = corio_ring_queue_rw(loop->ring, kind, fd, (void *)buf, clamp_len(len), off, flags,
                                   task_user_data(t));
     else
-        err = corio_epoll_queue_rw(loop->epoll, kind, fd, (void *)buf, clamp_len(len), off,
-                                   flags, task_user_data(t));
+        err = corio_epoll_queue_rw(loop->epoll, kind, fd, (void *)buf, clamp_len(len), off, flags,
+                                   task_user_data(t));
     int res = await_queued(t, err, deadline);
     if (kind == CORIO_OP_READ || kind == CORIO_OP_RECV)
         mark_buf_written(buf, res);

@@ -1,7 +1,8 @@
 /* Counts real io_uring_enter syscalls (epoll_pwait2 on the epoll backend) with ptrace, in
  * a child process, over a steady-state stretch of the loop and checks there is exactly one
- * per loop iteration, in callback mode and in coroutine mode. Markers: the workload calls getppid() at the start and the end
- * of the measured stretch, and the tracer counts io_uring_enter calls between them. */
+ * per loop iteration, in callback mode and in coroutine mode. Markers: the workload calls getppid()
+ * at the start and the end of the measured stretch, and the tracer counts io_uring_enter calls
+ * between them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

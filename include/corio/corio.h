@@ -153,8 +153,8 @@ CORIO_API int corio_run(void *(*main)(void *), void *arg, void **result);
 
 /* fork(2). To start a program, corio_process_spawn (corio/process.h) is cheaper and
  * needs none of this. fork() may be called anywhere, also inside a task. The child of a
- * fork made in a task runs on a copy of that task's stack (and of nothing else corio made: the ring, the
- * other tasks' stacks and the bufrings' buffers are left out of children), outside any
+ * fork made in a task runs on a copy of that task's stack (and of nothing else corio made: the
+ * ring, the other tasks' stacks and the bufrings' buffers are left out of children), outside any
  * loop: corio_current() and corio_current_loop() are NULL there and await-style calls
  * return -EPERM. The child may run ordinary code on that stack (its frames and locals
  * are intact), exec, _exit, and create and run loops of its own (corio_loop_new,
