@@ -460,6 +460,7 @@ int corio_ring_pbuf_register(struct corio_ring *r, unsigned entries, void **mem,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
         return -ENOMEM;
+    (void)madvise(m, pbuf_bytes(entries), MADV_DONTFORK); /* a child builds its own loop */
     io_uring_buf_ring_init(m);
     struct io_uring_buf_reg reg = {
         .ring_addr = (uint64_t)(uintptr_t)m, .ring_entries = entries, .bgid = (uint16_t)id};
