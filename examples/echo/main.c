@@ -18,14 +18,21 @@
  * --threads N runs N loops, one per thread, each with its own SO_REUSEPORT listener.
  * Once every loop accepts, stdout gets one line, "listening on ADDR:PORT" (serving.h has
  * the format; --port 0 picks a free port). A server that cannot start (the port in use,
- * io_uring blocked by a seccomp profile or kernel.io_uring_disabled, ...) prints no such
- * line, says why on stderr and exits 1. SIGINT or SIGTERM stops every loop; connections
- * are closed and everything freed before exit, with status 0.
+ * CORIO_BACKEND=io_uring where io_uring is blocked, a bad CORIO_BACKEND, ...) prints no
+ * such line, says why on stderr and exits 1. SIGINT or SIGTERM stops every loop;
+ * connections are closed and everything freed before exit, with status 0.
+ *
+ * Backends (backend.h): where io_uring is blocked (a seccomp profile such as Docker's,
+ * kernel.io_uring_disabled) the loops run on epoll, and stderr says so and why, before the
+ * listening line. Every mode works there: buffer rings and multishot recv are io_uring
+ * only, so --multishot and callback mode recv one message at a time, as --plain-recv
+ * does. -v/--verbose names the backend in any case, and the recv in use.
  *
  * Usage: corio-echo [--host ADDR] [--port P] [--mode coroutines|callbacks] [--threads N]
- *                   [--plain-recv] [--multishot] */
+ *                   [--plain-recv] [--multishot] [-v|--verbose] */
 #include <corio/corio.h>
 
+#include "backend.h"
 #include "serving.h"
 
 #include <arpa/inet.h>
@@ -54,6 +61,7 @@ struct options {
     bool callbacks;
     bool plain_recv; /* callback mode: one recv at a time into a connection's own buffer */
     bool multishot;  /* coroutine mode: take results of a multishot recv */
+    bool verbose;    /* the backend and the recv in use on stderr */
     unsigned threads;
 };
 
@@ -69,10 +77,12 @@ struct worker {
     corio_loop_t *live;    /* under mu: the loop while it accepts, for the main thread's stop */
     corio_bufring_t *ring; /* when the kernel has buffer rings (and no --plain-recv) */
     bool multishot_recv;
-    corio_op_t accept_op; /* callback mode; freed with the loop */
-    struct conn *starved; /* connections waiting for a ring buffer to come back */
-    int exit_code;        /* read by the main thread after joining */
-    atomic_bool done;     /* the thread has finished (a failed loop ends it early) */
+    int ring_err;                /* why there is no ring when the mode wanted one; 0: it did not */
+    struct backend_info backend; /* of the loop, once it serves */
+    corio_op_t accept_op;        /* callback mode; freed with the loop */
+    struct conn *starved;        /* connections waiting for a ring buffer to come back */
+    int exit_code;               /* read by the main thread after joining */
+    atomic_bool done;            /* the thread has finished (a failed loop ends it early) */
 };
 
 /* Returns true for the server's first failure to start (see start_gate_pass). */
@@ -96,6 +106,7 @@ static bool now_serving(struct worker *w)
             fprintf(stderr, "corio-echo: the loop cannot run: %s\n", corio_strerror(err));
         return false;
     }
+    w->backend = backend_of(w->loop);
     pthread_mutex_lock(&w->mu);
     w->live = w->loop;
     pthread_mutex_unlock(&w->mu);
@@ -192,10 +203,11 @@ static void *serve_connection(void *arg)
 static void *accept_connections(void *arg)
 {
     struct worker *w = arg;
-    int err = !w->opt->multishot ? -EOPNOTSUPP
-                                 : corio_bufring_new(w->loop, RING_BUFFERS, RECV_SIZE, &w->ring);
-    if (err < 0 && err != -EOPNOTSUPP)
+    int err =
+        !w->opt->multishot ? 0 : corio_bufring_new(w->loop, RING_BUFFERS, RECV_SIZE, &w->ring);
+    if (err < 0 && err != -EOPNOTSUPP) /* -EOPNOTSUPP: epoll, or an old kernel (--verbose) */
         fprintf(stderr, "corio-echo: no buffer ring (%s); using plain recv\n", corio_strerror(err));
+    w->ring_err = err;
     thread_ring = w->ring;
     if (!now_serving(w))
         return NULL;
@@ -462,10 +474,11 @@ static void on_accept(corio_op_t *op, int res)
 static void *serve_with_callbacks(void *arg)
 {
     struct worker *w = arg;
-    int err = w->opt->plain_recv ? -EOPNOTSUPP
-                                 : corio_bufring_new(w->loop, RING_BUFFERS, RECV_SIZE, &w->ring);
-    if (err < 0 && err != -EOPNOTSUPP)
+    int err =
+        w->opt->plain_recv ? 0 : corio_bufring_new(w->loop, RING_BUFFERS, RECV_SIZE, &w->ring);
+    if (err < 0 && err != -EOPNOTSUPP) /* -EOPNOTSUPP: epoll, or an old kernel (--verbose) */
         fprintf(stderr, "corio-echo: no buffer ring (%s); using plain recv\n", corio_strerror(err));
+    w->ring_err = err;
     /* Probe multishot recv once: a kernel without it refuses before queuing anything. */
     w->multishot_recv = w->ring != NULL;
     w->accept_op.data = w;
@@ -506,7 +519,7 @@ static void *worker_thread(void *arg)
     if (err < 0 && err != -ECANCELED) {
         w->exit_code = 1;
         if (w->passed || pass_gate(w, false)) /* after start-up, or its first failure */
-            fprintf(stderr, "corio-echo: %s\n", corio_loop_setup_hint(err));
+            backend_say_loop_error("corio-echo", err);
     }
     (void)pass_gate(w, false); /* unless it passed already: the loop ended before it accepted */
     atomic_store(&w->done, true);
@@ -538,14 +551,33 @@ static int listen_on(const struct options *opt, unsigned port, unsigned *bound)
     return fd;
 }
 
+/* The backend line (backend.h), and with --verbose the recv in use, for the first loop:
+ * every loop runs on the same backend. */
+static void say_backend(const struct options *opt, const struct worker *w)
+{
+    backend_say("corio-echo", w->backend, opt->verbose);
+    if (!opt->verbose)
+        return;
+    const char *recv = w->ring != NULL ? "multishot recv into a buffer ring" : "one recv at a time";
+    fprintf(stderr, "corio-echo: %s mode, %s%s%s\n", opt->callbacks ? "callback" : "coroutine",
+            recv, w->ring_err == -EOPNOTSUPP ? " (no buffer rings on this backend or kernel)" : "",
+            opt->threads > 1 ? ", on each loop" : "");
+}
+
 static int usage(const char *why)
 {
-    fprintf(stderr,
-            "corio-echo: %s\n"
+    if (why != NULL)
+        fprintf(stderr, "corio-echo: %s\n", why);
+    fprintf(why != NULL ? stderr : stdout,
             "usage: corio-echo [--host ADDR] [--port P] [--mode coroutines|callbacks]\n"
-            "                  [--threads N] [--plain-recv] [--multishot]\n",
-            why);
-    return 2;
+            "                  [--threads N] [--plain-recv] [--multishot] [-v|--verbose]\n"
+            "  --mode M        coroutines (a task per connection, the default) or callbacks\n"
+            "  --multishot     coroutine mode: a multishot recv into a buffer ring\n"
+            "  --plain-recv    callback mode: one recv at a time, no buffer ring\n"
+            "  --threads N     N loops with SO_REUSEPORT listeners (default 1)\n"
+            "  -v, --verbose   the backend and the recv in use, on stderr\n"
+            "  -h, --help      this help\n" BACKEND_HELP);
+    return why != NULL ? 2 : 0;
 }
 
 static bool parse_uint(const char *s, unsigned max, unsigned *out)
@@ -585,6 +617,10 @@ int main(int argc, char **argv)
             opt.plain_recv = true;
         } else if (strcmp(a, "--multishot") == 0) {
             opt.multishot = true;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            opt.verbose = true;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            return usage(NULL);
         } else {
             char why[128];
             snprintf(why, sizeof why, "unknown argument '%s'", a);
@@ -625,7 +661,10 @@ int main(int argc, char **argv)
     /* The listening line once every loop accepts; then serve until a signal, or until a
      * worker ends on its own (its loop failed). */
     int code = 0, err;
-    if (!start_gate_wait(&gate)) {
+    bool serving = start_gate_wait(&gate);
+    if (serving)
+        say_backend(&opt, &workers[0]); /* before the listening line */
+    if (!serving) {
         code = 1;
     } else if ((err = print_listening(NULL, workers[0].listen_fd)) < 0) {
         fprintf(stderr, "corio-echo: cannot print the listening line: %s\n", corio_strerror(err));

@@ -6,6 +6,7 @@
 #ifndef CORIO_FETCH_H
 #define CORIO_FETCH_H
 
+#include "backend.h" /* examples/backend.h */
 #include "hist.h"
 
 #include <corio/corio.h>
@@ -158,6 +159,7 @@ struct fetch {
     corio_http_client_stats_t cst;     /* the client's, at the end */
     corio_http_proxy_stats_t *proxies; /* each proxy's, at the end (urls our copies) */
     size_t nproxies;
+    struct backend_info backend; /* the loop's: io_uring, or epoll and why (the JSON) */
 };
 
 static inline uint64_t now_ns(void)

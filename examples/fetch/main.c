@@ -24,10 +24,14 @@
  * them; --noproxy LIST. The summary and the JSON count requests and errors per proxy.
  *
  * Output: a progress line on stderr when it is a terminal (refreshed 10 times a second by
- * a task of its own), then a summary on stdout, or with --json one JSON object. Latencies
- * go to log-linear histograms (hist.c: 3 significant digits, no per-request memory), with
- * and without the connect. --rate R makes it an open loop (rate.c): request i is due at
- * the start + i/R, and its latency counts from then, so a stalled server shows in the
+ * a task of its own), then a summary on stdout, or with --json one JSON object. Where
+ * io_uring is blocked (a seccomp profile such as Docker's) the loop runs on epoll: stderr
+ * says so and why at the start (unless -q), and the JSON has "backend" ("io_uring" or
+ * "epoll") and, after such a fallback, "backend_fallback" (the reason); -v names the
+ * backend in any case, after the requests' outcomes (backend.h). Latencies go to
+ * log-linear histograms (hist.c: 3 significant digits, no per-request memory), with and
+ * without the connect. --rate R makes it an open loop (rate.c): request i is due at the
+ * start + i/R, and its latency counts from then, so a stalled server shows in the
  * percentiles. Exit status: 0 when every request got a response below 400, 1 otherwise, 2
  * for bad usage, 130 when interrupted (SIGINT or SIGTERM end the run early and still print
  * the summary).
@@ -157,10 +161,11 @@ static int usage(const char *why)
             "                        it up for every new connection)\n"
             "      --resolve HOST:PORT:ADDR[,ADDR...]  connect to these addresses for HOST at\n"
             "                        PORT ('*': any port), raced in order; never looked up\n"
-            "      --json            print one JSON object of results on stdout\n"
-            "  -v, --verbose         print every request's outcome on stderr\n"
-            "  -q, --quiet           no progress line\n"
-            "  -h, --help            this help\n");
+            "      --json            print one JSON object of results on stdout (with\n"
+            "                        \"backend\", and \"backend_fallback\" after a fallback)\n"
+            "  -v, --verbose         print every request's outcome, then the backend, on stderr\n"
+            "  -q, --quiet           no progress line, nor the note of a fallback to epoll\n"
+            "  -h, --help            this help\n" BACKEND_HELP);
     return why != NULL ? 2 : 0;
 }
 
@@ -744,10 +749,14 @@ int main(int argc, char **argv)
     corio_loop_t *loop;
     rc = corio_loop_new(&loop, &lo);
     if (rc < 0) {
-        fprintf(stderr, "corio-fetch: %s\n",
-                rc == -EPERM || rc == -ENOSYS ? corio_loop_setup_hint(rc) : corio_strerror(rc));
+        backend_say_loop_error("corio-fetch", rc);
         return 1;
     }
+    /* A fallback is said at once (unless -q); -v's "backend io_uring" comes after the
+     * requests' outcomes, so that the first line of -v is the first outcome. */
+    f->backend = backend_of(loop);
+    if (f->backend.fallback_err != 0 && (f->o.verbose || !f->o.quiet))
+        backend_say("corio-fetch", f->backend, false);
     rc = corio_spawn(loop, fetch_main_task, f, NULL);
     if (rc == 0)
         rc = corio_loop_run(loop);
@@ -765,6 +774,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    if (f->o.verbose && f->backend.fallback_err == 0)
+        backend_say("corio-fetch", f->backend, true);
     double secs = (double)(f->t_end - f->t_start) / 1e9;
     bool csv_failed = f->latency_csv != NULL && fetch_write_latency_csv(f) < 0;
     if (f->o.json)

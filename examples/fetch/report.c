@@ -106,6 +106,22 @@ static void worker_spread(const struct fetch *f, uint64_t *min, uint64_t *max)
     }
 }
 
+/* s as a JSON string, quotes included. */
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
 void fetch_print_json(const struct fetch *f, double secs)
 {
     const struct stats *st = &f->st;
@@ -149,6 +165,12 @@ void fetch_print_json(const struct fetch *f, double secs)
         printf("%s\"%s\":%llu", k ? "," : "", fetch_kind_names[k], (unsigned long long)st->kind[k]);
     printf("},");
     fetch_print_proxies_json(f);
+    printf(",\"backend\":");
+    print_json_string(f->backend.name != NULL ? f->backend.name : "");
+    if (f->backend.fallback_err != 0) {
+        printf(",\"backend_fallback\":");
+        print_json_string(corio_loop_setup_hint(f->backend.fallback_err));
+    }
     printf("}\n");
 }
 

@@ -4,6 +4,7 @@
  * Usage: corio-httpd [--host ADDR] [--port P] [--tls-port P --cert FILE --key FILE]
  *                    [--threads N] [--root DIR] [--max-body BYTES] [--max-conns N]
  *                    [--idle-timeout S] [--header-timeout S] [--grace S] [--no-openat2]
+ *                    [-v|--verbose]
  *
  *   --host ADDR          numeric IPv4 or IPv6 address to listen on (default 127.0.0.1)
  *   --port P             HTTP on port P (0 picks a free port: read it from the listening
@@ -24,6 +25,7 @@
  *   --grace S            at SIGINT/SIGTERM, how long in-flight requests may take (5)
  *   --no-openat2         resolve paths with openat + a /proc/self/fd check (the fallback
  *                        for kernels before 5.6), for testing
+ *   -v, --verbose        say on stderr which backend the loops run on (io_uring, epoll)
  * S may be fractional (0.5); BYTES may end in K, M or G.
  *
  * Behaviour
@@ -53,13 +55,18 @@
  *   "listening on https://ADDR:PORT" ("http://[ADDR]:PORT" for IPv6), a line per listener
  *   (serving.h has the format). A server that cannot start prints no such line: it says
  *   why on stderr and exits 1.
- * - Exit status: 0 after a signal, 1 when the server cannot start (port in use, io_uring
- *   blocked by a seccomp profile or kernel.io_uring_disabled, a bad root, certificate or
- *   key), 2 for a bad flag (with usage). */
+ * - Backends (backend.h): where io_uring is blocked (a seccomp profile such as Docker's,
+ *   kernel.io_uring_disabled) the loops run on epoll and serve the same, and stderr says
+ *   so and why, before the listening lines; -v names the backend in any case.
+ *   CORIO_BACKEND=io_uring|epoll|auto in the environment chooses.
+ * - Exit status: 0 after a signal, 1 when the server cannot start (port in use,
+ *   CORIO_BACKEND=io_uring where io_uring is blocked, a bad CORIO_BACKEND, a bad root,
+ *   certificate or key), 2 for a bad flag (with usage). */
 #define _GNU_SOURCE
 #include <corio/corio.h>
 #include <corio/http.h>
 
+#include "backend.h"
 #include "httpd.h"
 #include "serving.h"
 
@@ -89,6 +96,7 @@ struct options {
     unsigned max_conns;
     uint64_t idle_ns, header_ns, grace_ns;
     bool no_openat2;
+    bool verbose; /* the backend on stderr */
 };
 
 /* What every worker shares, read-only once the threads start. */
@@ -106,8 +114,9 @@ struct worker {
     int plain_fd, tls_fd;
     pthread_t thread;
     int exit_code;
-    bool passed;      /* the worker has passed srv->gate */
-    atomic_bool done; /* the thread has finished (a failed loop ends it early) */
+    struct backend_info backend; /* of its loop, once it runs */
+    bool passed;                 /* the worker has passed srv->gate */
+    atomic_bool done;            /* the thread has finished (a failed loop ends it early) */
 };
 
 /* Returns true for the server's first failure to start (see start_gate_pass). */
@@ -145,6 +154,7 @@ static void *worker_main(void *arg)
         corio_http_server_stop(w->srv->http, true);
         return NULL;
     }
+    w->backend = backend_of(corio_current_loop());
     (void)pass_gate(w, true);
     if (w->plain_fd >= 0) {
         int fd = w->plain_fd;
@@ -170,7 +180,7 @@ static void *worker_thread(void *arg)
     if (err < 0) {
         w->exit_code = 1;
         if (pass_gate(w, false)) /* loops failing alike say it once */
-            fprintf(stderr, "corio-httpd: %s\n", corio_loop_setup_hint(err));
+            backend_say_loop_error("corio-httpd", err);
         atomic_store(&w->done, true);
         return NULL;
     }
@@ -196,7 +206,7 @@ static int usage(const char *why)
             "usage: corio-httpd [--host ADDR] [--port P] [--tls-port P --cert FILE --key FILE]\n"
             "                   [--threads N] [--root DIR] [--max-body BYTES] [--max-conns N]\n"
             "                   [--idle-timeout S] [--header-timeout S] [--grace S]\n"
-            "                   [--no-openat2]\n",
+            "                   [--no-openat2] [-v|--verbose]\n" BACKEND_HELP,
             why);
     return 2;
 }
@@ -260,6 +270,9 @@ static int parse_args(int argc, char **argv, struct options *opt)
             exit(0);
         } else if (strcmp(a, "--no-openat2") == 0) {
             opt->no_openat2 = true;
+            continue;
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            opt->verbose = true;
             continue;
         }
         if (v == NULL) {
@@ -450,10 +463,12 @@ int main(int argc, char **argv)
     for (unsigned t = started; t < nthreads; t++)
         (void)start_gate_pass(&srv.gate, false); /* for the threads that do not exist */
     /* The listening lines only once every loop runs. */
-    if (code == 0 && !start_gate_wait(&srv.gate))
+    if (code == 0 && !start_gate_wait(&srv.gate)) {
         code = 1;
-    else if (code == 0)
+    } else if (code == 0) {
+        backend_say("corio-httpd", workers[0].backend, srv.opt.verbose); /* one for all loops */
         code = print_lines(&(struct worker){.plain_fd = first_plain, .tls_fd = first_tls});
+    }
     if (code == 0) {
         /* Until a signal, or a worker that ended on its own (its loop failed). */
         struct timespec poll = {.tv_nsec = 100 * 1000 * 1000};

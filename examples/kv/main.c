@@ -31,14 +31,18 @@
  * and written at every SAVE and at shutdown, so no acknowledged write is lost by a
  * SIGINT or SIGTERM.
  *
- * Usage: corio-kv [--host ADDR] [--port P] [--snapshot FILE]
+ * Usage: corio-kv [--host ADDR] [--port P] [--snapshot FILE] [-v|--verbose]
  * Once it accepts, stdout gets one line, "listening on ADDR:PORT" ("[ADDR]:PORT" for
  * IPv6; serving.h has the format; --port 0 picks a free port). A server that cannot start
- * (the port in use, io_uring blocked by a seccomp profile or kernel.io_uring_disabled, a
- * malformed snapshot, ...) prints no such line, says why on stderr and exits 1. */
+ * (the port in use, CORIO_BACKEND=io_uring where io_uring is blocked, a bad CORIO_BACKEND,
+ * a malformed snapshot, ...) prints no such line, says why on stderr and exits 1.
+ * Where io_uring is blocked (a seccomp profile such as Docker's, kernel.io_uring_disabled)
+ * the loop runs on epoll, and stderr says so and why before the listening line
+ * (backend.h); -v names the backend in any case. */
 #define _GNU_SOURCE      /* accept4 */
 #include <corio/corio.h> /* includes net.h, stream.h, sync.h, executor.h, signal.h */
 
+#include "backend.h"
 #include "serving.h"
 
 #include <errno.h>
@@ -197,6 +201,7 @@ struct server {
     const char *host; /* NULL: loopback */
     unsigned port;
     const char *snapshot; /* NULL: SAVE is refused */
+    bool verbose;         /* the backend on stderr */
     int listen_fd;
     struct table table;
     corio_sem_t save_turn;     /* one permit: taken by a snapshot write until it is done */
@@ -659,6 +664,7 @@ static void *server_main(void *arg)
     }
     sigset_t stop;
     stop_signals(&stop);
+    backend_say("corio-kv", backend_of(corio_current_loop()), srv->verbose);
     if ((err = print_listening(NULL, srv->listen_fd)) < 0)
         fprintf(stderr, "corio-kv: cannot print the listening line: %s\n", corio_strerror(err));
     else if ((err = corio_signal_wait(&stop)) < 0) /* the loop serves meanwhile */
@@ -670,11 +676,16 @@ static void *server_main(void *arg)
 
 static int usage(const char *why)
 {
-    fprintf(stderr,
-            "corio-kv: %s\n"
-            "usage: corio-kv [--host ADDR] [--port P] [--snapshot FILE]\n",
-            why);
-    return 2;
+    if (why != NULL)
+        fprintf(stderr, "corio-kv: %s\n", why);
+    fprintf(why != NULL ? stderr : stdout,
+            "usage: corio-kv [--host ADDR] [--port P] [--snapshot FILE] [-v|--verbose]\n"
+            "  --host ADDR      address or name to listen on (default 127.0.0.1)\n"
+            "  --port P         port (0, the default, picks a free one)\n"
+            "  --snapshot FILE  load FILE at start, write it at SAVE and at shutdown\n"
+            "  -v, --verbose    the backend in use, on stderr\n"
+            "  -h, --help       this help\n" BACKEND_HELP);
+    return why != NULL ? 2 : 0;
 }
 
 int main(int argc, char **argv)
@@ -682,7 +693,12 @@ int main(int argc, char **argv)
     struct server srv = {.listen_fd = -1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--port") == 0) {
+        if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            srv.verbose = true;
+            continue;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            return usage(NULL);
+        } else if (strcmp(a, "--port") == 0) {
             char *end;
             errno = 0;
             unsigned long p = v != NULL ? strtoul(v, &end, 10) : 0;
@@ -721,7 +737,7 @@ int main(int argc, char **argv)
     int err = corio_run(server_main, &srv, &failed);
     table_free(&srv.table);
     if (err < 0) {
-        fprintf(stderr, "corio-kv: %s\n", corio_loop_setup_hint(err));
+        backend_say_loop_error("corio-kv", err);
         return 1;
     }
     return failed != NULL ? 1 : 0;
