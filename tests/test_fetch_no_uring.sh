@@ -18,6 +18,7 @@
 #   tests/test_fetch_no_uring.sh NO_URING CORIO_FETCH CORIO_HTTPD
 # shellcheck disable=SC2317  # cleanup runs from a trap
 set -uo pipefail
+unset CORIO_BACKEND # this test picks the backends itself (the epoll pass sets it)
 usage="usage: test_fetch_no_uring.sh NO_URING CORIO_FETCH CORIO_HTTPD"
 no_uring=${1:?$usage}
 fetch=${2:?$usage}

@@ -24,6 +24,7 @@
 #   tests/test_tool_start.sh NO_URING CORIO_ECHO CORIO_HTTPD CORIO_KV
 # shellcheck disable=SC2317  # cleanup runs from a trap
 set -uo pipefail
+unset CORIO_BACKEND # this test picks the backends itself (the epoll pass sets it)
 usage="usage: test_tool_start.sh NO_URING CORIO_ECHO CORIO_HTTPD CORIO_KV"
 no_uring=${1:?$usage}
 echo_server=${2:?$usage}
