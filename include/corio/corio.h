@@ -126,12 +126,13 @@ CORIO_API const char *corio_loop_setup_hint(int err);
 
 /* Runs the loop until nothing is left to do (no live task, operation in flight, pending
  * timer or ready callback) or corio_loop_stop() is called. Each iteration runs the ready
- * callbacks and tasks, submits and waits in one io_uring_enter, dispatches completions,
+ * callbacks and tasks, submits and waits in one io_uring_enter (one epoll_pwait2 on
+ * epoll), dispatches completions,
  * then fires expired timers. While callbacks or tasks are ready and nothing is queued
  * for the kernel, iterations skip the kernel, but completions are still collected at
  * least every 64 iterations. May be called again after it returns. Returns 0, -EBUSY if
  * the loop is already running, -EEXIST if called from another thread than the one that
- * first ran the loop, or a negative errno from the ring. */
+ * first ran the loop, or a negative errno from the backend. */
 CORIO_API int corio_loop_run(corio_loop_t *loop);
 
 /* Makes corio_loop_run() return after the current iteration. Safe from any thread and
@@ -175,13 +176,13 @@ CORIO_API int corio_loop_fallback_error(const corio_loop_t *loop);
 
 typedef struct corio_loop_stats {
     uint64_t iterations;  /* corio_loop_run iterations */
-    uint64_t enters;      /* io_uring_enter calls made by the loop */
+    uint64_t enters;      /* io_uring_enter calls (epoll: epoll_pwait2 calls) */
     uint64_t submitted;   /* operations submitted (cancel requests included) */
     uint64_t completions; /* completions reaped */
-    uint64_t sq_full;     /* times the SQ was full and had to be flushed early */
-    uint64_t cq_overflow; /* times the kernel reported CQ overflow */
-    unsigned setup_flags; /* IORING_SETUP_* flags the kernel accepted */
-    unsigned features;    /* IORING_FEAT_* flags the kernel reported */
+    uint64_t sq_full;     /* times the SQ was full and had to be flushed early (io_uring) */
+    uint64_t cq_overflow; /* times the kernel reported CQ overflow (io_uring) */
+    unsigned setup_flags; /* IORING_SETUP_* flags the kernel accepted (io_uring; else 0) */
+    unsigned features;    /* IORING_FEAT_* flags the kernel reported (io_uring; else 0) */
 } corio_loop_stats_t;
 
 /* Copies the loop's counters into *stats. */
