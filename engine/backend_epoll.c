@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ struct req {
     bool cancelled;  /* a cancel came while a worker ran it */
     bool connecting; /* connect: EINPROGRESS seen, waiting for the outcome */
     bool blocking;   /* the fd has no RWF_NOWAIT: the plain call, once poll says ready */
+    bool fifo;       /* ... and it is a fifo: writes go PIPE_BUF at a time (fifo_write) */
 };
 
 struct fd_entry {
@@ -224,15 +226,86 @@ static void unlink_waiter(struct fd_entry *e, struct req *r)
 
 /* ---- the system calls ------------------------------------------------------------------ */
 
+/* Most a fifo_write writes in one call, so that a reader draining the fifo as fast on
+ * another thread cannot keep the loop here. */
+#define FIFO_WRITE_MAX (256 * 1024)
+
+/* A write to a fifo without RWF_NOWAIT. One plain write of more than the pipe has room
+ * for would block the loop's thread until a reader made room: forever when the reader is
+ * a task of this loop. POLLOUT means the pipe has a free slot, and a write of at most
+ * PIPE_BUF bytes always fits in one (it fills or merges into a single page): so it writes
+ * PIPE_BUF at a time while poll says there is room, and returns what it wrote (a short
+ * write, as io_uring's is too), or -EAGAIN when nothing could be. */
+static int fifo_write(struct req *r, const struct iovec *iov, int cnt)
+{
+    size_t done = 0, at = 0; /* at: bytes of iov[i] already written */
+    int i = 0;
+    while (done < FIFO_WRITE_MAX) {
+        while (i < cnt && at == iov[i].iov_len) {
+            i++;
+            at = 0;
+        }
+        if (i == cnt)
+            break;
+        struct pollfd p = {.fd = r->fd, .events = POLLOUT};
+        if (poll(&p, 1, 0) == 0)
+            break;
+        struct iovec chunk[8];
+        int k = 0;
+        size_t len = 0;
+        for (int j = i; j < cnt && k < 8 && len < PIPE_BUF; j++) {
+            size_t from = j == i ? at : 0;
+            size_t n = iov[j].iov_len - from;
+            if (n > PIPE_BUF - len)
+                n = PIPE_BUF - len;
+            if (n > 0) {
+                chunk[k++] =
+                    (struct iovec){.iov_base = (char *)iov[j].iov_base + from, .iov_len = n};
+                len += n;
+            }
+        }
+        ssize_t n = writev(r->fd, chunk, k);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (done > 0)
+                break; /* the error comes again on the next call */
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        }
+        done += (size_t)n;
+        for (size_t adv = (size_t)n; adv > 0;) {
+            size_t left = iov[i].iov_len - at;
+            if (adv < left) {
+                at += adv;
+                adv = 0;
+            } else {
+                adv -= left;
+                i++;
+                at = 0;
+            }
+        }
+        if ((size_t)n < len)
+            break;
+    }
+    if (done > 0)
+        return (int)done;
+    while (i < cnt && iov[i].iov_len == 0)
+        i++;
+    return i == cnt ? 0 : -EAGAIN; /* nothing to write at all: 0, as write(2) gives */
+}
+
 /* Reads or writes without blocking (RWF_NOWAIT). An fd that has no RWF_NOWAIT (a named
  * fifo, a tty) is read or written plainly once poll says it is ready, now or after each
- * readiness change, since an edge seen while nobody waited comes only once; a file of
- * that kind goes to a worker. off -1 is the current position, as for io_uring, and a
- * stream (pipe, socket) ignores the offset as io_uring does. */
+ * readiness change, since an edge seen while nobody waited comes only once (a fifo's
+ * writes through fifo_write); a file of that kind goes to a worker. off -1 is the current
+ * position, as for io_uring, and a stream (pipe, socket) ignores the offset as io_uring
+ * does. */
 static int rw(struct req *r, const struct iovec *iov, int cnt, bool write)
 {
     off_t off = (off_t)r->off;
     for (;;) {
+        if (r->blocking && write && r->fifo)
+            return fifo_write(r, iov, cnt);
         if (r->blocking) {
             struct pollfd p = {.fd = r->fd, .events = write ? POLLOUT : POLLIN};
             if (poll(&p, 1, 0) == 0)
@@ -246,9 +319,11 @@ static int rw(struct req *r, const struct iovec *iov, int cnt, bool write)
             off = -1;
         } else if (errno == EOPNOTSUPP && fl != 0) {
             struct stat st;
-            if (fstat(r->fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
+            bool known = fstat(r->fd, &st) == 0;
+            if (known && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)))
                 return NEEDS_WORKER;
             r->blocking = true;
+            r->fifo = known && S_ISFIFO(st.st_mode);
         } else if (errno != EINTR) {
             return -errno;
         }
