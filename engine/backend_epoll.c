@@ -592,7 +592,8 @@ static void wait_on_fd(struct corio_epoll *ep, struct req *r)
 {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.u64 = (uint64_t)r->fd};
-    if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, r->fd, &ev) < 0 && errno != EEXIST) {
+    int rc = epoll_ctl(ep->epfd, EPOLL_CTL_ADD, r->fd, &ev);
+    if (rc < 0 && errno != EEXIST) {
         if (errno == EPERM) { /* a regular file: it is never "not ready", just slow */
             to_worker(ep, r);
             return;
@@ -600,6 +601,10 @@ static void wait_on_fd(struct corio_epoll *ep, struct req *r)
         finish(ep, r, -errno);
         return;
     }
+    /* Added anew although requests wait on the fd: the file they wait on was closed with
+     * close(2) and the number now names another, whose readiness is not theirs. */
+    if (rc == 0)
+        fail_waiters(ep, r->fd, -EBADF);
     struct fd_entry *e = &ep->fds[r->fd]; /* made room for by corio_epoll_queue */
     track(ep, r);
     r->where = AT_FD;

@@ -385,6 +385,55 @@ test_recv_on_a_reused_fd_number_ignores_the_old_socket_still_open_elsewhere(void
     in_task(reused_fd_number_old_alive);
 }
 
+/* A recv waits on a socket that close(2) closes under it (its peer stays open), and the
+ * number is taken by another socket with a recv of its own. Whatever the backend does with
+ * the orphan (epoll fails it with -EBADF when the number is waited on again; io_uring
+ * keeps it waiting on the old file until cancelled), it never gets the new socket's
+ * bytes, which go, all of them, to the new recv. */
+static void orphan_never_reads_the_new_socket(void)
+{
+    int a[2], b[2];
+    unix_pair(a);
+    unsigned char old_buf[32], buf[32];
+    memset(old_buf, 0xee, sizeof old_buf);
+    struct parked orphan = {.call = CALL_RECV, .fd = a[0], .buf = old_buf, .len = sizeof old_buf};
+    park(&orphan);
+    int num = a[0];
+    close(a[0]);
+    unix_pair(b); /* b[0] is most likely num itself, the lowest free number */
+    if (b[0] != num) {
+        assert_int_equal(dup2(b[0], num), num);
+        close(b[0]);
+    }
+
+    struct parked p = {.call = CALL_RECV, .fd = num, .buf = buf, .len = sizeof buf};
+    park(&p);
+    assert_int_equal(write(b[1], "fresh", 5), 5);
+    assert_int_equal(finish(&p), 5);
+    assert_memory_equal(buf, "fresh", 5);
+    ssize_t res;
+    if (orphan.done) {
+        res = finish(&orphan);
+    } else {
+        assert_int_equal(corio_cancel(orphan.task), 0);
+        int joined = corio_join(orphan.task, NULL);
+        assert_true(joined == 0 || joined == -ECANCELED);
+        res = orphan.res;
+    }
+    if (res != -EBADF && res != -ECANCELED)
+        fail_msg("the orphaned recv gave %zd", res);
+    assert_all(old_buf, sizeof old_buf, 0xee);
+    close(a[1]);
+    close(num);
+    close(b[1]);
+}
+
+static void test_a_recv_orphaned_by_close_never_reads_the_socket_that_takes_its_number(void **state)
+{
+    (void)state;
+    in_task(orphan_never_reads_the_new_socket);
+}
+
 /* ---- 2. readiness that came while nothing waited -------------------------------------- */
 
 static void socket_data_while_nothing_waited(void)
@@ -1274,6 +1323,8 @@ int main(void)
             test_recv_on_an_fd_number_reused_after_close_parks_and_completes_when_the_new_peer_writes),
         cmocka_unit_test(
             test_recv_on_a_reused_fd_number_ignores_the_old_socket_still_open_elsewhere),
+        cmocka_unit_test(
+            test_a_recv_orphaned_by_close_never_reads_the_socket_that_takes_its_number),
         /* 2 */
         cmocka_unit_test(test_data_and_eof_that_arrived_while_no_recv_waited_are_received_at_once),
         cmocka_unit_test(test_pipe_data_and_writer_close_while_no_read_waited_are_read_at_once),

@@ -83,9 +83,13 @@ enum {
  *   EPOLL     readiness (epoll) plus non-blocking system calls for sockets, pipes and the
  *             like; regular files and fsync, openat and statx on the executor's threads
  *             (executor.h), as libuv does. Every op has the same results and errors and
- *             the same cancellation guarantee, except where a call says otherwise:
- *             buffer rings and multishot recv are io_uring only (-EOPNOTSUPP), and sockets
- *             an accept or connect runs on are switched to O_NONBLOCK. */
+ *             the same cancellation guarantee, except: buffer rings and multishot recv
+ *             are io_uring only (-EOPNOTSUPP); a listening socket an accept runs on is
+ *             switched to O_NONBLOCK and left so (a connect's socket is switched for the
+ *             connect and back); corio_close of an fd completes the ops waiting on it
+ *             with -EBADF (on io_uring they keep waiting on the file), and so does the
+ *             next wait on an fd number that close(2) closed while ops waited on it (until
+ *             then they wait: cancel them first). */
 enum {
     CORIO_BACKEND_AUTO = 0,
     CORIO_BACKEND_IO_URING = 1,
