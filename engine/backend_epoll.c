@@ -82,17 +82,13 @@ struct corio_epoll {
 
 /* ---- requests, the hash, the completion queue --------------------------------------- */
 
-static struct req *req_new(struct corio_epoll *ep, uint64_t ud)
+/* A request for the description d, from the free list (which corio_epoll_queue keeps
+ * non-empty before it tries a call). */
+static struct req *req_take(struct corio_epoll *ep, const struct req *d)
 {
     struct req *r = ep->free_reqs;
-    if (r != NULL)
-        ep->free_reqs = r->next;
-    else if ((r = corio_malloc(sizeof *r)) == NULL)
-        return NULL;
-    memset(r, 0, sizeof *r);
-    r->ud = ud;
-    r->ep = ep;
-    r->saved_fl = -1;
+    ep->free_reqs = r->next;
+    *r = *d;
     return r;
 }
 
@@ -629,12 +625,12 @@ static int accept_all(struct corio_epoll *ep, struct req *r)
     }
 }
 
-/* Starts a request: tried at once, and then waiting on its fd, on a worker, in the timer
- * heap, or done. */
-static void start(struct corio_epoll *ep, struct req *r)
+/* Starts the op described by d (on the caller's stack): tried at once, and only if it
+ * must wait, a request is taken and waits on its fd, on a worker or in the timer heap. */
+static void start(struct corio_epoll *ep, struct req *d)
 {
-    ep->submitted++;
-    if (r->kind == CORIO_OP_TIMEOUT) {
+    if (d->kind == CORIO_OP_TIMEOUT) {
+        struct req *r = req_take(ep, d);
         track(ep, r);
         r->where = AT_TIMER;
         uint64_t now = corio_clock_ns();
@@ -642,13 +638,15 @@ static void start(struct corio_epoll *ep, struct req *r)
                           r->off > UINT64_MAX - now ? UINT64_MAX : now + r->off);
         return;
     }
-    int res = attempt(ep, r);
-    if (res == NEEDS_WORKER)
-        to_worker(ep, r);
-    else if (res == -EAGAIN)
-        wait_on_fd(ep, r);
-    else
-        finish(ep, r, res);
+    int res = attempt(ep, d);
+    if (res == NEEDS_WORKER) {
+        to_worker(ep, req_take(ep, d));
+    } else if (res == -EAGAIN) {
+        wait_on_fd(ep, req_take(ep, d));
+    } else {
+        restore_flags(d);
+        post(ep, d->ud, res, 0);
+    }
 }
 
 /* The fd's readiness changed: retries its waiters that wait for it, in order. Once one
@@ -782,54 +780,75 @@ static bool waits_on_fd(uint8_t kind)
     }
 }
 
-/* Copies the op's description into a new request and starts it. */
-int corio_epoll_queue(struct corio_epoll *ep, const corio_op_t *op, uint64_t ud)
+/* Starts the op described by d. What a wait needs is allocated first, so that once the
+ * call is tried (it may have acted: an accept, a connect), the request can always wait. */
+static int queue(struct corio_epoll *ep, struct req *d)
 {
-    struct req *r = req_new(ep, ud);
-    if (r == NULL)
-        return -ENOMEM;
-    r->kind = op->priv_kind;
-    r->fd = op->priv_fd;
-    r->addr = op->priv_addr;
-    r->addr2 = op->priv_addr2;
-    r->off = op->priv_off;
-    r->len = op->priv_len;
-    r->flags = op->priv_op_flags;
-    /* What a wait needs is allocated now, so that once the call is tried (it may have
-     * acted), the request can always wait. */
-    if (waits_on_fd(r->kind) && (unsigned)r->fd >= ep->nfds) {
+    ep->submitted++;
+    if (ep->free_reqs == NULL) {
+        struct req *r = corio_malloc(sizeof *r);
+        if (r == NULL)
+            return -ENOMEM;
+        req_free(ep, r);
+    }
+    if (waits_on_fd(d->kind) && (unsigned)d->fd >= ep->nfds) {
         /* A number past the table's end may not be an fd at all: the table is not grown
          * for one (-EBADF, as io_uring says). */
-        if (fcntl(r->fd, F_GETFD) < 0) {
-            finish(ep, r, -errno);
+        if (fcntl(d->fd, F_GETFD) < 0) {
+            post(ep, d->ud, -errno, 0);
             return 0;
         }
-        if (fd_entry(ep, r->fd) == NULL) {
-            req_free(ep, r);
+        if (fd_entry(ep, d->fd) == NULL)
             return -ENOMEM;
-        }
     }
-    if (r->kind == CORIO_OP_TIMEOUT)
-        r->off = (uint64_t)op->priv_ts[0] * 1000000000u + (uint64_t)op->priv_ts[1];
-    else if (r->len > 1 && !(op->priv_bits & CORIO_OPB_INTERNAL) &&
-             (r->kind == CORIO_OP_READ || r->kind == CORIO_OP_WRITE || r->kind == CORIO_OP_RECV ||
-              r->kind == CORIO_OP_SEND) &&
-             corio_fault_hit(CORIO_FAULT_SHORT, NULL))
-        r->len /= 2;
-    start(ep, r);
+    start(ep, d);
     return 0;
+}
+
+/* The short-transfer fault point: a read, write, recv or send of the user's asks for
+ * half. */
+static void maybe_short(struct req *d)
+{
+    if (d->len > 1 &&
+        (d->kind == CORIO_OP_READ || d->kind == CORIO_OP_WRITE || d->kind == CORIO_OP_RECV ||
+         d->kind == CORIO_OP_SEND) &&
+        corio_fault_hit(CORIO_FAULT_SHORT, NULL))
+        d->len /= 2;
+}
+
+int corio_epoll_queue(struct corio_epoll *ep, const corio_op_t *op, uint64_t ud)
+{
+    struct req d = {.ud = ud,
+                    .ep = ep,
+                    .addr = op->priv_addr,
+                    .addr2 = op->priv_addr2,
+                    .off = op->priv_off,
+                    .len = op->priv_len,
+                    .flags = op->priv_op_flags,
+                    .fd = op->priv_fd,
+                    .saved_fl = -1,
+                    .kind = op->priv_kind};
+    if (d.kind == CORIO_OP_TIMEOUT)
+        d.off = (uint64_t)op->priv_ts[0] * 1000000000u + (uint64_t)op->priv_ts[1];
+    else if (!(op->priv_bits & CORIO_OPB_INTERNAL))
+        maybe_short(&d);
+    return queue(ep, &d);
 }
 
 int corio_epoll_queue_rw(struct corio_epoll *ep, enum corio_op_kind kind, int fd, void *buf,
                          unsigned len, uint64_t off, unsigned flags, uint64_t ud)
 {
-    corio_op_t op = {.priv_kind = (uint8_t)kind,
-                     .priv_fd = fd,
-                     .priv_addr = buf,
-                     .priv_len = len,
-                     .priv_off = off,
-                     .priv_op_flags = flags};
-    return corio_epoll_queue(ep, &op, ud);
+    struct req d = {.ud = ud,
+                    .ep = ep,
+                    .addr = buf,
+                    .off = off,
+                    .len = len,
+                    .flags = flags,
+                    .fd = fd,
+                    .saved_fl = -1,
+                    .kind = (uint8_t)kind};
+    maybe_short(&d);
+    return queue(ep, &d);
 }
 
 /* Withdraws a request from wherever it waits; one on a worker finishes there first. */
