@@ -5,11 +5,12 @@
  * closed with close(2) and reused for another socket; readiness (data, EOF) that arrived
  * while nothing waited, on sockets, pipes and a named FIFO (no RWF_NOWAIT); a recv and a
  * send parked on one socket at once; cancellation and deadlines of parked requests
- * (-ECANCELED / -ETIMEDOUT, the buffer untouched, no data lost); multishot accept;
- * connect's results and the socket's file flags; -EBADF for bad and closed fds; poll on a
- * pipe; regular files at offsets and at the file position, cached or not; and 1,000
- * parked tasks woken in reverse order. Waits that must end are bounded by deadlines, so
- * a lost wake-up fails as -ETIMEDOUT instead of hanging. */
+ * (-ECANCELED / -ETIMEDOUT, the buffer untouched, no data lost); connect's results and
+ * the socket's file flags; -EBADF for bad and closed fds; poll on a pipe; regular files at
+ * offsets and at the file position, cached or not; and 1,000 parked tasks woken in
+ * reverse order. (Multishot accept is test_op's, which runs on both too.) Waits that must
+ * end are bounded by deadlines, so a lost wake-up fails as -ETIMEDOUT instead of
+ * hanging. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -873,118 +874,6 @@ test_deadline_on_a_parked_recv_gives_etimedout_not_early_and_the_socket_still_wo
     in_task(deadline_on_a_parked_recv);
 }
 
-/* ---- 6. multishot accept --------------------------------------------------------------- */
-
-#define CLIENTS 3
-
-struct multi {
-    struct rec r; /* first: the callback gets &multi.r.op */
-    corio_op_t nop;
-    corio_loop_t *loop;
-    uint16_t port;
-    int clients[CLIENTS];
-    int nclients;
-    int accepted[CLIENTS];
-    int naccepted;
-    int more_errors; /* completions with more set and a negative res */
-    int extra;       /* completions after the last one */
-    int final_calls, final_res;
-    int cancel_res;
-};
-
-static void connect_client(struct multi *m)
-{
-    m->clients[m->nclients++] = support_connect(m->port);
-}
-
-static void on_accept(corio_op_t *op, int res)
-{
-    struct multi *m = (struct multi *)op;
-    if (m->final_calls > 0) {
-        m->extra++;
-        return;
-    }
-    if (!corio_op_more(op)) {
-        m->final_calls++;
-        m->final_res = res;
-        return;
-    }
-    if (res < 0) {
-        m->more_errors++;
-        return;
-    }
-    if (m->naccepted == CLIENTS) {
-        m->extra++;
-        close(res);
-        return;
-    }
-    m->accepted[m->naccepted++] = res;
-    if (m->naccepted == CLIENTS)
-        m->cancel_res = corio_op_cancel(m->loop, op);
-}
-
-/* Runs once the multishot waits: the other clients connect. */
-static void connect_the_rest(corio_op_t *op, int res)
-{
-    (void)res;
-    struct multi *m = op->data;
-    while (m->nclients < CLIENTS)
-        connect_client(m);
-}
-
-static void
-test_multishot_accept_gives_one_fd_per_client_with_more_then_cancel_ends_it(void **state)
-{
-    (void)state;
-    struct multi m = {.loop = support_loop(0), .cancel_res = 1};
-    int lfd = support_listener(&m.port);
-    connect_client(&m); /* one waits before the accept starts */
-    int err = corio_accept_multishot_cb(m.loop, &m.r.op, lfd, SOCK_CLOEXEC, on_accept);
-    if (err == -EOPNOTSUPP) {
-        corio_loop_free(m.loop);
-        close(lfd);
-        close(m.clients[0]);
-        skip();
-    }
-    assert_int_equal(err, 0);
-    m.nop.data = &m;
-    assert_int_equal(corio_nop_cb(m.loop, &m.nop, connect_the_rest), 0);
-    assert_int_equal(corio_loop_run(m.loop), 0);
-
-    assert_int_equal(m.naccepted, CLIENTS);
-    assert_int_equal(m.more_errors, 0);
-    assert_int_equal(m.cancel_res, 0);
-    assert_int_equal(m.final_calls, 1);
-    assert_int_equal(m.final_res, -ECANCELED);
-    assert_false(corio_op_more(&m.r.op));
-    assert_int_equal(m.extra, 0);
-    assert_int_equal(corio_op_cancel(m.loop, &m.r.op), -ENOENT);
-
-    /* Each fd is a live socket connected to a different client. */
-    bool matched[CLIENTS] = {false};
-    for (int i = 0; i < CLIENTS; i++) {
-        int fd = m.accepted[i];
-        assert_true(fd >= 0);
-        assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
-        int k = 0;
-        while (k < CLIENTS && local_port(m.clients[k]) != peer_port(fd))
-            k++;
-        assert_true(k < CLIENTS);
-        assert_false(matched[k]);
-        matched[k] = true;
-        char b = (char)('a' + i), got = 0;
-        assert_int_equal(write(m.clients[k], &b, 1), 1);
-        assert_int_equal(read(fd, &got, 1), 1);
-        assert_int_equal(got, b);
-    }
-    for (int i = 0; i < CLIENTS; i++) {
-        close(m.accepted[i]);
-        close(m.clients[i]);
-    }
-    close(lfd);
-    corio_loop_free(m.loop);
-}
-
 /* ---- 7. connect, and bad fds ----------------------------------------------------------- */
 
 static void connect_to_a_listener_gives_zero_and_keeps_the_file_flags(void)
@@ -1344,9 +1233,6 @@ int main(void)
         /* 5 */
         cmocka_unit_test(
             test_deadline_on_a_parked_recv_gives_etimedout_not_early_and_the_socket_still_works),
-        /* 6 */
-        cmocka_unit_test(
-            test_multishot_accept_gives_one_fd_per_client_with_more_then_cancel_ends_it),
         /* 7 */
         BOTH_MODES_TESTS(connect_to_a_listener_gives_zero_and_keeps_the_file_flags),
         BOTH_MODES_TESTS(connect_to_a_refusing_port_gives_econnrefused_and_keeps_the_file_flags),
