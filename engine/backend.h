@@ -58,7 +58,7 @@ static inline bool corio_ud_is_user_op(uint64_t user_data)
 /* An await call's completion: makes its task ready and queues it on `ready`, a copy of
  * the loop's queue held in a local by the callers. A wake's byte-sized stores may alias
  * the loop's fields, so updating those in place made every wake wait on the previous
- * one's stores (~0.6 ns of a 64-byte read, DESIGN-NOTES). */
+ * one's stores (DESIGN-NOTES, "the wake pass keeps the ready queue ... in locals"). */
 static inline void corio_wake_task_into(struct corio_runq *ready, uint64_t user_data, int res)
 {
     struct corio_task *t = (struct corio_task *)(uintptr_t)(user_data & ~CORIO_UD_TASK);

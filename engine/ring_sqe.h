@@ -1,8 +1,7 @@
 /* The io_uring backend's state and its inline SQE path, for ring.c and op.c (the hot
  * await calls write their SQE inline when the loop runs on io_uring: on the path that ~64
- * tasks take in turn, a call into ring.c and its argument shuffling measured 2-3 ns of the
- * ~135 a 64-byte read costs, DESIGN-NOTES). With ring.c, the only code that includes
- * liburing.h. */
+ * tasks take in turn, a call into ring.c and its argument shuffling showed in the time of
+ * a 64-byte read, DESIGN-NOTES). With ring.c, the only code that includes liburing.h. */
 #ifndef CORIO_RING_SQE_H
 #define CORIO_RING_SQE_H
 

@@ -59,3 +59,25 @@ stop_server() {
   check
   [ "$status" -eq 0 ] || fail "exit $status on SIGTERM: $(cat "$tmp/err")"
 }
+
+# NO_URING [ON_SKIP]: checks that tests/no_uring can install its seccomp filter; where it
+# cannot, runs ON_SKIP (a command, e.g. a server's stop), reports the checks made so far
+# and exits 77 (skipped). Sets `blocked`, the pattern corio's message about the blocked
+# io_uring matches: the seccomp filter, unless the kernel's sysctl limits io_uring anyway
+# (corio_loop_setup_hint then names the sysctl first).
+require_seccomp_filter() {
+  local status
+  "$1" true
+  status=$?
+  if [ "$status" -eq 77 ]; then
+    [ -z "${2:-}" ] || $2
+    [ "$failures" -eq 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }
+    echo "no seccomp filter can be installed here: the io_uring-blocked checks skipped"
+    exit 77
+  fi
+  [ "$status" -eq 0 ] || { echo "FAIL: no_uring true exited $status" >&2; exit 1; }
+  local disabled
+  disabled=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)
+  blocked='io_uring.*seccomp|seccomp.*io_uring'
+  [ "$disabled" = 0 ] || blocked='io_uring'
+}

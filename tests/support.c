@@ -69,11 +69,27 @@ void support_watchdog(unsigned seconds)
     alarm(seconds);
 }
 
-static struct sockaddr_in loopback(uint16_t port)
+struct sockaddr_in support_loopback(uint16_t port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     return a;
+}
+
+uint16_t support_local_port(int fd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
+}
+
+uint16_t support_peer_port(int fd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    assert_int_equal(getpeername(fd, (struct sockaddr *)&a, &len), 0);
+    return ntohs(a.sin_port);
 }
 
 int support_listener(uint16_t *port)
@@ -82,7 +98,7 @@ int support_listener(uint16_t *port)
     assert_true(fd >= 0);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = loopback(0);
+    struct sockaddr_in a = support_loopback(0);
     assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
     assert_int_equal(listen(fd, 4096), 0);
     socklen_t len = sizeof a;
@@ -95,7 +111,7 @@ int support_connect(uint16_t port)
 {
     int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(c >= 0);
-    struct sockaddr_in a = loopback(port);
+    struct sockaddr_in a = support_loopback(port);
     assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
     return c;
 }
@@ -119,7 +135,7 @@ uint16_t support_refused_port(void)
     static int holder = -1;
     if (holder < 0) {
         holder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = loopback(0);
+        struct sockaddr_in a = support_loopback(0);
         assert_int_equal(bind(holder, (struct sockaddr *)&a, sizeof a), 0);
     }
     struct sockaddr_in a;

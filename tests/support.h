@@ -5,6 +5,7 @@
 
 #include <corio/corio.h>
 
+#include <netinet/in.h>
 #include <stdint.h>
 
 /* CLOCK_MONOTONIC in nanoseconds. */
@@ -30,6 +31,14 @@ corio_loop_t *support_loop_opts(const corio_loop_opts_t *opts);
 
 /* Kills the process with SIGALRM after `seconds`: a hang becomes a failure. */
 void support_watchdog(unsigned seconds);
+
+/* 127.0.0.1:port as a sockaddr. */
+struct sockaddr_in support_loopback(uint16_t port);
+
+/* The local and the peer port of a connected or bound IPv4 socket (fails the test on
+ * error). */
+uint16_t support_local_port(int fd);
+uint16_t support_peer_port(int fd);
 
 /* A listening TCP socket on 127.0.0.1 with an ephemeral port (written to *port). */
 int support_listener(uint16_t *port);

@@ -64,29 +64,6 @@ static void assert_all(const unsigned char *buf, size_t len, unsigned char c)
             fail_msg("byte %zu is 0x%02x, expected the sentinel 0x%02x", i, buf[i], c);
 }
 
-static struct sockaddr_in loopback(uint16_t port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
-static uint16_t local_port(int fd)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    return ntohs(a.sin_port);
-}
-
-static uint16_t peer_port(int fd)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    assert_int_equal(getpeername(fd, (struct sockaddr *)&a, &len), 0);
-    return ntohs(a.sin_port);
-}
-
 static void unix_pair(int sv[2])
 {
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -880,7 +857,7 @@ static void connect_to_a_listener_gives_zero_and_keeps_the_file_flags(void)
 {
     uint16_t port;
     int lfd = support_listener(&port);
-    struct sockaddr_in to = loopback(port);
+    struct sockaddr_in to = support_loopback(port);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
     int before = fcntl(fd, F_GETFL);
@@ -889,7 +866,7 @@ static void connect_to_a_listener_gives_zero_and_keeps_the_file_flags(void)
     assert_int_equal(fcntl(fd, F_GETFL), before);
     int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     assert_true(s >= 0);
-    assert_int_equal(peer_port(s), local_port(fd));
+    assert_int_equal(support_peer_port(s), support_local_port(fd));
     /* Connected, and still blocking as it was. */
     assert_int_equal(x_send(fd, "hi", 2), 2);
     char buf[4];
@@ -903,7 +880,7 @@ BOTH_MODES(connect_to_a_listener_gives_zero_and_keeps_the_file_flags)
 
 static void connect_to_a_refusing_port_gives_econnrefused_and_keeps_the_file_flags(void)
 {
-    struct sockaddr_in to = loopback(support_refused_port());
+    struct sockaddr_in to = support_loopback(support_refused_port());
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
     int before = fcntl(fd, F_GETFL);
@@ -916,7 +893,7 @@ BOTH_MODES(connect_to_a_refusing_port_gives_econnrefused_and_keeps_the_file_flag
 static void ebadf_for_every_call_on(int fd)
 {
     unsigned char buf[8] = {0};
-    struct sockaddr_in to = loopback(support_refused_port());
+    struct sockaddr_in to = support_loopback(support_refused_port());
     assert_int_equal(x_recv(fd, buf, sizeof buf), -EBADF);
     assert_int_equal(x_send(fd, buf, sizeof buf), -EBADF);
     assert_int_equal(x_read(fd, buf, sizeof buf, 0), -EBADF);

@@ -116,21 +116,7 @@ else
 fi
 
 # ---- io_uring blocked ------------------------------------------------------------------
-"$no_uring" true
-status=$?
-if [ "$status" -eq 77 ]; then
-  stop_httpd corio-httpd
-  [ "$failures" -eq 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }
-  echo "no seccomp filter can be installed here: the io_uring-blocked checks skipped"
-  exit 77
-fi
-[ "$status" -eq 0 ] || { echo "FAIL: no_uring true exited $status" >&2; exit 1; }
-
-# What corio-fetch says names the cause: the seccomp filter, unless the kernel's sysctl
-# limits io_uring anyway (corio_loop_setup_hint then names the sysctl first).
-disabled=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)
-blocked='io_uring.*seccomp|seccomp.*io_uring'
-[ "$disabled" = 0 ] || blocked='io_uring'
+require_seccomp_filter "$no_uring" "stop_httpd corio-httpd"
 
 # NAME: the last run's JSON says epoll, and why.
 expect_epoll() {

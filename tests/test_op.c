@@ -50,29 +50,6 @@ static void assert_pattern(const unsigned char *buf, size_t len, size_t at)
                      pat(at + i));
 }
 
-static struct sockaddr_in loopback(uint16_t port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return a;
-}
-
-static uint16_t local_port(int fd)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    return ntohs(a.sin_port);
-}
-
-static uint16_t peer_port(int fd)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof a;
-    assert_int_equal(getpeername(fd, (struct sockaddr *)&a, &len), 0);
-    return ntohs(a.sin_port);
-}
-
 /* An fd number that is not open: a pipe's write end, closed (with its read end, which
  * has the lower number and so is the one the next open takes). */
 static int closed_fd(void)
@@ -625,7 +602,7 @@ static void tcp_socket_connect_accept_send_recv_msg_shutdown(void)
     assert_true(fcntl(c, F_GETFD) & FD_CLOEXEC);
 
     /* connect, and accept with the peer's address */
-    struct sockaddr_in to = loopback(port);
+    struct sockaddr_in to = support_loopback(port);
     assert_int_equal(x_connect(c, (struct sockaddr *)&to, sizeof to), 0);
     struct sockaddr_in from;
     memset(&from, 0, sizeof from);
@@ -635,15 +612,15 @@ static void tcp_socket_connect_accept_send_recv_msg_shutdown(void)
     assert_int_equal(fromlen, sizeof from);
     assert_int_equal(from.sin_family, AF_INET);
     assert_int_equal(ntohl(from.sin_addr.s_addr), INADDR_LOOPBACK);
-    assert_int_equal(ntohs(from.sin_port), local_port(c));
-    assert_int_equal(peer_port(s), local_port(c));
+    assert_int_equal(ntohs(from.sin_port), support_local_port(c));
+    assert_int_equal(support_peer_port(s), support_local_port(c));
 
     /* accept without an address */
     int c2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_int_equal(connect(c2, (struct sockaddr *)&to, sizeof to), 0);
     int s2 = x_accept(lfd, NULL, NULL);
     assert_true(s2 >= 0);
-    assert_int_equal(peer_port(s2), local_port(c2));
+    assert_int_equal(support_peer_port(s2), support_local_port(c2));
 
     /* send / recv, both ways */
     char buf[64] = {0};
@@ -689,7 +666,7 @@ static void connect_to_a_refused_port_gives_econnrefused(void)
 {
     int c = x_socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(c >= 0);
-    struct sockaddr_in to = loopback(support_refused_port());
+    struct sockaddr_in to = support_loopback(support_refused_port());
     assert_int_equal(x_connect(c, (struct sockaddr *)&to, sizeof to), -ECONNREFUSED);
     close(c);
 }
@@ -795,7 +772,7 @@ static void bad_arguments_are_refused_before_anything_is_queued(void)
     unsigned char buf[8];
     struct iovec iov = {buf, sizeof buf};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    struct sockaddr_in a = loopback(1);
+    struct sockaddr_in a = support_loopback(1);
     struct sockaddr *sa = (struct sockaddr *)&a;
     struct statx stx;
 
@@ -864,7 +841,7 @@ static void closed_fds_give_ebadf_as_the_result(void)
     unsigned char buf[8];
     struct iovec iov = {buf, sizeof buf};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    struct sockaddr_in a = loopback(support_refused_port());
+    struct sockaddr_in a = support_loopback(support_refused_port());
     struct statx stx;
     socklen_t alen = sizeof a;
     int bad = closed_fd();
@@ -1002,7 +979,7 @@ struct multi {
 
 static void connect_clients(struct multi *m, int n)
 {
-    struct sockaddr_in to = loopback(m->port);
+    struct sockaddr_in to = support_loopback(m->port);
     for (int i = 0; i < n; i++) {
         int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_true(c >= 0);
@@ -1072,9 +1049,9 @@ static void test_multishot_accept_once_per_client_then_cancel_ends_it(void **sta
     for (int i = 0; i < CLIENTS; i++) {
         int fd = m.accepted[i];
         assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
-        uint16_t port = peer_port(fd);
+        uint16_t port = support_peer_port(fd);
         int k = 0;
-        while (k < CLIENTS && local_port(m.clients[k]) != port)
+        while (k < CLIENTS && support_local_port(m.clients[k]) != port)
             k++;
         assert_true(k < CLIENTS);
         assert_false(matched[k]);
@@ -1561,7 +1538,7 @@ static void check_eperm_everywhere(struct outside *o)
     memset(buf, 0xee, sizeof buf);
     struct iovec iov = {buf, sizeof buf};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    struct sockaddr_in to = loopback(o->port);
+    struct sockaddr_in to = support_loopback(o->port);
     struct statx stx;
 
     assert_int_equal(corio_nop(), -EPERM);
@@ -1616,7 +1593,7 @@ static void test_await_calls_outside_a_task_return_eperm(void **state)
     o.unconnected = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(o.unconnected >= 0);
     int pending = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in to = loopback(o.port);
+    struct sockaddr_in to = support_loopback(o.port);
     assert_int_equal(connect(pending, (struct sockaddr *)&to, sizeof to), 0);
     temp_path(o.path, sizeof o.path);
 
@@ -1634,7 +1611,7 @@ static void test_await_calls_outside_a_task_return_eperm(void **state)
     assert_int_equal(errno, ENOTCONN);
     int accepted = accept4(o.listener, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     assert_true(accepted >= 0);
-    assert_int_equal(peer_port(accepted), local_port(pending));
+    assert_int_equal(support_peer_port(accepted), support_local_port(pending));
     close(accepted);
     close(pending);
     close(o.unconnected);

@@ -261,20 +261,7 @@ stop_server "the server holding the port"
 
 # ---- io_uring blocked -----------------------------------------------------------------
 # The filter itself: it runs a program, and has checked that io_uring_setup now fails.
-"$no_uring" true
-status=$?
-if [ "$status" -eq 77 ]; then
-  [ "$failures" -eq 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }
-  echo "no seccomp filter can be installed here: the io_uring-blocked checks skipped"
-  exit 77
-fi
-[ "$status" -eq 0 ] || { echo "FAIL: no_uring true exited $status" >&2; exit 1; }
-
-# What the tools say names the cause: the seccomp filter, unless the kernel's sysctl
-# limits io_uring anyway (corio_loop_setup_hint then names the sysctl first).
-disabled=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)
-blocked='io_uring.*seccomp|seccomp.*io_uring'
-[ "$disabled" = 0 ] || blocked='io_uring'
+require_seccomp_filter "$no_uring"
 fallback="epoll \\(io_uring unavailable: .*($blocked).*\\)"
 
 # A file to serve from --root: 200 KiB of random bytes.
