@@ -1,5 +1,6 @@
 /* Error names and explanations: corio_strerror for any result, corio_loop_setup_hint
- * for why io_uring could not be set up and what to do, and corio_panic for misuse that
+ * for why io_uring could not be set up and what to do, corio_spawn_hint for the limit a
+ * failed spawn ran into, and corio_panic for misuse that
  * cannot be reported as an error. */
 #include "internal.h"
 
@@ -110,6 +111,26 @@ const char *corio_loop_setup_hint(int err)
                "and 65536, stack_size from 16 KiB to 1 GiB, backend a CORIO_BACKEND_* value; or "
                "the environment variable CORIO_BACKEND is set to something other than "
                "'io_uring', 'epoll' or 'auto'";
+    default:
+        return corio_strerror(err);
+    }
+}
+
+const char *corio_spawn_hint(const corio_loop_t *loop, int err)
+{
+    if (loop == NULL)
+        loop = corio_current_loop();
+    switch (err) {
+    case 0:
+        return "Success";
+    case -ENOMEM:
+        return corio_stack_limit_hint(loop != NULL && loop->stacks.limit != CORIO_STACK_LIMIT_NONE
+                                          ? loop->stacks.limit
+                                          : CORIO_STACK_LIMIT_MEMORY);
+    case -EINVAL:
+        return "corio_spawn needs a function, and a loop when called outside a task";
+    case -ESHUTDOWN:
+        return "the loop is being freed: it takes no new tasks";
     default:
         return corio_strerror(err);
     }

@@ -106,7 +106,9 @@ typedef struct corio_loop_opts {
     size_t stack_size;          /* task stack size; default 64 KiB (256 KiB under ASan) */
     unsigned flags;             /* CORIO_LOOP_* */
     unsigned sqpoll_idle_ms;    /* with CORIO_LOOP_SQPOLL: idle time before it sleeps */
-    unsigned max_pooled_stacks; /* finished tasks' stacks kept for reuse; default 1024 */
+    unsigned max_pooled_stacks; /* finished tasks' stacks kept resident for reuse; the
+                                 * memory of stacks beyond it goes back to the kernel
+                                 * (see corio_spawn); default 1024 */
     unsigned backend;           /* CORIO_BACKEND_*; default AUTO */
 } corio_loop_opts_t;
 
@@ -382,8 +384,26 @@ CORIO_API int corio_recv_multishot_cb(corio_loop_t *loop, corio_op_t *op, int fd
  * a later iteration, after the callbacks already scheduled. If out is NULL the task is
  * detached: its memory is released when fn returns. Otherwise *out is a handle that
  * must be passed to corio_join (or corio_gather) exactly once, which releases it.
- * Returns 0, -EINVAL (NULL fn, or no loop outside a task), or -ENOMEM (no stack). */
+ * Returns 0, -EINVAL (NULL fn, or no loop outside a task), -ESHUTDOWN (the loop is being
+ * freed), or -ENOMEM: no stack could be mapped, and corio_spawn_hint() names the limit
+ * that was hit (vm.max_map_count, RLIMIT_AS, or memory itself) and what to raise.
+ *
+ * Stacks and memory: each task has a stack of corio_loop_opts_t.stack_size bytes plus two
+ * pages (a guard page and the top page, which holds the task's control block). Stack
+ * memory is committed only where it is touched: a parked task with shallow frames uses one
+ * page. On Linux 6.13+ stacks are carved from large mappings whose guard pages do not split
+ * them (MADV_GUARD_INSTALL), so a million tasks take about a thousand memory mappings;
+ * before 6.13 each stack is a mapping of its own plus a guard, and vm.max_map_count
+ * (65,530 by default) stops a process at about 32,000 tasks. A finished task's stack goes
+ * back to the loop's pool: up to max_pooled_stacks stay resident for the next spawns; the
+ * memory of any beyond that is returned to the kernel at once (MADV_DONTNEED) and the
+ * address space kept for reuse. */
 CORIO_API int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t **out);
+
+/* Explains an error returned by corio_spawn on loop (NULL: the current loop), in one
+ * sentence: for -ENOMEM, which limit the loop's last failed stack mapping ran into and what
+ * to raise. Static string; never NULL. */
+CORIO_API const char *corio_spawn_hint(const corio_loop_t *loop, int err);
 
 /* The running task, or NULL outside a task. */
 CORIO_API corio_task_t *corio_current(void);
