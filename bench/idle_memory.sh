@@ -6,9 +6,10 @@
 #
 # For each server (corio-echo --mode coroutines, the same with --multishot, corio-echo --mode
 # callbacks, epoll_echo, uring_echo (raw liburing multishot) and uv_echo (libuv, when built)):
-# start it on a free port of 127.0.0.1, echo one 64-byte message on one warm-up connection
-# and close it (so that what the first connection allocates once, a buffer ring or a stack
-# pool, is not charged to the idle ones), read VmRSS and RssAnon from /proc/PID/status, open
+# start it on a free port of 127.0.0.1, echo 8192 64-byte messages on one warm-up connection
+# (bench/echo_load) and close it, so that what is allocated or first touched once (a stack
+# pool, the pages of a provided-buffer ring, which turns over once in 8192 messages) is not
+# charged to the idle connections; read VmRSS and RssAnon from /proc/PID/status, open
 # N connections with bench/idle_conns (one 64-byte echo each, then idle), read them again
 # once idle_conns says "ready N", then stop the client and the server. Per connection:
 # (RSS after - RSS before) / N, in bytes and in KB (1 KB = 1024 bytes). Socket buffers and
@@ -25,8 +26,8 @@
 # Environment (all optional):
 #   IDLE_SERVERS   which rows to run, a subset of "coroutines coroutines-multishot callbacks
 #                  epoll_echo uring_echo uv_echo" (default: all; tests run two)
-#   CORIO_ECHO, EPOLL_ECHO, URING_ECHO, UV_ECHO, IDLE_CONNS   the programs (default
-#                  BUILD_DIR/examples/corio-echo and BUILD_DIR/bench/{epoll_echo,...})
+#   CORIO_ECHO, EPOLL_ECHO, URING_ECHO, UV_ECHO, IDLE_CONNS, ECHO_LOAD   the programs
+#                  (default BUILD_DIR/examples/corio-echo and BUILD_DIR/bench/{epoll_echo,...})
 # A server is started as "COMMAND --port 0" and must print "listening on ADDR:PORT" as its
 # first stdout line (examples/serving.h) and stop on SIGTERM, as bench/servers.sh expects.
 # shellcheck disable=SC2317  # cleanup runs from a trap
@@ -41,6 +42,7 @@ EPOLL_ECHO=${EPOLL_ECHO:-$build/bench/epoll_echo}
 URING_ECHO=${URING_ECHO:-$build/bench/uring_echo}
 UV_ECHO=${UV_ECHO:-$build/bench/uv_echo}
 IDLE_CONNS=${IDLE_CONNS:-$build/bench/idle_conns}
+ECHO_LOAD=${ECHO_LOAD:-$build/bench/echo_load}
 
 note() { echo "idle_memory.sh: $*" >&2; }
 die() { note "$*"; exit 1; }
@@ -154,6 +156,24 @@ settled_kb() {
   echo "$a"
 }
 
+# One warm-up connection that echoes WARM_MESSAGES messages, then closes. Servers that recv
+# into a ring of provided buffers (uring_echo: 4096, corio-echo: 1024) take the next buffer
+# for every message and first touch a page of each as the ring turns over; turning it over
+# once before the first reading leaves in the figure only what each connection adds (the
+# ring is a fixed cost). One connection only: connections opened and closed here would leave
+# freed heap that the measured ones reuse. Without echo_load, one message by idle_conns.
+WARM_MESSAGES=8192
+warm_up() {
+  if [ -x "$ECHO_LOAD" ]; then
+    "$ECHO_LOAD" --port "$port" -c 1 -s 64 -n "$WARM_MESSAGES" --json >/dev/null 2>"$tmp/warm.err" &&
+      return 0
+    note "echo_load's warm-up failed:"
+    sed 's/^/  /' "$tmp/warm.err" >&2
+    return 1
+  fi
+  run_client 1 && stop_client
+}
+
 declare -A r_before r_after a_before a_after r_bytes a_bytes r_fail
 names=()
 # measure NAME COMMAND...: one server's row, recorded in the arrays above.
@@ -174,12 +194,11 @@ measure() {
     stop_server
     return
   fi
-  if ! run_client 1; then
+  if ! warm_up; then
     r_fail[$name]="warm-up connection failed"
     stop_server
     return
   fi
-  stop_client
   local rb ab ra aa
   if ! rb=$(settled_kb "$server_pid" VmRSS) || ! ab=$(status_kb "$server_pid" RssAnon); then
     r_fail[$name]="no VmRSS/RssAnon in /proc/$server_pid/status"
@@ -261,7 +280,8 @@ echo
 echo "## Idle connections: server memory per connection, $conns connections"
 echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), kernel $(uname -r). Each server fresh, one warm-up"
-echo "connection first; then $conns connections, each echoing one 64-byte message and then idle."
+echo "connection first ($WARM_MESSAGES messages: a provided-buffer ring turns over once), then $conns"
+echo "connections, each echoing one 64-byte message and then idle."
 echo "KB per connection: (VmRSS after - VmRSS before) / $conns, 1 KB = 1024 bytes; anon: the"
 echo "same for RssAnon. Kernel memory (socket buffers, epoll and io_uring state) is not in RSS."
 echo
