@@ -2,7 +2,8 @@
 # Server benchmarks: corio's servers against their baselines, in one run on one machine,
 # server pinned to CPU 0 and load generator to CPU 1. Prints Markdown tables on stdout
 # (progress goes to stderr) and exits non-zero when any run failed.
-#   bench/servers.sh [BUILD_DIR] [SECTION...]  sections: echo, http, fetch, tls, rate (default: all)
+#   bench/servers.sh [BUILD_DIR] [SECTION...]  sections: echo, http, fetch, tls, rate, idle
+#                                              (default: all)
 #
 # echo: CORIO_ECHO, the same with CORIO_EPOLL_ENV in its environment ("corio-echo (epoll)":
 # corio's epoll backend), epoll_echo, uring_echo and uv_echo (libuv) under echo_load at CONNS x
@@ -46,6 +47,12 @@
 # request and its ratio corio-fetch/h2load, and each one's p99 (h2load's from its
 # --log-file). Skipped, with a message, when h2load or nginx is missing.
 #
+# idle: memory per idle connection (bench/idle_memory.sh, whose header has the method):
+# corio-echo in both modes (coroutines with and without --multishot), epoll_echo, uring_echo
+# and uv_echo, each holding IDLE_N connections that echoed one 64-byte message, with the
+# ratio to epoll_echo and the issue-20 targets (coroutines <= 4.5 KB and <= 1.1x epoll_echo,
+# callbacks <= 0.8 KB), reported, not enforced. Unpinned: memory does not depend on CPUs.
+#
 # Environment (all optional):
 #   DURATION=5            seconds per run
 #   CONNS="1 64 512"      connection counts
@@ -70,6 +77,8 @@
 #   TLS_HANDSHAKE_CONNS="64"  connection counts, a connection per request (tls)
 #   RATE_RATES="2000 20000"   total request rates (rate); RATE_CONNS=64 connections
 #   H2LOAD                the open-loop baseline (default: found on PATH)
+#   IDLE_N=15000          idle connections per server (idle); IDLE_CONNS, the client, defaults
+#                         to BUILD_DIR/bench/idle_conns
 # A server is started as "COMMAND --port 0" (COMMAND may carry its own flags) and must print
 # "listening on [SCHEME://]127.0.0.1:PORT" as its first stdout line (examples/serving.h),
 # listen on 127.0.0.1, and stop on SIGTERM; corio-httpd's HTTPS rows add "--cert FILE --key
@@ -86,7 +95,7 @@ if [ -z "$build" ]; then
 fi
 [ $# -gt 0 ] && shift
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(echo http fetch tls rate)
+[ ${#sections[@]} -gt 0 ] || sections=(echo http fetch tls rate idle)
 
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-"1 64 512"}
@@ -105,6 +114,7 @@ TLS_CONNS=${TLS_CONNS:-"64 256"}
 TLS_HANDSHAKE_CONNS=${TLS_HANDSHAKE_CONNS:-"64"}
 RATE_RATES=${RATE_RATES:-"2000 20000"}
 RATE_CONNS=${RATE_CONNS:-64}
+IDLE_N=${IDLE_N:-15000}
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
 note() { echo "servers.sh: $*" >&2; }
@@ -1063,10 +1073,19 @@ section_rate() {
   done
 }
 
+# ---- idle --------------------------------------------------------------------------------
+# bench/idle_memory.sh with this run's programs: its table and machine-readable lines.
+section_idle() {
+  note "idle: $IDLE_N idle connections per server"
+  CORIO_ECHO=$CORIO_ECHO EPOLL_ECHO=$EPOLL_ECHO URING_ECHO=$URING_ECHO UV_ECHO=$UV_ECHO \
+    ECHO_LOAD=$ECHO_LOAD IDLE_CONNS=${IDLE_CONNS:-$build/bench/idle_conns} "$here/idle_memory.sh" "$build" "$IDLE_N" ||
+    failed=1
+}
+
 # ---- main -------------------------------------------------------------------------------
 # More sections plug in as section_NAME functions (and in the default list above).
 for sec in "${sections[@]}"; do
-  declare -F "section_$sec" >/dev/null || die "unknown section '$sec' (known: echo http fetch tls rate)"
+  declare -F "section_$sec" >/dev/null || die "unknown section '$sec' (known: echo http fetch tls rate idle)"
 done
 header
 for sec in "${sections[@]}"; do "section_$sec"; done

@@ -4,6 +4,7 @@
 #   epoll_echo   the epoll echo server corio-echo is measured against
 #   uring_echo   the raw liburing multishot echo server (the best hand-written io_uring baseline)
 #   echo_load    ping-pong echo load client that verifies every byte
+#   idle_conns   opens N connections, echoes one message on each, holds them idle (idle_memory.sh)
 #   uv_echo      the libuv echo server (built only when pkg-config finds libuv: libuv1-dev)
 # All land in <build>/bench/; bench/servers.sh runs them.
 include_guard(GLOBAL)
@@ -12,7 +13,7 @@ if(CORIO_CORE_ONLY)
   return() # the qemu cross build is the context switch and stacks only
 endif()
 
-foreach(tool epoll_echo uring_echo echo_load)
+foreach(tool epoll_echo uring_echo echo_load idle_conns)
   add_executable(${tool} ${PROJECT_SOURCE_DIR}/bench/${tool}.c)
   set_target_properties(${tool} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bench)
 endforeach()
