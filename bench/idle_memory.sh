@@ -36,7 +36,7 @@ set -euo pipefail
 build=${1:?usage: bench/idle_memory.sh BUILD_DIR [N]}
 conns=${2:-15000}
 [[ $conns =~ ^[1-9][0-9]*$ ]] || { echo "idle_memory.sh: N must be a positive number, not '$conns'" >&2; exit 2; }
-IDLE_SERVERS=${IDLE_SERVERS:-"coroutines coroutines-multishot callbacks epoll_echo uring_echo uv_echo"}
+IDLE_SERVERS=${IDLE_SERVERS:-"coroutines coroutines-ring coroutines-multishot callbacks epoll_echo uring_echo uv_echo"}
 CORIO_ECHO=${CORIO_ECHO:-$build/examples/corio-echo}
 EPOLL_ECHO=${EPOLL_ECHO:-$build/bench/epoll_echo}
 URING_ECHO=${URING_ECHO:-$build/bench/uring_echo}
@@ -245,12 +245,15 @@ corio=()
 read -ra corio <<<"$CORIO_ECHO"
 for row in $IDLE_SERVERS; do
   case $row in
-    coroutines | coroutines-multishot | callbacks | epoll_echo | uring_echo | uv_echo) ;;
-    *) die "unknown server '$row' in IDLE_SERVERS (known: coroutines coroutines-multishot callbacks epoll_echo uring_echo uv_echo)" ;;
+    coroutines | coroutines-ring | coroutines-multishot | callbacks | epoll_echo | uring_echo | uv_echo) ;;
+    *) die "unknown server '$row' in IDLE_SERVERS (known: coroutines coroutines-ring coroutines-multishot callbacks epoll_echo uring_echo uv_echo)" ;;
   esac
 done
 if wanted coroutines && have "corio-echo (coroutines)" "${corio[0]}"; then
   measure "corio-echo (coroutines)" "${corio[@]}" --mode coroutines
+fi
+if wanted coroutines-ring && have "corio-echo (coroutines, ring recv)" "${corio[0]}"; then
+  measure "corio-echo (coroutines, ring recv)" "${corio[@]}" --mode coroutines --ring-recv
 fi
 if wanted coroutines-multishot && have "corio-echo (coroutines, multishot)" "${corio[0]}"; then
   measure "corio-echo (coroutines, multishot)" "${corio[@]}" --mode coroutines --multishot

@@ -9,6 +9,11 @@
  *                      the ring is dry, it recvs into the stack buffer. On these 2-core
  *                      VMs plain recv measured about as fast for ping-pong echo (a stack
  *                      buffer stays in cache; ring buffers rotate through 16 MiB).
+ *                      With --ring-recv each recv (one submission per message, as
+ *                      plain recv) takes its buffer from the ring only when data
+ *                      arrives: a task waiting for data holds no buffer, so an idle
+ *                      connection costs its task's one stack page, where the 16 KiB
+ *                      stack buffer's first page would be a second.
  *   --mode callbacks   no tasks: a multishot accept, and per connection a multishot recv
  *                      into a provided-buffer ring, each buffer sent back (short sends
  *                      continued) and then returned to the ring. Where the kernel lacks
@@ -29,7 +34,7 @@
  * does. -v/--verbose names the backend in any case, and the recv in use.
  *
  * Usage: corio-echo [--host ADDR] [--port P] [--mode coroutines|callbacks] [--threads N]
- *                   [--plain-recv] [--multishot] [-v|--verbose] */
+ *                   [--plain-recv] [--multishot] [--ring-recv] [-v|--verbose] */
 #include <corio/corio.h>
 
 #include "backend.h"
@@ -61,6 +66,7 @@ struct options {
     bool callbacks;
     bool plain_recv; /* callback mode: one recv at a time into a connection's own buffer */
     bool multishot;  /* coroutine mode: take results of a multishot recv */
+    bool ring_recv;  /* coroutine mode: each recv takes a buffer from a ring */
     bool verbose;    /* the backend and the recv in use on stderr */
     unsigned threads;
 };
@@ -137,6 +143,7 @@ static void set_nodelay(int fd)
 /* The worker's buffer ring with --multishot (NULL: plain recv). Each worker is one thread
  * running one loop, so its connection tasks find the ring here. */
 static __thread corio_bufring_t *thread_ring;
+static __thread bool thread_multishot; /* take thread_ring's buffers through multishot recv */
 
 /* One recv into a stack buffer and its echo. Returns the bytes echoed, or <= 0 for the
  * end of stream, a reset, or a cancel at shutdown. */
@@ -147,6 +154,22 @@ static ssize_t echo_once(int fd)
     if (n > 0 && send_all(fd, buf, (size_t)n) < 0)
         return -1;
     return n;
+}
+
+/* One recv into a buffer the kernel takes from the ring when data arrives, and its echo:
+ * a task waiting for data holds no buffer, so an idle connection is its task's one stack
+ * page. Returns as echo_once does; a dry ring (-ENOBUFS) falls back to the stack buffer. */
+static ssize_t echo_once_from_ring(int fd, corio_bufring_t *ring)
+{
+    void *buf;
+    ssize_t n = corio_recv_bufring(fd, ring, 0, &buf);
+    if (n == -ENOBUFS)
+        return echo_once(fd);
+    if (buf == NULL)
+        return n;
+    int err = n > 0 ? send_all(fd, buf, (size_t)n) : 0;
+    (void)corio_bufring_put(ring, buf);
+    return err < 0 ? -1 : n;
 }
 
 /* Echoes what the multishot recv queues. Returns when the connection is over. */
@@ -190,8 +213,11 @@ static void echo_multishot(int fd, corio_bufring_t *ring)
 static void *serve_connection(void *arg)
 {
     int fd = (int)(intptr_t)arg;
-    if (thread_ring != NULL) {
+    if (thread_ring != NULL && thread_multishot) {
         echo_multishot(fd, thread_ring);
+    } else if (thread_ring != NULL) {
+        while (echo_once_from_ring(fd, thread_ring) > 0) {
+        }
     } else {
         while (echo_once(fd) > 0) {
         }
@@ -203,12 +229,13 @@ static void *serve_connection(void *arg)
 static void *accept_connections(void *arg)
 {
     struct worker *w = arg;
-    int err =
-        !w->opt->multishot ? 0 : corio_bufring_new(w->loop, RING_BUFFERS, RECV_SIZE, &w->ring);
+    bool ring = w->opt->multishot || w->opt->ring_recv;
+    int err = !ring ? 0 : corio_bufring_new(w->loop, RING_BUFFERS, RECV_SIZE, &w->ring);
     if (err < 0 && err != -EOPNOTSUPP) /* -EOPNOTSUPP: epoll, or an old kernel (--verbose) */
         fprintf(stderr, "corio-echo: no buffer ring (%s); using plain recv\n", corio_strerror(err));
     w->ring_err = err;
     thread_ring = w->ring;
+    thread_multishot = w->opt->multishot;
     if (!now_serving(w))
         return NULL;
     for (;;) {
@@ -558,7 +585,9 @@ static void say_backend(const struct options *opt, const struct worker *w)
     backend_say("corio-echo", w->backend, opt->verbose);
     if (!opt->verbose)
         return;
-    const char *recv = w->ring != NULL ? "multishot recv into a buffer ring" : "one recv at a time";
+    const char *recv = w->ring == NULL                    ? "one recv at a time"
+                       : opt->callbacks || opt->multishot ? "multishot recv into a buffer ring"
+                                                          : "one recv at a time into a buffer ring";
     fprintf(stderr, "corio-echo: %s mode, %s%s%s\n", opt->callbacks ? "callback" : "coroutine",
             recv, w->ring_err == -EOPNOTSUPP ? " (no buffer rings on this backend or kernel)" : "",
             opt->threads > 1 ? ", on each loop" : "");
@@ -570,9 +599,12 @@ static int usage(const char *why)
         fprintf(stderr, "corio-echo: %s\n", why);
     fprintf(why != NULL ? stderr : stdout,
             "usage: corio-echo [--host ADDR] [--port P] [--mode coroutines|callbacks]\n"
-            "                  [--threads N] [--plain-recv] [--multishot] [-v|--verbose]\n"
+            "                  [--threads N] [--plain-recv] [--multishot] [--ring-recv]\n"
+            "                  [-v|--verbose]\n"
             "  --mode M        coroutines (a task per connection, the default) or callbacks\n"
             "  --multishot     coroutine mode: a multishot recv into a buffer ring\n"
+            "  --ring-recv     coroutine mode: each recv takes a buffer from a ring as data\n"
+            "                  arrives, so an idle connection holds none\n"
             "  --plain-recv    callback mode: one recv at a time, no buffer ring\n"
             "  --threads N     N loops with SO_REUSEPORT listeners (default 1)\n"
             "  -v, --verbose   the backend and the recv in use, on stderr\n"
@@ -617,6 +649,8 @@ int main(int argc, char **argv)
             opt.plain_recv = true;
         } else if (strcmp(a, "--multishot") == 0) {
             opt.multishot = true;
+        } else if (strcmp(a, "--ring-recv") == 0) {
+            opt.ring_recv = true;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
             opt.verbose = true;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
