@@ -23,5 +23,7 @@ void bench_loop_register(void);
 void bench_loop_summary(void);
 void bench_sync_register(void);
 void bench_sync_summary(void);
+void bench_xloop_register(void);
+void bench_xloop_summary(void);
 
 #endif

@@ -44,6 +44,7 @@ int main(int argc, char **argv)
     bench_switch_register();
     bench_loop_register();
     bench_sync_register();
+    bench_xloop_register();
     if (corio_bench_main(argc, argv) != 0)
         return 1;
     printf("\nSummary (same run; a ratio below 1 means corio is faster or cheaper):\n");
@@ -55,6 +56,7 @@ int main(int argc, char **argv)
     bench_switch_summary();
     bench_loop_summary();
     bench_sync_summary();
+    bench_xloop_summary();
     if (md != NULL)
         fclose(md);
     if (dat != NULL)

@@ -11,6 +11,7 @@
 
 #include "internal.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,6 +27,16 @@
  * parked on it (64-byte aligned), which the completion wakes directly. Op pointers are at
  * least 8-byte aligned, so they never have this bit. */
 #define CORIO_UD_TASK ((uint64_t)2)
+
+/* user_data of a completion that another loop's MSG_RING posted to this one: a doorbell
+ * saying that something was posted (corio_loop_take_posted). Below CORIO_UD_MIN_OP and
+ * without the task bit, so it points at nothing; what was posted is on the loop's queue,
+ * never in the completion, so doorbells may be merged, lost to a race or spurious. */
+#define CORIO_UD_DOORBELL ((uint64_t)8)
+/* Set in the user_data of a doorbell's own request, on the sender's ring: the rest is the
+ * target loop (heap-allocated, 16-byte aligned). Its completion comes back only when the
+ * doorbell failed (it is queued with IOSQE_CQE_SKIP_SUCCESS). Ops are 8-byte aligned. */
+#define CORIO_UD_DOORBELL_SENT ((uint64_t)4)
 
 /* Completion flags, io_uring's values (checked in ring.c), which the epoll backend uses
  * too: IORING_CQE_F_MORE, and IORING_CQE_F_BUFFER with the buffer id in the upper 16
@@ -51,7 +62,7 @@ static inline bool corio_ud_is_user_op(uint64_t user_data)
 {
     if (user_data & CORIO_UD_TASK)
         return true;
-    return user_data >= CORIO_UD_MIN_OP &&
+    return user_data >= CORIO_UD_MIN_OP && !(user_data & CORIO_UD_DOORBELL_SENT) &&
            !(((const corio_op_t *)(uintptr_t)user_data)->priv_bits & CORIO_OPB_INTERNAL);
 }
 
@@ -87,6 +98,14 @@ unsigned corio_ring_deliver(corio_loop_t *loop, struct corio_ring *ring, unsigne
 bool corio_ring_has_completions(const struct corio_ring *ring);
 void corio_ring_stats(const struct corio_ring *ring, corio_loop_stats_t *stats);
 bool corio_ring_has_multishot_accept(const struct corio_ring *ring);
+/* Queues a MSG_RING request on `ring` that posts a CQE_DOORBELL completion to `target`'s
+ * ring (another thread's; only its fd and a flag are read). 0, or -EOPNOTSUPP when the
+ * kernel lacks MSG_RING or skipping successful completions, or target is not enabled yet
+ * (its loop has never entered the kernel), or the -errno of flushing a full SQ; the
+ * caller wakes target another way then. target_loop names it in the failure's
+ * completion (CORIO_UD_DOORBELL_SENT). */
+int corio_ring_queue_doorbell(struct corio_ring *ring, const struct corio_ring *target,
+                              const corio_loop_t *target_loop);
 bool corio_ring_has_multishot_recv(const struct corio_ring *ring);
 /* Provided-buffer rings (5.19): a ring of `entries` buffer descriptors (a power of two, at
  * most 32768) shared with the kernel, which picks a buffer from it when a buffer-select
@@ -148,6 +167,20 @@ static inline bool corio_backend_has_completions(const corio_loop_t *loop)
     if (__builtin_expect(loop->ring != NULL, 1))
         return corio_ring_has_completions(loop->ring);
     return corio_epoll_has_completions(loop->epoll);
+}
+
+/* A doorbell from loop (the one this thread runs) to target: 0 if one was queued for
+ * loop's next submit, else -errno and the caller writes target's eventfd. */
+static inline int corio_backend_queue_doorbell(corio_loop_t *loop, const corio_loop_t *target)
+{
+    if (loop->ring == NULL || target->ring == NULL)
+        return -EOPNOTSUPP;
+    int err = corio_ring_queue_doorbell(loop->ring, target->ring, target);
+    if (err == 0) {
+        loop->sq_dirty = true;
+        loop->doorbells_sent++;
+    }
+    return err;
 }
 
 /* Multishot accept: io_uring on 5.19+, emulated on epoll. Multishot recv needs buffer

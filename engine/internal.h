@@ -289,11 +289,13 @@ struct corio_loop {
     bool has_owner;
     uint64_t iterations;
 
-    /* call_soon_threadsafe: a locked list, and an eventfd read kept in flight so that a
-     * sleeping loop wakes up. */
-    pthread_mutex_t ts_lock;
-    struct corio_call *ts_head, *ts_tail;
+    /* Work from other threads (call_soon_threadsafe, corio_loop_post): a lock-free
+     * stack, newest first, that the loop takes whole and reverses. ts_signalled is set by
+     * the first poster after the loop emptied it, who then wakes the loop: through an
+     * eventfd whose read is kept in flight, or a MSG_RING doorbell (CORIO_UD_DOORBELL). */
+    _Atomic(struct corio_runnable *) posted;
     atomic_bool ts_signalled;
+    uint64_t doorbells_sent; /* MSG_RING doorbells this loop queued for others (tests) */
     int wake_fd;
     uint64_t wake_buf;
     corio_op_t wake_op;
@@ -332,6 +334,13 @@ static inline bool corio_loop_must_enter(const corio_loop_t *loop)
     return loop->runs_since_poll >= CORIO_POLL_EVERY_RUNS &&
            (loop->inflight > 0 || atomic_load_explicit(&loop->ts_signalled, memory_order_relaxed));
 }
+
+/* loop.c: a MSG_RING doorbell arrived (CORIO_UD_DOORBELL): takes what was posted. */
+void corio_loop_take_posted(corio_loop_t *loop);
+
+/* loop.c: a doorbell this loop sent to target could not be delivered (its completion
+ * came back with an error): wakes target through its eventfd instead. */
+void corio_loop_doorbell_failed(corio_loop_t *target);
 
 /* Called by a task handing over when the current batch has run out: starts the next
  * iteration's batch right there if the loop would have nothing to do in between

@@ -1,7 +1,7 @@
 /* The run loop and its callback-mode scheduling: creation and teardown, the iteration
- * (run ready work, submit + wait, reap, fire timers), call_soon, call_later and
- * call_soon_threadsafe. Tasks (task.c) and ops (op.c) plug into the ready queue and the
- * completion dispatch here. */
+ * (run ready work, submit + wait, reap, fire timers), call_soon, call_later, and the work
+ * other threads post: call_soon_threadsafe and corio_loop_post. Tasks (task.c) and ops (op.c) plug
+ * into the ready queue and the completion dispatch here. */
 #include "internal.h"
 #include "backend.h"
 
@@ -144,35 +144,77 @@ static void fire_timers(corio_loop_t *loop)
     }
 }
 
-/* ---- call_soon_threadsafe -------------------------------------------------------- */
+/* ---- work from other threads: call_soon_threadsafe, corio_loop_post ------------- */
 
 static int arm_wakeup(corio_loop_t *loop);
 
+static void write_wake_fd(corio_loop_t *loop)
+{
+    uint64_t one = 1;
+    ssize_t ignored = write(loop->wake_fd, &one, sizeof one);
+    (void)ignored; /* an eventfd write only fails on counter overflow: already awake */
+}
+
+/* Wakes the loop unless a wake-up is already on its way: the first caller after the loop
+ * took what was posted sends one. From a thread running an io_uring loop, the doorbell
+ * rides on that loop's next submit; otherwise it is an eventfd write. */
 static void wake_loop(corio_loop_t *loop)
 {
-    if (!atomic_exchange(&loop->ts_signalled, true)) {
-        uint64_t one = 1;
-        ssize_t ignored = write(loop->wake_fd, &one, sizeof one);
-        (void)ignored; /* an eventfd write only fails on counter overflow: already awake */
+    if (atomic_exchange(&loop->ts_signalled, true))
+        return;
+    corio_loop_t *self = tls_loop;
+    if (self == loop) {
+        /* Our own thread, inside the loop: take it now, no wake-up needed. */
+        corio_loop_take_posted(loop);
+        return;
+    }
+    if (self != NULL && corio_backend_queue_doorbell(self, loop) == 0)
+        return;
+    write_wake_fd(loop);
+}
+
+void corio_loop_doorbell_failed(corio_loop_t *target)
+{
+    write_wake_fd(target); /* ts_signalled is still set: nobody else will */
+}
+
+/* A Treiber push: a producer's pushes are ordered in the stack's modification order, so
+ * reversing what the loop takes restores each producer's order. The loop only ever takes
+ * the whole stack (no pop of one node), so there is no ABA problem. */
+static void push_posted(corio_loop_t *loop, struct corio_runnable *r)
+{
+    struct corio_runnable *head = atomic_load_explicit(&loop->posted, memory_order_relaxed);
+    do
+        r->next = head;
+    while (!atomic_compare_exchange_weak_explicit(&loop->posted, &head, r, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+/* Moves everything posted, oldest first, to the ready queue. The flag is cleared before
+ * the stack is taken: whoever posts after the take finds it clear and wakes us again. */
+void corio_loop_take_posted(corio_loop_t *loop)
+{
+    atomic_store(&loop->ts_signalled, false);
+    struct corio_runnable *r = atomic_exchange(&loop->posted, NULL);
+    struct corio_runnable *fifo = NULL;
+    while (r != NULL) {
+        struct corio_runnable *next = r->next;
+        r->next = fifo;
+        fifo = r;
+        r = next;
+    }
+    while (fifo != NULL) {
+        struct corio_runnable *next = fifo->next;
+        corio_runq_push(&loop->ready, fifo);
+        fifo = next;
     }
 }
 
-/* The eventfd read completed: move every call made from other threads into the ready
- * queue and read again. */
+/* The eventfd read completed: take what was posted and read again. */
 static void on_wakeup(corio_op_t *op, int res)
 {
     corio_loop_t *loop = op->data;
-    /* Clear first: a thread that queues after the grab below writes the eventfd again. */
-    atomic_store(&loop->ts_signalled, false);
-    pthread_mutex_lock(&loop->ts_lock);
-    struct corio_call *c = loop->ts_head;
-    loop->ts_head = loop->ts_tail = NULL;
-    pthread_mutex_unlock(&loop->ts_lock);
-    while (c != NULL) {
-        struct corio_call *next = (struct corio_call *)c->run.next;
-        corio_runq_push(&loop->ready, &c->run);
-        c = next;
-    }
+    corio_loop_take_posted(loop);
     if (res >= 0 || res == -EINTR || res == -EAGAIN)
         (void)arm_wakeup(loop);
 }
@@ -199,17 +241,43 @@ int corio_call_soon_threadsafe(corio_loop_t *loop, void (*fn)(void *), void *arg
     if (c == NULL)
         return -ENOMEM;
     c->run.run = call_run;
-    c->run.next = NULL;
     c->fn = fn;
     c->arg = arg;
-    pthread_mutex_lock(&loop->ts_lock);
-    if (loop->ts_tail != NULL)
-        loop->ts_tail->run.next = &c->run;
-    else
-        loop->ts_head = c;
-    loop->ts_tail = c;
-    pthread_mutex_unlock(&loop->ts_lock);
+    push_posted(loop, &c->run);
     wake_loop(loop);
+    return 0;
+}
+
+/* The message's link is a struct corio_runnable in all but name. */
+_Static_assert(sizeof(((corio_msg_t *)0)->priv_link) == sizeof(struct corio_runnable),
+               "corio_msg_t's link does not fit a runnable");
+_Static_assert(offsetof(struct corio_runnable, next) == 0, "runnable layout changed");
+
+static struct corio_runnable *msg_link(corio_msg_t *msg)
+{
+    return (struct corio_runnable *)(void *)msg->priv_link;
+}
+
+static void msg_run(corio_loop_t *loop, struct corio_runnable *r)
+{
+    (void)loop;
+    corio_msg_t *msg = corio_container_of((void *)r, corio_msg_t, priv_link);
+    void (*fn)(corio_msg_t *) = msg->priv_fn;
+    msg->priv_fn = NULL; /* the caller's again: fn may post it anew */
+    fn(msg);
+}
+
+int corio_loop_post(corio_loop_t *target, corio_msg_t *msg, void (*fn)(corio_msg_t *msg))
+{
+    if (target == NULL || msg == NULL || fn == NULL)
+        return -EINVAL;
+    if (msg->priv_fn != NULL)
+        return -EBUSY;
+    msg->priv_fn = fn;
+    struct corio_runnable *r = msg_link(msg);
+    r->run = msg_run;
+    push_posted(target, r);
+    wake_loop(target);
     return 0;
 }
 
@@ -295,15 +363,12 @@ int corio_loop_new(corio_loop_t **out, const corio_loop_opts_t *opts_in)
         err = -errno;
         goto fail;
     }
-    pthread_mutex_init(&loop->ts_lock, NULL);
     corio_heap_init(&loop->timers);
     loop->report_overflow = !(opts.flags & CORIO_LOOP_NO_OVERFLOW_REPORT);
     corio_loop_update_time(loop);
     err = arm_wakeup(loop);
-    if (err < 0) {
-        pthread_mutex_destroy(&loop->ts_lock);
+    if (err < 0)
         goto fail;
-    }
     *out = loop;
     return 0;
 
@@ -315,10 +380,12 @@ fail:
     return err;
 }
 
+/* A wake-up on its way (ts_signalled) keeps the loop alive: what was posted runs before
+ * corio_loop_run returns for want of work. */
 static bool loop_alive(const corio_loop_t *loop)
 {
     return loop->ntasks > 0 || loop->inflight > 0 || loop->ntimers > 0 || loop->ready.n > 0 ||
-           loop->jobs > 0;
+           loop->jobs > 0 || atomic_load_explicit(&loop->ts_signalled, memory_order_relaxed);
 }
 
 /* Runs what was ready when the batch started; what becomes ready meanwhile (a task that
@@ -406,6 +473,12 @@ int corio_loop_run(corio_loop_t *loop)
             atomic_exchange(&loop->stop, false))
             break;
     }
+    /* Doorbells to other loops queued by the last callbacks (a timer's, or one that made
+     * the loop run out of work) are sent now: they must not wait for a next run. */
+    if (err == 0 && loop->sq_dirty && loop->ring != NULL) {
+        err = corio_backend_submit_wait(loop, 0);
+        loop->sq_dirty = false;
+    }
     tls_loop = outer;
     loop->running = false;
     return err;
@@ -461,11 +534,14 @@ void corio_loop_free(corio_loop_t *loop)
     corio_executor_detach_loop(loop);
     corio_bufring_free_all(loop); /* no op uses them any more */
 
-    /* Pending callbacks and timers are dropped without running. */
+    /* Pending callbacks, messages and timers are dropped without running; messages are
+     * the caller's memory. */
+    corio_loop_take_posted(loop);
     struct corio_runnable *r;
     while ((r = corio_runq_pop(&loop->ready)) != NULL) {
-        assert(r->run == call_run);
-        free(r);
+        assert(r->run == call_run || r->run == msg_run);
+        if (r->run == call_run)
+            free(r);
     }
     struct corio_heap_node *n;
     while ((n = corio_heap_min(&loop->timers)) != NULL) {
@@ -475,12 +551,10 @@ void corio_loop_free(corio_loop_t *loop)
             free(t);
     }
     free_call_list(loop->free_calls);
-    free_call_list(loop->ts_head);
 
     backend_exit(loop); /* also ends the eventfd read */
     close(loop->wake_fd);
     corio_stack_pool_destroy(&loop->stacks);
-    pthread_mutex_destroy(&loop->ts_lock);
     free(loop);
 }
 

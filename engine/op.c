@@ -193,8 +193,15 @@ void corio_op_deliver(corio_loop_t *loop, const struct corio_cqe *cqes, unsigned
             i = wake_tasks(loop, cqes, i, n);
             continue;
         }
-        if (ud >= CORIO_UD_MIN_OP)
-            op_complete(loop, (corio_op_t *)(uintptr_t)ud, cqes[i].res, cqes[i].flags);
+        if (ud >= CORIO_UD_MIN_OP) {
+            if (__builtin_expect(ud & CORIO_UD_DOORBELL_SENT, 0))
+                corio_loop_doorbell_failed(
+                    (corio_loop_t *)(uintptr_t)(ud & ~CORIO_UD_DOORBELL_SENT));
+            else
+                op_complete(loop, (corio_op_t *)(uintptr_t)ud, cqes[i].res, cqes[i].flags);
+        } else if (ud == CORIO_UD_DOORBELL) {
+            corio_loop_take_posted(loop);
+        }
         /* else a cancel request: nothing to deliver */
         i++;
     }
@@ -598,6 +605,8 @@ int corio_poll_cb(corio_loop_t *loop, corio_op_t *op, int fd, unsigned events, c
 /* ---- await mode ------------------------------------------------------------------ */
 
 _Static_assert(_Alignof(corio_op_t) > CORIO_UD_TASK, "an op's address could carry the task tag");
+_Static_assert(_Alignof(corio_op_t) > CORIO_UD_DOORBELL_SENT,
+               "an op's address could carry the doorbell tag");
 
 /* An await call's op only describes the SQE: its completion goes straight to the task
  * (user_data is the task's address tagged CORIO_UD_TASK), which is parked on it and does

@@ -49,6 +49,8 @@ static void probe_features(struct corio_ring *r)
         return;
     r->multishot_accept = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
     r->multishot_recv = io_uring_opcode_supported(probe, IORING_OP_SEND_ZC);
+    r->msg_ring = io_uring_opcode_supported(probe, IORING_OP_MSG_RING) &&
+                  (r->features & IORING_FEAT_CQE_SKIP);
     io_uring_free_probe(probe);
 }
 
@@ -81,8 +83,10 @@ int corio_ring_init(struct corio_ring **out, const corio_loop_opts_t *opts)
     r->setup_flags = p.flags;
     r->features = p.features;
     r->enabled = !(p.flags & IORING_SETUP_R_DISABLED);
-    if (r->enabled)
+    if (r->enabled) {
         (void)io_uring_register_ring_fd(&r->uring); /* an optimisation only */
+        atomic_store_explicit(&r->accepts_doorbells, true, memory_order_release);
+    }
     /* A forked child must build its own loop: keep the rings out of it. */
     (void)io_uring_ring_dontfork(&r->uring);
     probe_features(r);
@@ -110,6 +114,7 @@ static int ensure_enabled(struct corio_ring *r)
     if (rc < 0)
         return rc;
     r->enabled = true;
+    atomic_store_explicit(&r->accepts_doorbells, true, memory_order_release);
     (void)io_uring_register_ring_fd(&r->uring);
     return 0;
 }
@@ -273,6 +278,23 @@ int corio_ring_queue(struct corio_ring *r, const corio_op_t *op, uint64_t user_d
         return err;
     prep(sqe, op);
     io_uring_sqe_set_data64(sqe, user_data);
+    r->submitted++;
+    return 0;
+}
+
+int corio_ring_queue_doorbell(struct corio_ring *r, const struct corio_ring *target,
+                              const corio_loop_t *target_loop)
+{
+    if (!r->msg_ring || !atomic_load_explicit(&target->accepts_doorbells, memory_order_acquire))
+        return -EOPNOTSUPP;
+    int err = 0;
+    struct io_uring_sqe *sqe = corio_ring_get_sqe(r, &err);
+    if (sqe == NULL)
+        return err;
+    /* The target's fd, not its registered index: registered ring fds are per thread. */
+    io_uring_prep_msg_ring(sqe, target->uring.ring_fd, 0, CORIO_UD_DOORBELL, 0);
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)target_loop | CORIO_UD_DOORBELL_SENT);
     r->submitted++;
     return 0;
 }

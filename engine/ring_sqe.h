@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #include <liburing.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -19,6 +20,10 @@ struct corio_ring {
     bool enabled; /* created disabled (R_DISABLED): enabled by the first submit */
     bool multishot_accept;
     bool multishot_recv;
+    bool msg_ring; /* MSG_RING (5.18) and IOSQE_CQE_SKIP_SUCCESS: doorbells can be sent */
+    /* Enabled (set once, by the owner): other threads' doorbells are accepted from then
+     * on; a disabled ring fails them with EBADFD. */
+    atomic_bool accepts_doorbells;
     uint64_t pbuf_groups[1024]; /* buffer-group ids in use, one bit each (65536 ids) */
     /* Completions drained out of the CQ while the SQ was being flushed: they are
      * delivered by the next reap, never from inside an op's start call. */

@@ -135,13 +135,10 @@ static void wait_pool_idle(void)
 }
 
 /* True once a worker has posted a finished job's wake-up to the loop (internal state:
- * the call is queued behind the eventfd, not yet run). */
+ * the call is on the loop's posted stack, not yet run). */
 static bool wakeup_posted(corio_loop_t *loop)
 {
-    pthread_mutex_lock(&loop->ts_lock);
-    bool posted = loop->ts_head != NULL;
-    pthread_mutex_unlock(&loop->ts_lock);
-    return posted;
+    return atomic_load(&loop->posted) != NULL;
 }
 
 static void wait_wakeup_posted(corio_loop_t *loop)

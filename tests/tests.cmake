@@ -1,5 +1,5 @@
 # Tests of the io_uring engine (not built for the qemu cross run).
-foreach(name test_timer test_loop test_backend test_op test_bufring test_multishot test_task test_many_tasks test_syscalls test_sync test_executor test_net test_stream test_signal test_process)
+foreach(name test_timer test_loop test_xloop test_backend test_op test_bufring test_multishot test_task test_many_tasks test_syscalls test_sync test_executor test_net test_stream test_signal test_process)
   corio_test(${name} SOURCES support.c LABELS engine)
 endforeach()
 

@@ -47,6 +47,15 @@ extern "C" void corio_bench_register(const char *name, void (*fn)(corio_bench_st
     });
 }
 
+extern "C" void corio_bench_register_real_time(const char *name,
+                                               void (*fn)(corio_bench_state_t *, void *), void *arg)
+{
+    benchmark::RegisterBenchmark(name, [fn, arg](benchmark::State &state) {
+        corio_bench_state st{&state, 0};
+        fn(&st, arg);
+    })->UseRealTime();
+}
+
 extern "C" uint64_t corio_bench_start(corio_bench_state_t *st)
 {
     st->batch = static_cast<uint64_t>(st->state->max_iterations);

@@ -23,6 +23,11 @@ enum {
  * exactly once. name is copied. */
 void corio_bench_register(const char *name, void (*fn)(corio_bench_state_t *, void *), void *arg);
 
+/* As corio_bench_register, for benchmarks whose work runs on other threads too: timed by
+ * the wall clock (the calling thread's CPU time would miss the others'). */
+void corio_bench_register_real_time(const char *name, void (*fn)(corio_bench_state_t *, void *),
+                                    void *arg);
+
 /* Starts the timer and returns how many iterations to run; the C loop runs them without
  * calling back into C++ (a call per iteration would distort nanosecond measurements). */
 uint64_t corio_bench_start(corio_bench_state_t *st);

@@ -3,8 +3,8 @@
  * This header is the manual. Read it top to bottom:
  *   1. conventions (errors, ownership, threads)
  *   2. the loop, and what a fork()ed child may do
- *   3. callback mode: call_soon / call_later / call_soon_threadsafe and operations on a
- *      caller-owned corio_op_t
+ *   3. callback mode: call_soon / call_later / call_soon_threadsafe, messages between
+ *      loops (corio_loop_post) and operations on a caller-owned corio_op_t
  *   4. coroutine mode: tasks, joining, cancellation, deadlines, futures
  *   5. await-style I/O, the same operations as blocking-looking calls inside a task
  *
@@ -16,8 +16,8 @@
  *   caller's corio_op_t (callback mode), or in the waiting task's stack and control block
  *   (await mode).
  * - A loop and everything attached to it belong to one thread, the one that runs the loop.
- *   The only calls other threads may make are corio_call_soon_threadsafe() and
- *   corio_loop_stop().
+ *   The only calls other threads may make are corio_call_soon_threadsafe(),
+ *   corio_loop_post() and corio_loop_stop().
  * - "Inside a task" means called from a function started by corio_spawn() or corio_run().
  *   Await-style calls made outside a task return -EPERM.
  */
@@ -197,7 +197,8 @@ CORIO_API void corio_loop_stats(const corio_loop_t *loop, corio_loop_stats_t *st
 /* The loop's clock: CLOCK_MONOTONIC in nanoseconds (timers and deadlines use it). */
 CORIO_API uint64_t corio_loop_now(const corio_loop_t *loop);
 
-/* The loop of the current task, or NULL outside a task. */
+/* The loop of the current task or callback (the loop this thread is running), or NULL
+ * outside one. */
 CORIO_API corio_loop_t *corio_current_loop(void);
 
 /* ---- 3. callback mode -------------------------------------------------------------- */
@@ -218,8 +219,66 @@ CORIO_API int corio_call_later(corio_loop_t *loop, uint64_t delay_ns, void (*fn)
 CORIO_API int corio_timer_cancel(corio_timer_t *timer);
 
 /* Schedules fn(arg) on the loop from any thread and wakes the loop if it sleeps. Calls
- * from one thread run in the order made. Returns 0 or -ENOMEM. */
+ * from one thread run in the order made (also when mixed with corio_loop_post). It
+ * allocates a node per call; corio_loop_post does not. Returns 0, -EINVAL for a NULL loop
+ * or fn, or -ENOMEM. The rules of corio_loop_post on a stopped or freed loop apply. */
 CORIO_API int corio_call_soon_threadsafe(corio_loop_t *loop, void (*fn)(void *), void *arg);
+
+/* A message to another loop, owned by the caller: embed it in your own struct and find
+ * the struct again in the handler (container_of), or use `data`. Zero it before its first
+ * use (`corio_msg_t msg = {0};`) and leave the private fields alone. */
+typedef struct corio_msg corio_msg_t;
+struct corio_msg {
+    void *data; /* public: yours */
+
+    /* private: */
+    void *priv_link[2]; /* the target loop's queue link while posted */
+    void (*priv_fn)(corio_msg_t *msg);
+};
+
+/* Posts msg to the loop `target`: fn(msg) runs on target's thread at one of its next
+ * iterations, exactly once, like a call_soon callback. Allocates nothing and takes no
+ * lock: the message joins a lock-free queue of the target's, and the first message after
+ * the target has emptied that queue wakes it. From a thread that is running an io_uring
+ * loop (inside its callbacks and tasks) to an io_uring target, the wake-up is an
+ * IORING_OP_MSG_RING request queued on the sender's own ring, submitted with the
+ * sender's next entry into the kernel (no system call of its own); from any other thread,
+ * or on the epoll backend, it is a write to the target's eventfd.
+ *
+ * Which thread: any, including target's own and threads that run no loop.
+ * Order: messages and corio_call_soon_threadsafe calls from one thread to one target run
+ *   in the order they were made. Messages from different threads interleave.
+ * Ownership: msg belongs to the target from this call until fn starts; fn may free it,
+ *   reuse it or post it again (to any loop). It must not be posted again before then.
+ * Returns 0, -EINVAL for a NULL target, msg or fn, or -EBUSY when msg is already posted
+ *   and has not started running yet.
+ * Liveness: a posted message keeps target's corio_loop_run going until it has run, also
+ *   when nothing else is left. Posting to a loop that is not running (not started yet, or
+ *   stopped) is allowed: the message runs when the loop is run again.
+ * Teardown: target must exist for the whole call; corio_loop_free(target) may start only
+ *   once no thread posts to it any more and every loop that posted to it has returned
+ *   from corio_loop_run (their wake-ups are sent by then). Messages still pending at
+ *   corio_loop_free are dropped without running: their memory stays the caller's, and
+ *   whatever they carry (an fd, a buffer) is not released by corio.
+ *
+ * Handing a connection to another loop (a thread-per-core server accepting on one loop
+ * and serving on others): the fd is process-wide, so put it in the message.
+ *
+ *     struct handoff { corio_msg_t msg; int fd; };
+ *     static void adopt(corio_msg_t *m)            // runs on the target loop's thread
+ *     {
+ *         struct handoff *h = (struct handoff *)m;
+ *         corio_spawn(corio_current_loop(), serve, (void *)(intptr_t)h->fd, NULL);
+ *         free(h);
+ *     }
+ *     ...
+ *     struct handoff *h = calloc(1, sizeof *h);    // or a slot of a per-worker pool
+ *     h->fd = accepted_fd;
+ *     corio_loop_post(workers[next++ % nworkers], &h->msg, adopt);
+ *
+ * The fd stays open in the sender's loop too: it must not use or close it after the
+ * post. */
+CORIO_API int corio_loop_post(corio_loop_t *target, corio_msg_t *msg, void (*fn)(corio_msg_t *msg));
 
 /* Storage for one operation, owned by the caller. Zero it before its first use
  * (`corio_op_t op = {0};`): an op's state lives in it, and garbage may read as "in
