@@ -17,6 +17,7 @@
 
 struct corio_ring;
 struct corio_epoll;
+struct corio_mutex;
 
 /* Prints a message naming the misuse and aborts: for what cannot be an error code. */
 __attribute__((noreturn, format(printf, 1, 2))) void corio_panic(const char *fmt, ...);
@@ -219,6 +220,7 @@ struct corio_task {
     struct corio_task *next_waiter; /* link in a future's waiter list */
     struct corio_link link;         /* on loop->tasks */
     unsigned multishots; /* corio_multishot_t it started and has not stopped (multishot.c) */
+    struct corio_mutex *held_mutexes; /* the corio_mutex_t it owns, linked through them (sync.c) */
     /* The deadline of the wait in progress (0: none), and the timer that enforces it. The
      * timer outlives a wait: it stays armed while it fires no later than the next wait's
      * deadline, and when it fires early it re-arms itself at the current one (task.c). */
@@ -374,6 +376,10 @@ uint64_t corio_loop_update_time(corio_loop_t *loop);
 
 /* Monotonic clock in ns. */
 uint64_t corio_clock_ns(void);
+
+/* sync.c, when a task's function has returned: reports (and aborts) if it still owns a
+ * corio_mutex_t, which would otherwise stay locked forever. */
+void corio_sync_check_task_exit(const struct corio_task *t);
 
 /* Loop-side task hooks (task.c). */
 /* Releases finished tasks nobody joined (at loop free: their handles become invalid). */

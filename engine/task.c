@@ -54,6 +54,7 @@ static void task_entry(void *arg)
                     "not stop: stop each with corio_multishot_stop before its "
                     "corio_multishot_t goes away",
                     (void *)t, t->multishots);
+    corio_sync_check_task_exit(t);
     corio_loop_t *loop = t->loop;
     task_finished(loop, t);
     /* A detached task's stack is released by the loop, which must not run on it; a
@@ -117,6 +118,7 @@ int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t
     t->next_waiter = NULL;
     t->ndeadlines = 0;
     t->multishots = 0;
+    t->held_mutexes = NULL;
     t->park_deadline = 0;
     t->deadline_timer = (struct corio_timer){.fn = deadline_fired, .arg = t};
     corio_fiber_init(&t->fiber, s->lo, s->size, task_entry);
