@@ -186,7 +186,10 @@ struct corio_timer {
     void *arg;
     corio_loop_t *loop;
     bool pending;
-    bool owned; /* allocated by corio_call_later: freed by the loop */
+    bool owned;             /* allocated by corio_call_later: freed by the loop */
+    bool handle;            /* owned, and its handle was handed out: freed by corio_timer_cancel */
+    bool fired;             /* handle, fn has been called: on loop->fired_timers until cancelled */
+    struct corio_link link; /* on loop->fired_timers */
 };
 
 void corio_timer_start(corio_loop_t *loop, struct corio_timer *t, uint64_t when);
@@ -282,6 +285,7 @@ struct corio_loop {
     size_t inflight;          /* user ops awaiting their last completion */
     size_t ntimers;           /* pending call_later timers and timed waits */
     struct corio_call *free_calls;
+    struct corio_link *fired_timers; /* fired call_later timers whose handle is still out */
     bool running;
     bool closing;                /* corio_loop_free is draining: no new ops */
     struct corio_link *bufrings; /* every bufring not yet freed */
@@ -367,6 +371,10 @@ static inline void corio_task_wake(struct corio_task *t, int res)
     corio_task_make_ready(t, res);
     corio_runq_push(&t->loop->ready, &t->run);
 }
+
+/* True when a loop-thread-only call on loop is made from another thread than the one
+ * that runs it (before it first runs, any thread may set it up). */
+bool corio_loop_foreign_thread(const corio_loop_t *loop);
 
 /* In a forked child (stack.c's fork handler): forgets the parent's loop of this thread. */
 void corio_loop_forget_thread(void);

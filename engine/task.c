@@ -92,6 +92,8 @@ int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t
         loop = corio_current_loop();
     if (loop == NULL || fn == NULL)
         return -EINVAL;
+    if (corio_loop_foreign_thread(loop))
+        return -EPERM;
     if (loop->closing)
         return -ESHUTDOWN;
     struct corio_stack *s;

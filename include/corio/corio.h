@@ -189,8 +189,8 @@ typedef struct corio_loop_stats {
     unsigned features;    /* IORING_FEAT_* flags the kernel reported (io_uring; else 0) */
 } corio_loop_stats_t;
 
-/* Copies the loop's counters into *stats. */
-CORIO_API void corio_loop_stats(const corio_loop_t *loop, corio_loop_stats_t *stats);
+/* Copies the loop's counters into *stats. Returns 0, -EINVAL for a NULL loop or stats. */
+CORIO_API int corio_loop_stats(const corio_loop_t *loop, corio_loop_stats_t *stats);
 
 /* The loop's clock: CLOCK_MONOTONIC in nanoseconds (timers and deadlines use it). */
 CORIO_API uint64_t corio_loop_now(const corio_loop_t *loop);
@@ -200,19 +200,31 @@ CORIO_API corio_loop_t *corio_current_loop(void);
 
 /* ---- 3. callback mode -------------------------------------------------------------- */
 
+/* Loop thread only, here and below: once a loop has run, the calls marked so return
+ * -EPERM when made from another thread (use corio_call_soon_threadsafe from there). Before
+ * its first run a loop belongs to no thread yet, and the thread setting it up may call
+ * them. */
+
 /* Schedules fn(arg) to run on the loop's next iteration, after the callbacks already
- * scheduled (FIFO). Loop thread only. Returns 0 or -ENOMEM. */
+ * scheduled (FIFO). Loop thread only. Returns 0, -EINVAL (NULL loop or fn), -EPERM (another
+ * thread), -ENOMEM. */
 CORIO_API int corio_call_soon(corio_loop_t *loop, void (*fn)(void *), void *arg);
 
 /* Schedules fn(arg) to run once delay_ns have passed. Timers fire in deadline order; equal
- * deadlines fire in the order they were set. If out is not NULL it receives a handle for
- * corio_timer_cancel, valid until fn has started or the timer is cancelled. Loop thread
- * only. Returns 0 or -ENOMEM. */
+ * deadlines fire in the order they were set. Loop thread only. Returns 0, -EINVAL (NULL
+ * loop or fn), -EPERM (another thread), -ENOMEM.
+ * out NULL: the timer cannot be cancelled, and its memory goes when fn starts.
+ * out not NULL: *out is a handle that is yours until you give it back with
+ * corio_timer_cancel, exactly once, whether or not the timer has fired (a cancel that comes
+ * too late says so with -ENOENT, never touches freed memory). A handle never given back is
+ * freed with the loop: ask for one only for a timer you may cancel. */
 CORIO_API int corio_call_later(corio_loop_t *loop, uint64_t delay_ns, void (*fn)(void *), void *arg,
                                corio_timer_t **out);
 
-/* Cancels a pending corio_call_later: fn will not run. Returns 0, or -EINVAL for NULL.
- * The handle is invalid afterwards (as it is once fn has started). */
+/* Cancels a corio_call_later timer and gives its handle back (the handle is invalid
+ * afterwards). Returns 0 if the timer was pending (fn will not run), -ENOENT if fn has
+ * already been called (also from inside fn itself), -EINVAL for NULL, -EPERM from another
+ * thread (nothing changes). Loop thread only. */
 CORIO_API int corio_timer_cancel(corio_timer_t *timer);
 
 /* Schedules fn(arg) on the loop from any thread and wakes the loop if it sleeps. Calls
@@ -381,8 +393,9 @@ CORIO_API int corio_recv_multishot_cb(corio_loop_t *loop, corio_op_t *op, int fd
 /* Starts fn(arg) as a new task on loop (NULL: the current task's loop); it first runs on
  * a later iteration, after the callbacks already scheduled. If out is NULL the task is
  * detached: its memory is released when fn returns. Otherwise *out is a handle that
- * must be passed to corio_join (or corio_gather) exactly once, which releases it.
- * Returns 0, -EINVAL (NULL fn, or no loop outside a task), or -ENOMEM (no stack). */
+ * must be passed to corio_join (or corio_gather) exactly once, which releases it. Loop
+ * thread only. Returns 0, -EINVAL (NULL fn, or no loop outside a task), -EPERM (another
+ * thread), -ESHUTDOWN (the loop is being freed), or -ENOMEM (no stack). */
 CORIO_API int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t **out);
 
 /* The running task, or NULL outside a task. */
@@ -447,8 +460,15 @@ typedef struct corio_future {
     int priv_state;
 } corio_future_t;
 
-/* Initialises (or resets) an unresolved future with no waiters. */
-CORIO_API void corio_future_init(corio_future_t *f);
+/* Initialises f as unresolved with no waiters, without reading what f held: for memory not
+ * yet in use as a future. Returns 0, -EINVAL for NULL. To re-arm a future that may be in
+ * use, call corio_future_reset. */
+CORIO_API int corio_future_init(corio_future_t *f);
+
+/* Makes an initialised future unresolved again (to use it for another round). Returns 0,
+ * -EBUSY while tasks wait on it (nothing changes: resolve or reject it first, or they would
+ * wait for ever), -EINVAL for NULL. */
+CORIO_API int corio_future_reset(corio_future_t *f);
 
 /* Resolves f with value and wakes every waiter. Returns 0, or -EALREADY if f was
  * already resolved or rejected. */
