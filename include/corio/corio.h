@@ -289,9 +289,9 @@ CORIO_API int corio_readv_cb(corio_loop_t *loop, corio_op_t *op, int fd, const s
 /* res: bytes written. */
 CORIO_API int corio_writev_cb(corio_loop_t *loop, corio_op_t *op, int fd, const struct iovec *iov,
                               int iovcnt, int64_t off, corio_cb_t cb);
-/* res: 0. datasync: like fdatasync(2). */
-CORIO_API int corio_fsync_cb(corio_loop_t *loop, corio_op_t *op, int fd, bool datasync,
-                             corio_cb_t cb);
+/* res: 0. fsync(2), and fdatasync(2) (the data and only the metadata needed to read it). */
+CORIO_API int corio_fsync_cb(corio_loop_t *loop, corio_op_t *op, int fd, corio_cb_t cb);
+CORIO_API int corio_fdatasync_cb(corio_loop_t *loop, corio_op_t *op, int fd, corio_cb_t cb);
 /* res: the new fd. path must stay valid until the callback. */
 CORIO_API int corio_openat_cb(corio_loop_t *loop, corio_op_t *op, int dirfd, const char *path,
                               int flags, mode_t mode, corio_cb_t cb);
@@ -303,12 +303,15 @@ CORIO_API int corio_statx_cb(corio_loop_t *loop, corio_op_t *op, int dirfd, cons
 /* res: the new socket fd. */
 CORIO_API int corio_socket_cb(corio_loop_t *loop, corio_op_t *op, int domain, int type,
                               int protocol, corio_cb_t cb);
-/* res: the accepted fd. addr/addrlen may be NULL; otherwise they stay valid until the
- * callback. flags: SOCK_NONBLOCK, SOCK_CLOEXEC as for accept4(2). */
+/* res: the accepted fd. addr/addrlen may be NULL (both or neither: -EFAULT); otherwise
+ * they stay valid until the callback. flags: 0 or SOCK_NONBLOCK and/or SOCK_CLOEXEC, as
+ * for accept4(2); any other bit is -EINVAL. Without SOCK_CLOEXEC the fd is inherited
+ * across exec: pass it unless you mean to hand the connection to a program you run. */
 CORIO_API int corio_accept_cb(corio_loop_t *loop, corio_op_t *op, int fd, struct sockaddr *addr,
                               socklen_t *addrlen, int flags, corio_cb_t cb);
 /* Multishot accept: the callback runs once per accepted fd while corio_op_more(op); it
- * ends with an error, or -ECANCELED after corio_op_cancel. res: an accepted fd.
+ * ends with an error, or -ECANCELED after corio_op_cancel. res: an accepted fd. flags as
+ * for corio_accept_cb.
  * Returns -EOPNOTSUPP (nothing queued) on kernels without it (before 5.19): use
  * corio_accept_cb there. */
 CORIO_API int corio_accept_multishot_cb(corio_loop_t *loop, corio_op_t *op, int fd, int flags,
@@ -504,7 +507,8 @@ CORIO_API int corio_openat(int dirfd, const char *path, int flags, mode_t mode);
 CORIO_API int corio_close(int fd);
 CORIO_API int corio_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *out);
 CORIO_API int corio_socket(int domain, int type, int protocol);
-CORIO_API int corio_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+/* flags as for corio_accept_cb (SOCK_CLOEXEC, SOCK_NONBLOCK; else -EINVAL). */
+CORIO_API int corio_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 CORIO_API int corio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 CORIO_API ssize_t corio_recv(int fd, void *buf, size_t len, int flags);
 /* Receives into a buffer of br: returns the bytes received and sets *buf to the buffer
@@ -554,8 +558,8 @@ typedef struct corio_multishot {
 CORIO_API int corio_recv_multishot(corio_multishot_t *m, int fd, corio_bufring_t *br, int flags);
 
 /* Inside a task: starts a multishot accept on listening fd; results are accepted fds
- * (flags: SOCK_NONBLOCK, SOCK_CLOEXEC). Returns as corio_recv_multishot (-EOPNOTSUPP
- * before Linux 5.19: use corio_accept there). */
+ * (flags as for corio_accept_cb: SOCK_NONBLOCK, SOCK_CLOEXEC, else -EINVAL). Returns as
+ * corio_recv_multishot (-EOPNOTSUPP before Linux 5.19: use corio_accept there). */
 CORIO_API int corio_accept_multishot(corio_multishot_t *m, int fd, int flags);
 
 /* Inside a task: the next result, waiting for one if none has arrived.
