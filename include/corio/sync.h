@@ -27,8 +27,9 @@
  *   so a later caller cannot take it first. Consequently a wait that was completed and then
  *   cancelled (or timed out) before the task ran again still returns success: nothing
  *   handed over is ever lost. The cancel takes effect at the task's next blocking call.
- * - Non-blocking calls (try_*, set, clear, release, unlock, close, add, done) may also be
- *   made from callback-mode code on the loop thread; they never park and never allocate.
+ * - Non-blocking calls (try_*, set, clear, release, unlock, close, add, done, signal,
+ *   broadcast) may also be made from callback-mode code on the loop thread; they never
+ *   park and never allocate.
  *   A try_* call that would have to wait returns -EAGAIN.
  */
 #ifndef CORIO_SYNC_H
