@@ -75,8 +75,10 @@ int corio_executor_configure(const corio_executor_opts_t *opts)
     return err;
 }
 
-void corio_executor_stats(corio_executor_stats_t *stats)
+int corio_executor_stats(corio_executor_stats_t *stats)
 {
+    if (stats == NULL)
+        return -EINVAL;
     pthread_mutex_lock(&pool.lock);
     stats->threads = pool.threads;
     stats->started = pool.started;
@@ -84,6 +86,7 @@ void corio_executor_stats(corio_executor_stats_t *stats)
     stats->queued = pool.queued;
     stats->done = pool.done;
     pthread_mutex_unlock(&pool.lock);
+    return 0;
 }
 
 /* fork() copies only the forking thread: hold the lock across it so the child's copy of

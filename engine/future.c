@@ -6,12 +6,23 @@
 
 enum { FUTURE_PENDING = 0, FUTURE_RESOLVED, FUTURE_REJECTED };
 
-void corio_future_init(corio_future_t *f)
+int corio_future_init(corio_future_t *f)
 {
-    f->priv_value = NULL;
-    f->priv_waiters = NULL;
-    f->priv_err = 0;
-    f->priv_state = FUTURE_PENDING;
+    if (f == NULL)
+        return -EINVAL;
+    /* Never reads f: it may be fresh memory. Re-arming one in use is corio_future_reset. */
+    *f = (corio_future_t){.priv_state = FUTURE_PENDING};
+    return 0;
+}
+
+int corio_future_reset(corio_future_t *f)
+{
+    if (f == NULL)
+        return -EINVAL;
+    if (f->priv_waiters != NULL)
+        return -EBUSY; /* clearing the list would leave its tasks parked for ever */
+    *f = (corio_future_t){.priv_state = FUTURE_PENDING};
+    return 0;
 }
 
 static int settle(corio_future_t *f, int state, void *value, int err)

@@ -17,6 +17,7 @@
 
 struct corio_ring;
 struct corio_epoll;
+struct corio_mutex;
 
 /* Prints a message naming the misuse and aborts: for what cannot be an error code. */
 __attribute__((noreturn, format(printf, 1, 2))) void corio_panic(const char *fmt, ...);
@@ -185,7 +186,10 @@ struct corio_timer {
     void *arg;
     corio_loop_t *loop;
     bool pending;
-    bool owned; /* allocated by corio_call_later: freed by the loop */
+    bool owned;             /* allocated by corio_call_later: freed by the loop */
+    bool handle;            /* owned, and its handle was handed out: freed by corio_timer_cancel */
+    bool fired;             /* handle, fn has been called: on loop->fired_timers until cancelled */
+    struct corio_link link; /* on loop->fired_timers */
 };
 
 void corio_timer_start(corio_loop_t *loop, struct corio_timer *t, uint64_t when);
@@ -219,6 +223,7 @@ struct corio_task {
     struct corio_task *next_waiter; /* link in a future's waiter list */
     struct corio_link link;         /* on loop->tasks */
     unsigned multishots; /* corio_multishot_t it started and has not stopped (multishot.c) */
+    struct corio_mutex *held_mutexes; /* the corio_mutex_t it owns, linked through them (sync.c) */
     /* The deadline of the wait in progress (0: none), and the timer that enforces it. The
      * timer outlives a wait: it stays armed while it fires no later than the next wait's
      * deadline, and when it fires early it re-arms itself at the current one (task.c). */
@@ -280,6 +285,7 @@ struct corio_loop {
     size_t inflight;          /* user ops awaiting their last completion */
     size_t ntimers;           /* pending call_later timers and timed waits */
     struct corio_call *free_calls;
+    struct corio_link *fired_timers; /* fired call_later timers whose handle is still out */
     bool running;
     bool closing;                /* corio_loop_free is draining: no new ops */
     struct corio_link *bufrings; /* every bufring not yet freed */
@@ -375,6 +381,10 @@ static inline void corio_task_wake(struct corio_task *t, int res)
     corio_runq_push(&t->loop->ready, &t->run);
 }
 
+/* True when a loop-thread-only call on loop is made from another thread than the one
+ * that runs it (before it first runs, any thread may set it up). */
+bool corio_loop_foreign_thread(const corio_loop_t *loop);
+
 /* In a forked child (stack.c's fork handler): forgets the parent's loop of this thread. */
 void corio_loop_forget_thread(void);
 
@@ -383,6 +393,10 @@ uint64_t corio_loop_update_time(corio_loop_t *loop);
 
 /* Monotonic clock in ns. */
 uint64_t corio_clock_ns(void);
+
+/* sync.c, when a task's function has returned: reports (and aborts) if it still owns a
+ * corio_mutex_t, which would otherwise stay locked forever. */
+void corio_sync_check_task_exit(const struct corio_task *t);
 
 /* Loop-side task hooks (task.c). */
 /* Releases finished tasks nobody joined (at loop free: their handles become invalid). */

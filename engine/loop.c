@@ -65,10 +65,19 @@ static struct corio_call *call_alloc(corio_loop_t *loop)
     return corio_malloc(sizeof *c);
 }
 
+/* Loop-thread-only calls made from another thread would race the loop on its queues and
+ * allocator lists: refuse them. tls_loop answers for the common case without a call. */
+bool corio_loop_foreign_thread(const corio_loop_t *loop)
+{
+    return tls_loop != loop && loop->has_owner && !pthread_equal(loop->owner, pthread_self());
+}
+
 int corio_call_soon(corio_loop_t *loop, void (*fn)(void *), void *arg)
 {
     if (loop == NULL || fn == NULL)
         return -EINVAL;
+    if (corio_loop_foreign_thread(loop))
+        return -EPERM;
     struct corio_call *c = call_alloc(loop);
     if (c == NULL)
         return -ENOMEM;
@@ -103,12 +112,16 @@ int corio_call_later(corio_loop_t *loop, uint64_t delay_ns, void (*fn)(void *), 
 {
     if (loop == NULL || fn == NULL)
         return -EINVAL;
+    if (corio_loop_foreign_thread(loop))
+        return -EPERM;
     struct corio_timer *t = corio_malloc(sizeof *t);
     if (t == NULL)
         return -ENOMEM;
     t->fn = fn;
     t->arg = arg;
     t->owned = true;
+    t->handle = out != NULL;
+    t->fired = false;
     uint64_t now = corio_clock_ns();
     uint64_t when = delay_ns > UINT64_MAX - now ? UINT64_MAX : now + delay_ns;
     corio_timer_start(loop, t, when);
@@ -121,9 +134,17 @@ int corio_timer_cancel(corio_timer_t *t)
 {
     if (t == NULL || !t->owned)
         return -EINVAL;
-    corio_timer_stop(t->loop, t);
+    if (corio_loop_foreign_thread(t->loop))
+        return -EPERM;
+    int ret = 0;
+    if (t->fired) {
+        corio_link_del(&t->link);
+        ret = -ENOENT;
+    } else {
+        corio_timer_stop(t->loop, t);
+    }
     free(t);
-    return 0;
+    return ret;
 }
 
 /* Fires the timers due by loop->now. Timers set while firing wait for the next
@@ -138,8 +159,15 @@ static void fire_timers(corio_loop_t *loop)
         corio_timer_stop(loop, t);
         void (*fn)(void *) = t->fn;
         void *arg = t->arg;
-        if (t->owned)
-            free(t); /* the handle is documented as invalid once fn starts */
+        if (t->handle) {
+            /* Its handle stays valid until corio_timer_cancel gives it back, so that a
+             * cancel racing the firing (the usual case) is an answer, not a use after
+             * free. */
+            t->fired = true;
+            corio_link_add(&loop->fired_timers, &t->link);
+        } else if (t->owned) {
+            free(t);
+        }
         fn(arg);
     }
 }
@@ -550,6 +578,11 @@ void corio_loop_free(corio_loop_t *loop)
         if (t->owned)
             free(t);
     }
+    while (loop->fired_timers != NULL) {
+        struct corio_link *l = loop->fired_timers;
+        corio_link_del(l);
+        free(corio_container_of(l, struct corio_timer, link));
+    }
     free_call_list(loop->free_calls);
 
     backend_exit(loop); /* also ends the eventfd read */
@@ -593,13 +626,16 @@ int corio_loop_fallback_error(const corio_loop_t *loop)
     return loop != NULL ? loop->fallback_err : 0;
 }
 
-void corio_loop_stats(const corio_loop_t *loop, corio_loop_stats_t *stats)
+int corio_loop_stats(const corio_loop_t *loop, corio_loop_stats_t *stats)
 {
+    if (loop == NULL || stats == NULL)
+        return -EINVAL;
     if (loop->ring != NULL)
         corio_ring_stats(loop->ring, stats);
     else
         corio_epoll_stats(loop->epoll, stats);
     stats->iterations = loop->iterations;
+    return 0;
 }
 
 uint64_t corio_loop_now(const corio_loop_t *loop)

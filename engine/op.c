@@ -363,6 +363,10 @@ static int d_accept(corio_op_t *op, int fd, struct sockaddr *addr, socklen_t *ad
 {
     if ((addr == NULL) != (addrlen == NULL))
         return -EFAULT;
+    /* Checked here, not left to the kernel, so that a bad flag is refused before anything
+     * is queued on both backends and in every form. */
+    if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
+        return -EINVAL;
     int err = describe_fd(op, CORIO_OP_ACCEPT, fd);
     op->priv_addr = addr;
     op->priv_addr2 = addrlen;
@@ -472,9 +476,14 @@ int corio_writev_cb(corio_loop_t *loop, corio_op_t *op, int fd, const struct iov
     START_CB(loop, op, cb, describe_iov(op, CORIO_OP_WRITEV, fd, iov, iovcnt, off));
 }
 
-int corio_fsync_cb(corio_loop_t *loop, corio_op_t *op, int fd, bool datasync, corio_cb_t cb)
+int corio_fsync_cb(corio_loop_t *loop, corio_op_t *op, int fd, corio_cb_t cb)
 {
-    START_CB(loop, op, cb, d_fsync(op, fd, datasync));
+    START_CB(loop, op, cb, d_fsync(op, fd, false));
+}
+
+int corio_fdatasync_cb(corio_loop_t *loop, corio_op_t *op, int fd, corio_cb_t cb)
+{
+    START_CB(loop, op, cb, d_fsync(op, fd, true));
 }
 
 int corio_openat_cb(corio_loop_t *loop, corio_op_t *op, int dirfd, const char *path, int flags,
@@ -801,9 +810,9 @@ int corio_socket(int domain, int type, int protocol)
     AWAIT(d_socket(op, domain, type, protocol));
 }
 
-int corio_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+int corio_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 {
-    AWAIT(d_accept(op, fd, addr, addrlen, 0));
+    AWAIT(d_accept(op, fd, addr, addrlen, flags));
 }
 
 int corio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)

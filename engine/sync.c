@@ -1,4 +1,5 @@
-/* Coroutine-aware synchronisation: channel, event, semaphore, mutex, wait group.
+/* Coroutine-aware synchronisation: channel, event, semaphore, mutex, wait group,
+ * condition variable, read-write lock.
  * Built on the task parking of task.c (corio_task_park / corio_task_wake, abort_wait for
  * cancellation and deadlines). A waiting task is queued through a node on its own stack,
  * so nothing here allocates.
@@ -23,7 +24,9 @@ struct corio_sync_waiter {
     struct corio_sync_waiter *prev, *next;
     struct corio_task *task;
     struct corio_sync_waitq *q; /* the queue it is on, for abort_waiter */
-    void *item;                 /* channel: the sender's item or the receiver's destination */
+    void *item; /* channel: the sender's item or the receiver's destination; cond: the mutex */
+    int res;    /* cond: the abort result kept while the mutex is waited for again */
+    bool write; /* rwlock: waits for the write lock */
 };
 
 static void waitq_push(struct corio_sync_waitq *q, struct corio_sync_waiter *w)
@@ -356,6 +359,37 @@ int corio_mutex_init(corio_mutex_t *m)
     return 0;
 }
 
+/* Makes t the owner of m, on t's list of held mutexes: a task that returns with a mutex on
+ * it is reported (corio_sync_check_task_exit). A list rather than a count so that the
+ * report can name the mutex; adding and removing are O(1). */
+static void mutex_give(corio_mutex_t *m, struct corio_task *t)
+{
+    m->priv_owner = t;
+    m->priv_next_held = t->held_mutexes;
+    if (m->priv_next_held != NULL)
+        m->priv_next_held->priv_pprev_held = &m->priv_next_held;
+    m->priv_pprev_held = &t->held_mutexes;
+    t->held_mutexes = m;
+}
+
+/* Unlocks m for its owner (a task or callback code) and hands it to the longest-waiting
+ * task, if any. */
+static void mutex_release(corio_mutex_t *m)
+{
+    if (m->priv_owner != &callback_owner) {
+        *m->priv_pprev_held = m->priv_next_held;
+        if (m->priv_next_held != NULL)
+            m->priv_next_held->priv_pprev_held = m->priv_pprev_held;
+    }
+    struct corio_sync_waiter *w = waitq_pop(&m->priv_waiters);
+    if (w == NULL) {
+        m->priv_owner = NULL;
+        return;
+    }
+    mutex_give(m, w->task);
+    corio_task_wake(w->task, 0);
+}
+
 int corio_mutex_lock(corio_mutex_t *m)
 {
     if (m == NULL)
@@ -367,7 +401,7 @@ int corio_mutex_lock(corio_mutex_t *m)
     if (m->priv_owner == t)
         return -EDEADLK;
     if (m->priv_owner == NULL) { /* unlocked implies no waiters: nobody is overtaken */
-        m->priv_owner = t;
+        mutex_give(m, t);
         return 0;
     }
     return wait_in(t, &m->priv_waiters, NULL); /* unlock makes us the owner */
@@ -382,7 +416,10 @@ int corio_mutex_trylock(corio_mutex_t *m)
         return -EDEADLK;
     if (m->priv_owner != NULL)
         return -EAGAIN;
-    m->priv_owner = self;
+    if (self == &callback_owner)
+        m->priv_owner = self;
+    else
+        mutex_give(m, corio_this_task);
     return 0;
 }
 
@@ -392,16 +429,28 @@ int corio_mutex_unlock(corio_mutex_t *m)
         return -EINVAL;
     if (m->priv_owner == NULL || m->priv_owner != caller_identity())
         return -EPERM;
-    struct corio_sync_waiter *w = waitq_pop(&m->priv_waiters);
-    m->priv_owner = w != NULL ? w->task : NULL;
-    if (w != NULL)
-        corio_task_wake(w->task, 0);
+    mutex_release(m);
     return 0;
 }
 
 bool corio_mutex_locked(const corio_mutex_t *m)
 {
     return m != NULL && m->priv_owner != NULL;
+}
+
+void corio_sync_check_task_exit(const struct corio_task *t)
+{
+    const corio_mutex_t *m = t->held_mutexes;
+    if (__builtin_expect(m == NULL, 1))
+        return;
+    unsigned n = 0;
+    for (const corio_mutex_t *i = m; i != NULL; i = i->priv_next_held)
+        n++;
+    corio_panic("corio: task %p (fn %p) finished holding corio_mutex_t %p%s: a task must "
+                "corio_mutex_unlock every mutex it locked before it returns, also when it "
+                "was cancelled, or the mutex stays locked forever",
+                (const void *)t, (void *)(uintptr_t)t->fn, (const void *)m,
+                n > 1 ? " (and others)" : "");
 }
 
 /* ---- wait group -------------------------------------------------------------------- */
@@ -451,4 +500,219 @@ int corio_waitgroup_wait(corio_waitgroup_t *wg)
 unsigned corio_waitgroup_count(const corio_waitgroup_t *wg)
 {
     return wg != NULL ? wg->priv_count : 0;
+}
+
+/* ---- condition variable ------------------------------------------------------------ */
+
+int corio_cond_init(corio_cond_t *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    *c = (corio_cond_t){0};
+    return 0;
+}
+
+/* Moves a signalled (or aborted) cond waiter to the mutex it waits with: it owns the mutex
+ * and wakes at once if the mutex is free, else it stays parked in the mutex's queue, where
+ * nothing may abort it again: the wait returns only with the mutex held. */
+static void cond_requeue(struct corio_sync_waiter *w, int res)
+{
+    corio_mutex_t *m = w->item;
+    w->res = res;
+    if (m->priv_owner == NULL) {
+        mutex_give(m, w->task);
+        corio_task_wake(w->task, 0);
+        return;
+    }
+    w->task->abort_wait = NULL;
+    w->q = &m->priv_waiters;
+    waitq_push(&m->priv_waiters, w);
+}
+
+/* Cancelled or timed out while waiting for the signal: wait for the mutex instead. */
+static void abort_cond_wait(struct corio_task *t, int res)
+{
+    struct corio_sync_waiter *w = t->wait_obj;
+    waitq_remove(w->q, w);
+    cond_requeue(w, res);
+}
+
+int corio_cond_wait(corio_cond_t *c, corio_mutex_t *m)
+{
+    if (c == NULL || m == NULL)
+        return -EINVAL;
+    struct corio_sync_waiter *head = c->priv_waiters.priv_head;
+    if (head != NULL && head->item != m)
+        return -EINVAL; /* every waiter of a condition waits with the same mutex */
+    int err;
+    struct corio_task *t = corio_task_enter_await(&err);
+    if (t == NULL)
+        return err;
+    if (m->priv_owner != t)
+        return -EPERM;
+    struct corio_sync_waiter w = {.task = t, .q = &c->priv_waiters, .item = m};
+    waitq_push(&c->priv_waiters, &w);
+    mutex_release(m);
+    int res = corio_task_park(t, abort_cond_wait, &w, corio_task_deadline(t));
+    return w.res != 0 ? w.res : res;
+}
+
+int corio_cond_timedwait(corio_cond_t *c, corio_mutex_t *m, uint64_t ns)
+{
+    if (c == NULL || m == NULL)
+        return -EINVAL;
+    int err = corio_timeout_begin(ns);
+    if (err < 0)
+        return err;
+    err = corio_cond_wait(c, m);
+    corio_timeout_end();
+    return err;
+}
+
+int corio_cond_signal(corio_cond_t *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    struct corio_sync_waiter *w = waitq_pop(&c->priv_waiters);
+    if (w == NULL)
+        return 0;
+    cond_requeue(w, 0);
+    return 1;
+}
+
+int corio_cond_broadcast(corio_cond_t *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    int n = 0;
+    struct corio_sync_waiter *w;
+    while ((w = waitq_pop(&c->priv_waiters)) != NULL) {
+        cond_requeue(w, 0);
+        if (n < INT_MAX)
+            n++;
+    }
+    return n;
+}
+
+/* ---- read-write lock --------------------------------------------------------------- */
+
+int corio_rwlock_init(corio_rwlock_t *rw)
+{
+    if (rw == NULL)
+        return -EINVAL;
+    *rw = (corio_rwlock_t){0};
+    return 0;
+}
+
+/* Hands the lock to the head of the queue while it can be granted: one writer once the
+ * lock is free, or every reader up to the next writer while no writer holds it. */
+static void rwlock_grant(corio_rwlock_t *rw)
+{
+    struct corio_sync_waiter *w;
+    while ((w = rw->priv_waiters.priv_head) != NULL && rw->priv_writer == NULL) {
+        if (w->write) {
+            if (rw->priv_readers > 0)
+                return;
+            rw->priv_writer = w->task;
+        } else {
+            if (rw->priv_readers == UINT_MAX)
+                return;
+            rw->priv_readers++;
+        }
+        waitq_remove(&rw->priv_waiters, w);
+        corio_task_wake(w->task, 0);
+    }
+}
+
+/* A waiter gave up: the ones it held back may now be served (a writer that leaves lets
+ * the readers behind it join the readers holding the lock). */
+static void abort_rwlock_wait(struct corio_task *t, int res)
+{
+    struct corio_sync_waiter *w = t->wait_obj;
+    corio_rwlock_t *rw = corio_container_of(w->q, corio_rwlock_t, priv_waiters);
+    waitq_remove(w->q, w);
+    corio_task_wake(t, res);
+    rwlock_grant(rw);
+}
+
+/* Takes the lock at once if that overtakes nobody: 0, -EAGAIN, -EDEADLK. */
+static int rwlock_try(corio_rwlock_t *rw, bool write, const void *self)
+{
+    if (rw->priv_writer == self)
+        return -EDEADLK;
+    if (rw->priv_writer != NULL || rw->priv_waiters.priv_head != NULL)
+        return -EAGAIN;
+    if (write) {
+        if (rw->priv_readers > 0)
+            return -EAGAIN;
+        rw->priv_writer = self;
+    } else {
+        if (rw->priv_readers == UINT_MAX)
+            return -EAGAIN;
+        rw->priv_readers++;
+    }
+    return 0;
+}
+
+static int rwlock_lock(corio_rwlock_t *rw, bool write)
+{
+    if (rw == NULL)
+        return -EINVAL;
+    int err;
+    struct corio_task *t = corio_task_enter_await(&err);
+    if (t == NULL)
+        return err;
+    err = rwlock_try(rw, write, t);
+    if (err != -EAGAIN || (!write && rw->priv_readers == UINT_MAX))
+        return err;
+    struct corio_sync_waiter w = {.task = t, .q = &rw->priv_waiters, .write = write};
+    waitq_push(&rw->priv_waiters, &w);
+    return corio_task_park(t, abort_rwlock_wait, &w, corio_task_deadline(t));
+}
+
+int corio_rwlock_rdlock(corio_rwlock_t *rw)
+{
+    return rwlock_lock(rw, false);
+}
+
+int corio_rwlock_wrlock(corio_rwlock_t *rw)
+{
+    return rwlock_lock(rw, true);
+}
+
+int corio_rwlock_tryrdlock(corio_rwlock_t *rw)
+{
+    return rw != NULL ? rwlock_try(rw, false, caller_identity()) : -EINVAL;
+}
+
+int corio_rwlock_trywrlock(corio_rwlock_t *rw)
+{
+    return rw != NULL ? rwlock_try(rw, true, caller_identity()) : -EINVAL;
+}
+
+int corio_rwlock_unlock(corio_rwlock_t *rw)
+{
+    if (rw == NULL)
+        return -EINVAL;
+    if (rw->priv_writer != NULL) {
+        if (rw->priv_writer != caller_identity())
+            return -EPERM;
+        rw->priv_writer = NULL;
+    } else if (rw->priv_readers > 0) {
+        rw->priv_readers--;
+    } else {
+        return -EPERM;
+    }
+    rwlock_grant(rw);
+    return 0;
+}
+
+unsigned corio_rwlock_readers(const corio_rwlock_t *rw)
+{
+    return rw != NULL ? rw->priv_readers : 0;
+}
+
+bool corio_rwlock_write_locked(const corio_rwlock_t *rw)
+{
+    return rw != NULL && rw->priv_writer != NULL;
 }

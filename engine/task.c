@@ -54,6 +54,7 @@ static void task_entry(void *arg)
                     "not stop: stop each with corio_multishot_stop before its "
                     "corio_multishot_t goes away",
                     (void *)t, t->multishots);
+    corio_sync_check_task_exit(t);
     corio_loop_t *loop = t->loop;
     task_finished(loop, t);
     /* A detached task's stack is released by the loop, which must not run on it; a
@@ -91,6 +92,8 @@ int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t
         loop = corio_current_loop();
     if (loop == NULL || fn == NULL)
         return -EINVAL;
+    if (corio_loop_foreign_thread(loop))
+        return -EPERM;
     if (loop->closing)
         return -ESHUTDOWN;
     struct corio_stack *s;
@@ -117,6 +120,7 @@ int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t
     t->next_waiter = NULL;
     t->ndeadlines = 0;
     t->multishots = 0;
+    t->held_mutexes = NULL;
     t->park_deadline = 0;
     t->deadline_timer = (struct corio_timer){.fn = deadline_fired, .arg = t};
     corio_fiber_init(&t->fiber, s->lo, s->size, task_entry);

@@ -238,7 +238,8 @@ static int x_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 static int x_accept(int fd)
 {
-    X_OP(corio_accept(fd, NULL, NULL), corio_accept_cb(cb_loop, op, fd, NULL, NULL, 0, rec_done));
+    X_OP(corio_accept(fd, NULL, NULL, 0),
+         corio_accept_cb(cb_loop, op, fd, NULL, NULL, 0, rec_done));
 }
 
 static void *await_body(void *arg)

@@ -714,12 +714,22 @@ static void test_a_forked_child_gets_its_own_pool_and_exits_with_a_job_still_blo
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+static void test_stats_with_null_is_einval(void **state)
+{
+    (void)state;
+    corio_executor_stats_t st;
+    assert_int_equal(corio_executor_stats(NULL), -EINVAL);
+    assert_int_equal(corio_executor_stats(&st), 0);
+    assert_true(st.threads > 0);
+}
+
 int main(void)
 {
     support_require_uring();
     support_watchdog(60);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_configure_before_first_use_then_ebusy),
+        cmocka_unit_test(test_stats_with_null_is_einval),
         cmocka_unit_test(test_run_blocking_returns_the_result_of_fn_run_on_a_worker),
         cmocka_unit_test(test_run_blocking_outside_a_task_is_eperm_and_fn_never_runs),
         cmocka_unit_test(test_64_jobs_on_4_workers_all_complete_with_the_right_results),

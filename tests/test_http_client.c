@@ -274,7 +274,7 @@ static void *acceptor_main(void *arg)
 {
     struct peer *p = arg;
     for (;;) {
-        int fd = corio_accept(p->lfd, NULL, NULL);
+        int fd = corio_accept(p->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             return NULL;
         assert_true(p->accepts < MAX_CONNS);

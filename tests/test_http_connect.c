@@ -73,7 +73,7 @@ static void *accept_main(void *arg)
 {
     struct acceptor *a = arg;
     for (;;) {
-        int fd = corio_accept(a->p->lfd[a->family], NULL, NULL);
+        int fd = corio_accept(a->p->lfd[a->family], NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             return NULL;
         a->p->accepted[a->family]++;

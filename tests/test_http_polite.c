@@ -109,7 +109,7 @@ static void *acceptor_main(void *arg)
 {
     struct srv *s = arg;
     for (;;) {
-        int fd = corio_accept(s->lfd, NULL, NULL);
+        int fd = corio_accept(s->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             return NULL;
         assert_true(s->accepts < MAX_CONN);

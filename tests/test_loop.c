@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal.h"
 #include "support.h"
 
 /* ---- call_soon ------------------------------------------------------------------ */
@@ -483,6 +484,82 @@ static void test_4096_reads_on_an_8_entry_sqpoll_ring_all_complete(void **state)
     run_4096_reads_on_an_8_entry_ring(CORIO_LOOP_SQPOLL);
 }
 
+static void test_stats_with_a_null_loop_or_stats_is_einval(void **state)
+{
+    (void)state;
+    corio_loop_t *loop = support_loop(0);
+    corio_loop_stats_t st;
+    assert_int_equal(corio_loop_stats(NULL, &st), -EINVAL);
+    assert_int_equal(corio_loop_stats(loop, NULL), -EINVAL);
+    assert_int_equal(corio_loop_run(loop), 0);
+    assert_int_equal(corio_loop_stats(loop, &st), 0);
+    assert_true(st.iterations > 0 || st.enters == 0);
+    corio_loop_free(loop);
+}
+
+/* The loop-thread-only calls, made from another thread, are refused instead of racing
+ * the loop's own use of its queues; the thread-safe call still works. */
+struct other_thread {
+    corio_loop_t *loop;
+    int soon, later, spawn, threadsafe;
+    bool ran;
+    corio_future_t done; /* resolved by the thread-safe call: keeps the loop alive till then */
+};
+
+static void note_ran(void *arg)
+{
+    struct other_thread *o = arg;
+    o->ran = true;
+    (void)corio_future_resolve(&o->done, NULL);
+}
+
+static void *await_done(void *arg)
+{
+    assert_int_equal(corio_future_await(arg, NULL), 0);
+    return NULL;
+}
+
+static void *never_runs(void *arg)
+{
+    (void)arg;
+    fail_msg("a task spawned from another thread ran");
+    return NULL;
+}
+
+static void *other_thread_main(void *arg)
+{
+    struct other_thread *o = arg;
+    corio_timer_t *h = NULL;
+    o->soon = corio_call_soon(o->loop, note_ran, o);
+    o->later = corio_call_later(o->loop, 0, note_ran, o, &h);
+    o->spawn = corio_spawn(o->loop, never_runs, NULL, NULL);
+    o->threadsafe = corio_call_soon_threadsafe(o->loop, note_ran, o);
+    return NULL;
+}
+
+static void test_loop_thread_only_calls_from_another_thread_are_eperm(void **state)
+{
+    (void)state;
+    corio_loop_t *loop = support_loop(0);
+    assert_int_equal(corio_loop_run(loop), 0); /* the loop now knows its thread */
+    struct other_thread o = {.loop = loop};
+    assert_int_equal(corio_future_init(&o.done), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, other_thread_main, &o), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(o.soon, -EPERM);
+    assert_int_equal(o.later, -EPERM);
+    assert_int_equal(o.spawn, -EPERM);
+    assert_int_equal(o.threadsafe, 0);
+    assert_int_equal(loop->ntimers, 0);
+    assert_int_equal(loop->ntasks, 0);
+    assert_false(o.ran);
+    assert_int_equal(corio_spawn(loop, await_done, &o.done, NULL), 0);
+    assert_int_equal(corio_loop_run(loop), 0);
+    assert_true(o.ran); /* the thread-safe call was queued, and nothing else */
+    corio_loop_free(loop);
+}
+
 int main(void)
 {
     support_require_uring();
@@ -499,6 +576,8 @@ int main(void)
         cmocka_unit_test(test_a_flood_of_completions_is_reaped_64_per_iteration_after_one_enter),
         cmocka_unit_test(test_4096_reads_on_an_8_entry_ring_all_complete),
         cmocka_unit_test(test_4096_reads_on_an_8_entry_sqpoll_ring_all_complete),
+        cmocka_unit_test(test_stats_with_a_null_loop_or_stats_is_einval),
+        cmocka_unit_test(test_loop_thread_only_calls_from_another_thread_are_eperm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

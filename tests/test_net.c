@@ -76,7 +76,7 @@ static int full_listener(uint16_t *port, int *filler)
 static void *echo_server(void *arg)
 {
     int lfd = (int)(intptr_t)arg;
-    int fd = corio_accept(lfd, NULL, NULL);
+    int fd = corio_accept(lfd, NULL, NULL, SOCK_CLOEXEC);
     assert_true(fd >= 0);
     char buf[16];
     ssize_t n = corio_recv(fd, buf, sizeof buf, 0);

@@ -216,7 +216,8 @@ static ssize_t x_writev(int fd, const struct iovec *iov, int iovcnt, int64_t off
 static int x_fsync(int fd, bool datasync)
 {
     SYNC_OP(datasync ? corio_fdatasync(fd) : corio_fsync(fd),
-            corio_fsync_cb(cb_loop, op, fd, datasync, sync_done));
+            datasync ? corio_fdatasync_cb(cb_loop, op, fd, sync_done)
+                     : corio_fsync_cb(cb_loop, op, fd, sync_done));
 }
 
 static int x_openat(int dirfd, const char *path, int flags, mode_t mode_bits)
@@ -242,10 +243,10 @@ static int x_socket(int domain, int type, int protocol)
             corio_socket_cb(cb_loop, op, domain, type, protocol, sync_done));
 }
 
-static int x_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
+static int x_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags)
 {
-    SYNC_OP(corio_accept(fd, addr, addrlen),
-            corio_accept_cb(cb_loop, op, fd, addr, addrlen, 0, sync_done));
+    SYNC_OP(corio_accept(fd, addr, addrlen, flags),
+            corio_accept_cb(cb_loop, op, fd, addr, addrlen, flags, sync_done));
 }
 
 static int x_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
@@ -607,7 +608,7 @@ static void tcp_socket_connect_accept_send_recv_msg_shutdown(void)
     struct sockaddr_in from;
     memset(&from, 0, sizeof from);
     socklen_t fromlen = sizeof from;
-    int s = x_accept(lfd, (struct sockaddr *)&from, &fromlen);
+    int s = x_accept(lfd, (struct sockaddr *)&from, &fromlen, 0);
     assert_true(s >= 0);
     assert_int_equal(fromlen, sizeof from);
     assert_int_equal(from.sin_family, AF_INET);
@@ -618,7 +619,7 @@ static void tcp_socket_connect_accept_send_recv_msg_shutdown(void)
     /* accept without an address */
     int c2 = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_int_equal(connect(c2, (struct sockaddr *)&to, sizeof to), 0);
-    int s2 = x_accept(lfd, NULL, NULL);
+    int s2 = x_accept(lfd, NULL, NULL, 0);
     assert_true(s2 >= 0);
     assert_int_equal(support_peer_port(s2), support_local_port(c2));
 
@@ -741,7 +742,7 @@ static void accept_on_a_socket_that_does_not_listen_gives_einval(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(fd >= 0);
-    assert_int_equal(x_accept(fd, NULL, NULL), -EINVAL);
+    assert_int_equal(x_accept(fd, NULL, NULL, 0), -EINVAL);
     assert_int_equal(queued, 1);
     close(fd);
 }
@@ -784,7 +785,7 @@ static void bad_arguments_are_refused_before_anything_is_queued(void)
     REFUSED(x_fsync(-1, false), -EBADF);
     REFUSED(x_fsync(-7, true), -EBADF);
     REFUSED(x_close(-1), -EBADF);
-    REFUSED(x_accept(-1, NULL, NULL), -EBADF);
+    REFUSED(x_accept(-1, NULL, NULL, 0), -EBADF);
     REFUSED(x_connect(-1, sa, sizeof a), -EBADF);
     REFUSED(x_recv(-1, buf, sizeof buf, 0), -EBADF);
     REFUSED(x_send(-1, buf, sizeof buf, 0), -EBADF);
@@ -811,7 +812,7 @@ static void bad_arguments_are_refused_before_anything_is_queued(void)
     REFUSED_NULL(x_openat(AT_FDCWD, NULL, O_RDONLY, 0));
     REFUSED_NULL(x_statx(AT_FDCWD, NULL, 0, STATX_SIZE, &stx));
     REFUSED_NULL(x_statx(AT_FDCWD, "/tmp", 0, STATX_SIZE, NULL));
-    REFUSED_NULL(x_accept(s, sa, NULL));
+    REFUSED_NULL(x_accept(s, sa, NULL, 0));
 
     /* Other bad arguments: -EINVAL. */
     REFUSED(x_readv(fd, &iov, -1, 0), -EINVAL);
@@ -856,7 +857,7 @@ static void closed_fds_give_ebadf_as_the_result(void)
     KERNEL_EBADF(x_close(bad));
     KERNEL_EBADF(x_openat(bad, "relative", O_RDONLY, 0));
     KERNEL_EBADF(x_statx(bad, "relative", 0, STATX_SIZE, &stx));
-    KERNEL_EBADF(x_accept(bad, (struct sockaddr *)&a, &alen));
+    KERNEL_EBADF(x_accept(bad, (struct sockaddr *)&a, &alen, 0));
     KERNEL_EBADF(x_connect(bad, (struct sockaddr *)&a, sizeof a));
     KERNEL_EBADF(x_recv(bad, buf, sizeof buf, 0));
     KERNEL_EBADF(x_send(bad, buf, sizeof buf, 0));
@@ -958,6 +959,38 @@ static void test_poll_await_reports_pollin_once_the_peer_writes(void **state)
     close(fds[0]);
     close(fds[1]);
 }
+
+/* accept4(2)'s flags reach the accepted fd; others are refused before anything is queued,
+ * also by the multishot form. */
+static void accept_flags_reach_the_fd_and_bad_flags_are_einval(void)
+{
+    uint16_t port;
+    int lfd = support_listener(&port);
+    int c1 = support_connect(port), c2 = support_connect(port);
+    int plain = x_accept(lfd, NULL, NULL, 0);
+    assert_true(plain >= 0);
+    assert_int_equal(fcntl(plain, F_GETFD) & FD_CLOEXEC, 0);
+    int ce = x_accept(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    assert_true(ce >= 0);
+    assert_true(fcntl(ce, F_GETFD) & FD_CLOEXEC);
+    assert_true(fcntl(ce, F_GETFL) & O_NONBLOCK);
+    REFUSED(x_accept(lfd, NULL, NULL, 0x1), -EINVAL);
+    REFUSED(x_accept(lfd, NULL, NULL, SOCK_CLOEXEC | MSG_PEEK), -EINVAL);
+    uint64_t before = submitted_so_far();
+    corio_op_t op = {0};
+    corio_loop_t *loop = mode == MODE_CB ? cb_loop : corio_current_loop();
+    assert_int_equal(corio_accept_multishot_cb(loop, &op, lfd, -1, sync_done), -EINVAL);
+    corio_multishot_t m = {0};
+    if (mode == MODE_AWAIT)
+        assert_int_equal(corio_accept_multishot(&m, lfd, 0x4), -EINVAL);
+    assert_int_equal(submitted_so_far(), before);
+    close(plain);
+    close(ce);
+    close(c1);
+    close(c2);
+    close(lfd);
+}
+BOTH_MODES(accept_flags_reach_the_fd_and_bad_flags_are_einval)
 
 /* ---- multishot accept ------------------------------------------------------------------ */
 
@@ -1560,7 +1593,7 @@ static void check_eperm_everywhere(struct outside *o)
     assert_true(fcntl(o->file, F_GETFD) >= 0); /* still open */
     assert_int_equal(corio_socket(AF_INET, SOCK_STREAM, 0), -EPERM);
     assert_int_equal(corio_connect(o->unconnected, (struct sockaddr *)&to, sizeof to), -EPERM);
-    assert_int_equal(corio_accept(o->listener, NULL, NULL), -EPERM);
+    assert_int_equal(corio_accept(o->listener, NULL, NULL, SOCK_CLOEXEC), -EPERM);
     assert_int_equal(corio_send(o->client, "x", 1, 0), -EPERM);
     assert_int_equal(corio_sendmsg(o->client, &msg, 0), -EPERM);
     assert_int_equal(corio_recv(o->server, buf, sizeof buf, 0), -EPERM);
@@ -1640,6 +1673,7 @@ int main(void)
         BOTH_MODES_TESTS(recv_after_the_peer_shuts_down_writing_gives_zero),
         BOTH_MODES_TESTS(send_to_a_closed_peer_gives_epipe_and_no_sigpipe),
         BOTH_MODES_TESTS(accept_on_a_socket_that_does_not_listen_gives_einval),
+        BOTH_MODES_TESTS(accept_flags_reach_the_fd_and_bad_flags_are_einval),
         BOTH_MODES_TESTS(bad_arguments_are_refused_before_anything_is_queued),
         BOTH_MODES_TESTS(closed_fds_give_ebadf_as_the_result),
         /* poll */

@@ -1,5 +1,6 @@
 /* Tests of engine/sync.c: channels (ordering, back-pressure, hand-off, close), events,
- * semaphores, mutexes and wait groups; cancellation and deadlines on every blocking call,
+ * semaphores, mutexes, wait groups, condition variables and read-write locks; the report
+ * of a task that ends holding a mutex; cancellation and deadlines on every blocking call,
  * including a wake-up and a cancel that meet; try-variants, misuse and calls outside a
  * task. No test sleeps to synchronise: tasks are ordered by yields, joins and the
  * primitives themselves. */
@@ -15,7 +16,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <corio/sync.h>
 
@@ -451,6 +455,9 @@ static corio_event_t b_event;
 static corio_sem_t b_sem;
 static corio_mutex_t b_mutex;
 static corio_waitgroup_t b_wg;
+static corio_cond_t b_cond;
+static corio_mutex_t b_cmutex;
+static corio_rwlock_t b_rw;
 
 #define PROVIDED 0x5eedull
 #define FILLER   0xf111ull
@@ -614,13 +621,12 @@ static void mutex_after(uint64_t got)
 static void mutex_returned(void)
 {
     assert_false(corio_mutex_locked(&b_mutex));
-    assert_int_equal(corio_mutex_lock(&b_mutex), 0);
 }
 static void mutex_no_waiters(void)
 {
+    assert_int_equal(corio_mutex_lock(&b_mutex), 0);
     assert_int_equal(corio_mutex_unlock(&b_mutex), 0);
     assert_false(corio_mutex_locked(&b_mutex)); /* nobody queued to hand it to */
-    assert_int_equal(corio_mutex_lock(&b_mutex), 0);
 }
 
 /* wait group */
@@ -652,6 +658,104 @@ static void wg_no_waiters(void)
     assert_int_equal(corio_waitgroup_count(&b_wg), 1);
 }
 
+/* condition variable: the waiter locks, waits, and owns the mutex on every return */
+static void cond_setup(void)
+{
+    assert_int_equal(corio_cond_init(&b_cond), 0);
+    assert_int_equal(corio_mutex_init(&b_cmutex), 0);
+}
+static int cond_call(uint64_t *got)
+{
+    (void)got;
+    int err = corio_mutex_lock(&b_cmutex);
+    if (err < 0)
+        return err;
+    err = corio_cond_wait(&b_cond, &b_cmutex);
+    assert_ptr_equal(b_cmutex.priv_owner, corio_current()); /* held, whatever the result */
+    if (err < 0)
+        assert_int_equal(corio_mutex_unlock(&b_cmutex), 0);
+    return err;
+}
+static void cond_provide(void)
+{
+    assert_int_equal(corio_cond_signal(&b_cond), 1);
+    assert_true(corio_mutex_locked(&b_cmutex)); /* the free mutex went with the signal */
+    assert_int_equal(corio_mutex_trylock(&b_cmutex), -EAGAIN);
+}
+static void cond_after(uint64_t got)
+{
+    (void)got;
+    assert_int_equal(corio_mutex_unlock(&b_cmutex), 0);
+}
+static void cond_returned(void)
+{
+    assert_false(corio_mutex_locked(&b_cmutex));
+}
+static void cond_no_waiters(void)
+{
+    assert_int_equal(corio_cond_signal(&b_cond), 0); /* lost: nobody waits */
+    assert_int_equal(corio_cond_broadcast(&b_cond), 0);
+    assert_false(corio_mutex_locked(&b_cmutex));
+}
+
+/* read lock, behind the main task's write lock */
+static void rd_setup(void)
+{
+    assert_int_equal(corio_rwlock_init(&b_rw), 0);
+    assert_int_equal(corio_rwlock_wrlock(&b_rw), 0);
+}
+static int rd_call(uint64_t *got)
+{
+    (void)got;
+    return corio_rwlock_rdlock(&b_rw);
+}
+static void rd_provide(void)
+{
+    assert_int_equal(corio_rwlock_unlock(&b_rw), 0);
+    assert_int_equal(corio_rwlock_readers(&b_rw), 1); /* handed over, not released */
+    assert_false(corio_rwlock_write_locked(&b_rw));
+}
+static void rw_after(uint64_t got)
+{
+    (void)got;
+    assert_int_equal(corio_rwlock_unlock(&b_rw), 0);
+}
+static void rw_returned(void)
+{
+    assert_int_equal(corio_rwlock_readers(&b_rw), 0);
+    assert_false(corio_rwlock_write_locked(&b_rw));
+}
+static void rd_no_waiters(void)
+{
+    assert_int_equal(corio_rwlock_wrlock(&b_rw), 0);
+    assert_int_equal(corio_rwlock_unlock(&b_rw), 0);
+    rw_returned(); /* nobody queued to hand it to */
+}
+
+/* write lock, behind the main task's read lock */
+static void wr_setup(void)
+{
+    assert_int_equal(corio_rwlock_init(&b_rw), 0);
+    assert_int_equal(corio_rwlock_rdlock(&b_rw), 0);
+}
+static int wr_call(uint64_t *got)
+{
+    (void)got;
+    return corio_rwlock_wrlock(&b_rw);
+}
+static void wr_provide(void)
+{
+    assert_int_equal(corio_rwlock_unlock(&b_rw), 0);
+    assert_true(corio_rwlock_write_locked(&b_rw));
+    assert_int_equal(corio_rwlock_unlock(&b_rw), -EPERM); /* the waiter's now */
+}
+static void wr_no_waiters(void)
+{
+    assert_int_equal(corio_rwlock_rdlock(&b_rw), 0);
+    assert_int_equal(corio_rwlock_unlock(&b_rw), 0);
+    rw_returned();
+}
+
 static const struct blocker blockers[] = {
     {"chan_recv", recv_setup, recv_call, recv_provide, recv_after, recv_returned, recv_no_waiters},
     {"chan_send", send_setup, send_call, send_provide, send_after, send_returned, send_no_waiters},
@@ -661,6 +765,9 @@ static const struct blocker blockers[] = {
     {"mutex_lock", mutex_setup, mutex_call, mutex_provide, mutex_after, mutex_returned,
      mutex_no_waiters},
     {"waitgroup_wait", wg_setup, wg_call, wg_provide, wg_after, wg_returned, wg_no_waiters},
+    {"cond_wait", cond_setup, cond_call, cond_provide, cond_after, cond_returned, cond_no_waiters},
+    {"rwlock_rdlock", rd_setup, rd_call, rd_provide, rw_after, rw_returned, rd_no_waiters},
+    {"rwlock_wrlock", wr_setup, wr_call, wr_provide, rw_after, rw_returned, wr_no_waiters},
 };
 #define NBLOCKERS (sizeof blockers / sizeof blockers[0])
 
@@ -822,6 +929,13 @@ static void *refused_main(void *arg)
     assert_int_equal(corio_sem_acquire(&sem), -ETIMEDOUT);
     assert_int_equal(corio_mutex_lock(&m), -ETIMEDOUT);
     assert_int_equal(corio_waitgroup_wait(&wg), -ETIMEDOUT);
+    corio_rwlock_t rw = {0};
+    assert_int_equal(corio_rwlock_rdlock(&rw), -ETIMEDOUT);
+    assert_int_equal(corio_rwlock_wrlock(&rw), -ETIMEDOUT);
+    corio_cond_t cond = {0};
+    assert_int_equal(corio_mutex_trylock(&m), 0);
+    assert_int_equal(corio_cond_wait(&cond, &m), -ETIMEDOUT);
+    assert_int_equal(corio_mutex_unlock(&m), 0); /* still held, as the call found it */
     corio_timeout_end();
 
     corio_cancel(corio_current());
@@ -831,6 +945,13 @@ static void *refused_main(void *arg)
     assert_int_equal(corio_sem_acquire(&sem), -ECANCELED);
     assert_int_equal(corio_mutex_lock(&m), -ECANCELED);
     assert_int_equal(corio_waitgroup_wait(&wg), -ECANCELED);
+    assert_int_equal(corio_rwlock_rdlock(&rw), -ECANCELED);
+    assert_int_equal(corio_rwlock_wrlock(&rw), -ECANCELED);
+    assert_int_equal(corio_mutex_trylock(&m), 0);
+    assert_int_equal(corio_cond_wait(&cond, &m), -ECANCELED);
+    assert_int_equal(corio_mutex_unlock(&m), 0);
+    assert_int_equal(corio_rwlock_readers(&rw), 0);
+    assert_false(corio_rwlock_write_locked(&rw));
 
     assert_int_equal(corio_chan_len(&ch), 1);
     assert_int_equal(corio_sem_value(&sem), 1);
@@ -888,6 +1009,28 @@ static void test_blocking_calls_outside_a_task_return_eperm_try_forms_work(void 
     assert_int_equal(corio_waitgroup_wait(&wg), -EPERM); /* count zero, but no task */
     assert_int_equal(corio_waitgroup_add(&wg, 1), 0);
     assert_int_equal(corio_waitgroup_done(&wg), 0);
+
+    /* Callback code may trylock (as "the callbacks"), but never wait. */
+    corio_cond_t c;
+    assert_int_equal(corio_cond_init(&c), 0);
+    assert_int_equal(corio_mutex_trylock(&m), 0);
+    assert_int_equal(corio_cond_wait(&c, &m), -EPERM);
+    assert_true(corio_mutex_locked(&m));
+    assert_int_equal(corio_mutex_unlock(&m), 0);
+    assert_int_equal(corio_cond_signal(&c), 0);
+
+    corio_rwlock_t rw;
+    assert_int_equal(corio_rwlock_init(&rw), 0);
+    assert_int_equal(corio_rwlock_rdlock(&rw), -EPERM);
+    assert_int_equal(corio_rwlock_wrlock(&rw), -EPERM);
+    assert_int_equal(corio_rwlock_tryrdlock(&rw), 0);
+    assert_int_equal(corio_rwlock_trywrlock(&rw), -EAGAIN);
+    assert_int_equal(corio_rwlock_unlock(&rw), 0);
+    assert_int_equal(corio_rwlock_trywrlock(&rw), 0);
+    assert_int_equal(corio_rwlock_trywrlock(&rw), -EDEADLK);
+    assert_int_equal(corio_rwlock_tryrdlock(&rw), -EDEADLK);
+    assert_int_equal(corio_rwlock_unlock(&rw), 0);
+    assert_int_equal(corio_rwlock_unlock(&rw), -EPERM);
 }
 
 /* ---- event --------------------------------------------------------------------------- */
@@ -1165,6 +1308,708 @@ static void test_mutex_callback_code_can_trylock_and_unlock(void **state)
     corio_loop_free(loop);
 }
 
+/* ---- condition variable ------------------------------------------------------------ */
+
+struct cv {
+    corio_cond_t c;
+    corio_mutex_t m;
+    bool ready;       /* the predicate, guarded by m */
+    int order[8];     /* who returned from its wait, in that order */
+    int n;            /* entries in order */
+    int res[8];       /* each waiter's wait result */
+    bool owned_all;   /* every waiter owned m whenever its wait returned */
+    uint64_t timeout; /* cv_waiter with a deadline (corio_cond_timedwait) */
+};
+
+struct cv_arg {
+    struct cv *cv;
+    int id;
+};
+
+static void *cv_waiter(void *arg)
+{
+    struct cv_arg *a = arg;
+    struct cv *cv = a->cv;
+    assert_int_equal(corio_mutex_lock(&cv->m), 0);
+    int err = 0;
+    while (!cv->ready && err == 0)
+        err = cv->timeout != 0 ? corio_cond_timedwait(&cv->c, &cv->m, cv->timeout)
+                               : corio_cond_wait(&cv->c, &cv->m);
+    if (cv->m.priv_owner != corio_current())
+        cv->owned_all = false;
+    cv->res[a->id] = err;
+    cv->order[cv->n++] = a->id;
+    assert_int_equal(corio_mutex_unlock(&cv->m), 0);
+    return NULL;
+}
+
+static void cv_spawn(struct cv *cv, struct cv_arg *args, corio_task_t **t, int n)
+{
+    for (int i = 0; i < n; i++) {
+        args[i] = (struct cv_arg){cv, i};
+        assert_int_equal(corio_spawn(NULL, cv_waiter, &args[i], &t[i]), 0);
+    }
+    settle();
+    for (int i = 0; i < n; i++)
+        assert_true(is_parked(t[i]));
+    assert_false(corio_mutex_locked(&cv->m)); /* every waiter let go of it */
+}
+
+static void *cond_broadcast_main(void *arg)
+{
+    (void)arg;
+    struct cv cv = {.owned_all = true};
+    assert_int_equal(corio_cond_init(&cv.c), 0);
+    assert_int_equal(corio_mutex_init(&cv.m), 0);
+    struct cv_arg args[5];
+    corio_task_t *t[5];
+    cv_spawn(&cv, args, t, 5);
+
+    /* Broadcast while holding the mutex: all five are woken, but none runs before the
+     * mutex is free, and then they take it one at a time in arrival order. */
+    assert_int_equal(corio_mutex_lock(&cv.m), 0);
+    cv.ready = true;
+    assert_int_equal(corio_cond_broadcast(&cv.c), 5);
+    settle();
+    assert_int_equal(cv.n, 0);
+    assert_int_equal(corio_mutex_unlock(&cv.m), 0);
+    assert_true(corio_mutex_locked(&cv.m)); /* handed to the first of them */
+    assert_int_equal(corio_gather(t, 5, NULL), 0);
+    assert_int_equal(cv.n, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(cv.order[i], i);
+        assert_int_equal(cv.res[i], 0);
+    }
+    assert_true(cv.owned_all);
+    assert_false(corio_mutex_locked(&cv.m));
+    assert_int_equal(corio_cond_broadcast(&cv.c), 0);
+    return NULL;
+}
+
+static void test_cond_broadcast_wakes_every_waiter_in_fifo_order_each_owning_the_mutex(void **state)
+{
+    (void)state;
+    support_run(cond_broadcast_main, NULL);
+}
+
+/* signal from a callback: callback code may signal too. */
+static void cb_signal(void *arg)
+{
+    assert_int_equal(corio_cond_signal(arg), 1);
+}
+
+static void *cond_signal_main(void *arg)
+{
+    (void)arg;
+    struct cv cv = {.owned_all = true, .ready = true};
+    assert_int_equal(corio_cond_init(&cv.c), 0);
+    assert_int_equal(corio_mutex_init(&cv.m), 0);
+    /* A signal nobody waits for is lost: it does not let a later wait through. */
+    assert_int_equal(corio_cond_signal(&cv.c), 0);
+    assert_int_equal(corio_mutex_lock(&cv.m), 0);
+    assert_int_equal(corio_cond_signal(&cv.c), 0);
+    corio_task_t *late;
+    struct cv_arg la = {&cv, 0};
+    assert_int_equal(corio_spawn(NULL, cv_waiter, &la, &late), 0);
+    settle();
+    assert_true(is_parked(late)); /* waiting for the mutex, not past a wait */
+    corio_task_t *lt = corio_current();
+    (void)lt;
+    cv.ready = false;
+    assert_int_equal(corio_mutex_unlock(&cv.m), 0);
+    settle();
+    assert_true(is_parked(late)); /* now in the wait: the early signals were lost */
+    assert_int_equal(cv.n, 0);
+
+    struct cv_arg args[3];
+    corio_task_t *t[3];
+    for (int i = 0; i < 3; i++) {
+        args[i] = (struct cv_arg){&cv, i + 1};
+        assert_int_equal(corio_spawn(NULL, cv_waiter, &args[i], &t[i]), 0);
+    }
+    settle();
+    /* Each signal wakes exactly one waiter, the longest-waiting. */
+    cv.ready = true;
+    assert_int_equal(corio_cond_signal(&cv.c), 1);
+    assert_int_equal(corio_join(late, NULL), 0);
+    settle();
+    assert_int_equal(cv.n, 1);
+    assert_int_equal(cv.order[0], 0);
+    for (int i = 0; i < 3; i++)
+        assert_true(is_parked(t[i]));
+    assert_int_equal(corio_call_soon(corio_current_loop(), cb_signal, &cv.c), 0);
+    assert_int_equal(corio_join(t[0], NULL), 0);
+    settle();
+    assert_int_equal(cv.n, 2);
+    assert_int_equal(cv.order[1], 1);
+    assert_true(is_parked(t[1]) && is_parked(t[2]));
+    assert_int_equal(corio_cond_broadcast(&cv.c), 2);
+    assert_int_equal(corio_gather(&t[1], 2, NULL), 0);
+    assert_int_equal(cv.n, 4);
+    assert_int_equal(cv.order[2], 2);
+    assert_int_equal(cv.order[3], 3);
+    assert_true(cv.owned_all);
+    return NULL;
+}
+
+static void test_cond_signal_wakes_exactly_one_and_a_signal_with_no_waiter_is_lost(void **state)
+{
+    (void)state;
+    support_run(cond_signal_main, NULL);
+}
+
+/* Polls (by sleeping a tick at a time, at most ~5 s) until the mutex has a waiter: a
+ * cond waiter that was cancelled or timed out while the mutex was held moves there. */
+static void wait_for_mutex_waiter(corio_mutex_t *m)
+{
+    for (int i = 0; i < 5000 && m->priv_waiters.priv_head == NULL; i++)
+        assert_int_equal(corio_sleep(MS), 0);
+    assert_non_null(m->priv_waiters.priv_head);
+}
+
+static void *cond_cancel_main(void *arg)
+{
+    (void)arg;
+    struct cv cv = {.owned_all = true};
+    assert_int_equal(corio_cond_init(&cv.c), 0);
+    assert_int_equal(corio_mutex_init(&cv.m), 0);
+
+    /* Cancelled with the mutex free: returns -ECANCELED at once, owning the mutex. */
+    struct cv_arg a0;
+    corio_task_t *t0;
+    cv_spawn(&cv, &a0, &t0, 1);
+    assert_int_equal(corio_cancel(t0), 0);
+    assert_int_equal(corio_join(t0, NULL), -ECANCELED);
+    assert_int_equal(cv.res[0], -ECANCELED);
+    assert_true(cv.owned_all);
+
+    /* Cancelled while another task holds the mutex: the wait for the signal ends, the wait
+     * for the mutex does not; a signal now finds nobody. */
+    struct cv_arg a1;
+    corio_task_t *t1;
+    cv.n = 0;
+    cv_spawn(&cv, &a1, &t1, 1);
+    assert_int_equal(corio_mutex_lock(&cv.m), 0);
+    assert_int_equal(corio_cancel(t1), 0);
+    settle();
+    assert_true(is_parked(t1));
+    assert_int_equal(cv.n, 0);
+    assert_int_equal(corio_cond_signal(&cv.c), 0); /* it left the condition's queue */
+    assert_int_equal(corio_cancel(t1), 0);         /* a second cancel changes nothing */
+    assert_int_equal(corio_mutex_unlock(&cv.m), 0);
+    assert_int_equal(corio_join(t1, NULL), -ECANCELED);
+    assert_int_equal(cv.res[0], -ECANCELED);
+    assert_true(cv.owned_all);
+
+    /* Signalled, then cancelled before it ran: the signal won, the wait returns 0. */
+    struct cv_arg a2;
+    corio_task_t *t2;
+    cv.n = 0;
+    cv_spawn(&cv, &a2, &t2, 1);
+    cv.ready = true;
+    assert_int_equal(corio_mutex_lock(&cv.m), 0);
+    assert_int_equal(corio_cond_signal(&cv.c), 1);
+    assert_int_equal(corio_cancel(t2), 0);
+    assert_int_equal(corio_mutex_unlock(&cv.m), 0);
+    assert_int_equal(corio_join(t2, NULL), -ECANCELED); /* the task was cancelled ... */
+    assert_int_equal(cv.res[0], 0);                     /* ... after its wait succeeded */
+    assert_false(corio_mutex_locked(&cv.m));
+    assert_null(((struct corio_task *)corio_current())->held_mutexes);
+    return NULL;
+}
+
+static void test_cond_wait_cancelled_returns_ecanceled_owning_the_mutex_again(void **state)
+{
+    (void)state;
+    support_run(cond_cancel_main, NULL);
+}
+
+static void *cond_deadline_main(void *arg)
+{
+    (void)arg;
+    struct cv cv = {.owned_all = true, .timeout = 5 * MS};
+    assert_int_equal(corio_cond_init(&cv.c), 0);
+    assert_int_equal(corio_mutex_init(&cv.m), 0);
+
+    /* Nobody signals: -ETIMEDOUT after the deadline, owning the mutex. */
+    struct cv_arg a0;
+    corio_task_t *t0;
+    uint64_t t_start = support_now_ns();
+    cv_spawn(&cv, &a0, &t0, 1);
+    assert_int_equal(corio_join(t0, NULL), 0);
+    assert_int_equal(cv.res[0], -ETIMEDOUT);
+    assert_true(support_now_ns() - t_start >= 5 * MS);
+    assert_true(cv.owned_all);
+
+    /* The deadline passes while the main task holds the mutex: the waiter leaves the
+     * condition for the mutex's queue and returns only once it owns the mutex. */
+    struct cv_arg a1;
+    corio_task_t *t1;
+    cv.n = 0;
+    cv_spawn(&cv, &a1, &t1, 1);
+    assert_int_equal(corio_mutex_lock(&cv.m), 0);
+    wait_for_mutex_waiter(&cv.m);
+    assert_true(is_parked(t1));
+    assert_int_equal(corio_cond_signal(&cv.c), 0);
+    assert_int_equal(corio_mutex_unlock(&cv.m), 0);
+    assert_int_equal(corio_join(t1, NULL), 0);
+    assert_int_equal(cv.res[0], -ETIMEDOUT);
+    assert_true(cv.owned_all);
+
+    /* The task's own deadline applies to corio_cond_wait; the earlier one wins. */
+    cv.timeout = 0;
+    assert_int_equal(corio_mutex_lock(&cv.m), 0);
+    assert_int_equal(corio_timeout_begin(2 * MS), 0);
+    assert_int_equal(corio_cond_wait(&cv.c, &cv.m), -ETIMEDOUT);
+    assert_ptr_equal(cv.m.priv_owner, corio_current());
+    assert_int_equal(corio_cond_timedwait(&cv.c, &cv.m, 60000 * MS), -ETIMEDOUT);
+    corio_timeout_end();
+    assert_ptr_equal(cv.m.priv_owner, corio_current());
+    assert_int_equal(corio_mutex_unlock(&cv.m), 0);
+    return NULL;
+}
+
+static void test_cond_wait_past_its_deadline_returns_etimedout_owning_the_mutex_again(void **state)
+{
+    (void)state;
+    support_run(cond_deadline_main, NULL);
+}
+
+static void *cond_misuse_other(void *arg)
+{
+    struct cv *cv = arg;
+    corio_mutex_t other = {0};
+    assert_int_equal(corio_mutex_lock(&other), 0);
+    /* Tasks already wait on c with cv->m: another mutex is refused, and kept. */
+    assert_int_equal(corio_cond_wait(&cv->c, &other), -EINVAL);
+    assert_true(corio_mutex_locked(&other));
+    assert_int_equal(corio_mutex_unlock(&other), 0);
+    /* cv->m is free: waiting without owning it is refused. */
+    assert_int_equal(corio_cond_wait(&cv->c, &cv->m), -EPERM);
+    return NULL;
+}
+
+static void *cond_misuse_main(void *arg)
+{
+    (void)arg;
+    struct cv cv = {.owned_all = true};
+    assert_int_equal(corio_cond_init(&cv.c), 0);
+    assert_int_equal(corio_mutex_init(&cv.m), 0);
+    assert_int_equal(corio_cond_wait(&cv.c, &cv.m), -EPERM); /* not locked */
+    struct cv_arg a;
+    corio_task_t *w, *o;
+    cv_spawn(&cv, &a, &w, 1);
+    assert_int_equal(corio_spawn(NULL, cond_misuse_other, &cv, &o), 0);
+    assert_int_equal(corio_join(o, NULL), 0);
+    assert_true(is_parked(w));
+    cv.ready = true;
+    assert_int_equal(corio_cond_signal(&cv.c), 1);
+    assert_int_equal(corio_join(w, NULL), 0);
+    assert_int_equal(cv.res[0], 0);
+    assert_int_equal(corio_cond_wait(NULL, &cv.m), -EINVAL);
+    assert_int_equal(corio_cond_wait(&cv.c, NULL), -EINVAL);
+    assert_int_equal(corio_cond_timedwait(NULL, &cv.m, MS), -EINVAL);
+    return NULL;
+}
+
+static void test_cond_misuse_without_the_mutex_another_mutex_and_null(void **state)
+{
+    (void)state;
+    support_run(cond_misuse_main, NULL);
+    assert_int_equal(corio_cond_init(NULL), -EINVAL);
+    assert_int_equal(corio_cond_signal(NULL), -EINVAL);
+    assert_int_equal(corio_cond_broadcast(NULL), -EINVAL);
+}
+
+/* ---- read-write lock --------------------------------------------------------------- */
+
+struct rwt {
+    corio_rwlock_t rw;
+    corio_event_t release; /* holders keep the lock until it is set */
+    char log[32];          /* who got the lock, in order: 'r' readers, 'W' writers */
+    int nlog;
+    unsigned max_readers;
+    int res[8];
+};
+
+struct rw_arg {
+    struct rwt *r;
+    int id;
+    bool write;
+    uint64_t timeout;
+};
+
+static void *rw_holder(void *arg)
+{
+    struct rw_arg *a = arg;
+    struct rwt *r = a->r;
+    if (a->timeout != 0)
+        assert_int_equal(corio_timeout_begin(a->timeout), 0);
+    int err = a->write ? corio_rwlock_wrlock(&r->rw) : corio_rwlock_rdlock(&r->rw);
+    if (a->timeout != 0)
+        corio_timeout_end();
+    r->res[a->id] = err;
+    if (err < 0)
+        return NULL;
+    r->log[r->nlog++] = a->write ? 'W' : 'r';
+    if (corio_rwlock_readers(&r->rw) > r->max_readers)
+        r->max_readers = corio_rwlock_readers(&r->rw);
+    assert_true(a->write == corio_rwlock_write_locked(&r->rw));
+    assert_int_equal(corio_event_wait(&r->release), 0);
+    assert_int_equal(corio_rwlock_unlock(&r->rw), 0);
+    return NULL;
+}
+
+static void *rwlock_order_main(void *arg)
+{
+    (void)arg;
+    struct rwt r = {0};
+    assert_int_equal(corio_rwlock_init(&r.rw), 0);
+    struct rw_arg a[6] = {
+        {&r, 0, false, 0}, {&r, 1, false, 0}, {&r, 2, false, 0}, /* hold together */
+        {&r, 3, true, 0},                                        /* waits for them */
+        {&r, 4, false, 0}, {&r, 5, false, 0},                    /* arrive after the writer: wait */
+    };
+    corio_task_t *t[6];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(corio_spawn(NULL, rw_holder, &a[i], &t[i]), 0);
+    settle();
+    assert_int_equal(corio_rwlock_readers(&r.rw), 3);
+    assert_int_equal(r.nlog, 3);
+    for (int i = 3; i < 6; i++)
+        assert_int_equal(corio_spawn(NULL, rw_holder, &a[i], &t[i]), 0);
+    settle();
+    for (int i = 3; i < 6; i++)
+        assert_true(is_parked(t[i]));
+    assert_int_equal(r.nlog, 3); /* readers 4 and 5 did not pass the waiting writer */
+    assert_int_equal(corio_rwlock_tryrdlock(&r.rw), -EAGAIN);
+    assert_int_equal(corio_rwlock_trywrlock(&r.rw), -EAGAIN);
+
+    /* The readers let go: the writer gets the lock; readers 4 and 5 still wait. */
+    assert_int_equal(corio_event_set(&r.release), 0);
+    assert_int_equal(corio_event_clear(&r.release), 0);
+    assert_int_equal(corio_gather(t, 3, NULL), 0);
+    settle();
+    assert_true(corio_rwlock_write_locked(&r.rw));
+    assert_int_equal(r.nlog, 4);
+    assert_true(is_parked(t[4]) && is_parked(t[5]));
+
+    /* The writer lets go: both readers get it together. */
+    assert_int_equal(corio_event_set(&r.release), 0);
+    assert_int_equal(corio_event_clear(&r.release), 0);
+    assert_int_equal(corio_join(t[3], NULL), 0);
+    settle();
+    assert_int_equal(corio_rwlock_readers(&r.rw), 2);
+    assert_int_equal(corio_event_set(&r.release), 0);
+    assert_int_equal(corio_gather(&t[4], 2, NULL), 0);
+    r.log[r.nlog] = '\0';
+    assert_string_equal(r.log, "rrrWrr");
+    assert_int_equal(r.max_readers, 3);
+    assert_int_equal(corio_rwlock_readers(&r.rw), 0);
+    assert_false(corio_rwlock_write_locked(&r.rw));
+    return NULL;
+}
+
+static void test_rwlock_readers_share_a_writer_waits_and_later_readers_queue_behind_it(void **state)
+{
+    (void)state;
+    support_run(rwlock_order_main, NULL);
+}
+
+/* Four readers take turns so that the lock is never free of readers; a writer that
+ * arrives meanwhile must still get it, after the readers holding it then. */
+#define STREAM_ROUNDS 200
+
+static struct {
+    corio_rwlock_t rw;
+    unsigned reads;            /* read sections completed */
+    unsigned reads_at_arrival; /* ... when the writer asked for the lock */
+    unsigned reads_at_wr;      /* ... when the writer got it */
+    bool writer_done;
+} st;
+
+static void *stream_reader(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < STREAM_ROUNDS; i++) {
+        assert_int_equal(corio_rwlock_rdlock(&st.rw), 0);
+        corio_yield();
+        st.reads++;
+        assert_int_equal(corio_rwlock_unlock(&st.rw), 0);
+    }
+    return NULL;
+}
+
+static void *stream_writer(void *arg)
+{
+    (void)arg;
+    st.reads_at_arrival = st.reads;
+    assert_true(corio_rwlock_readers(&st.rw) > 0); /* it has to wait */
+    assert_int_equal(corio_rwlock_wrlock(&st.rw), 0);
+    st.reads_at_wr = st.reads;
+    assert_int_equal(corio_rwlock_readers(&st.rw), 0);
+    st.writer_done = true;
+    assert_int_equal(corio_rwlock_unlock(&st.rw), 0);
+    return NULL;
+}
+
+static void *rwlock_stream_main(void *arg)
+{
+    (void)arg;
+    memset(&st, 0, sizeof st);
+    corio_task_t *t[5];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(corio_spawn(NULL, stream_reader, NULL, &t[i]), 0);
+    for (int i = 0; i < 10; i++)
+        corio_yield();
+    assert_true(st.reads > 0);
+    assert_true(corio_rwlock_readers(&st.rw) > 0);
+    assert_int_equal(corio_spawn(NULL, stream_writer, NULL, &t[4]), 0);
+    assert_int_equal(corio_join(t[4], NULL), 0);
+    assert_true(st.writer_done);
+    /* Only the (at most four) read sections under way when it arrived came before it. */
+    assert_true(st.reads_at_wr - st.reads_at_arrival <= 4);
+    assert_true(st.reads_at_wr < 4 * STREAM_ROUNDS);
+    assert_int_equal(corio_gather(t, 4, NULL), 0);
+    assert_int_equal(st.reads, 4 * STREAM_ROUNDS);
+    return NULL;
+}
+
+static void test_rwlock_a_stream_of_readers_does_not_starve_a_writer(void **state)
+{
+    (void)state;
+    support_run(rwlock_stream_main, NULL);
+}
+
+/* A writer that gives up (cancelled, or at its deadline) while readers hold the lock: the
+ * readers it held back join them at once, and the lock's state stays exact. */
+static void *rwlock_abort_main(void *arg)
+{
+    bool by_deadline = arg != NULL;
+    struct rwt r = {0};
+    assert_int_equal(corio_rwlock_init(&r.rw), 0);
+    struct rw_arg a[4] = {
+        {&r, 0, false, 0},
+        {&r, 1, true, by_deadline ? 5 * MS : 0},
+        {&r, 2, false, 0},
+        {&r, 3, true, 0},
+    };
+    corio_task_t *t[4];
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(corio_spawn(NULL, rw_holder, &a[i], &t[i]), 0);
+        settle();
+    }
+    assert_int_equal(corio_rwlock_readers(&r.rw), 1);
+    assert_true(is_parked(t[1]) && is_parked(t[2]) && is_parked(t[3]));
+    if (!by_deadline)
+        assert_int_equal(corio_cancel(t[1]), 0);
+    assert_int_equal(corio_join(t[1], NULL), by_deadline ? 0 : -ECANCELED);
+    assert_int_equal(r.res[1], by_deadline ? -ETIMEDOUT : -ECANCELED);
+    settle();
+    assert_int_equal(corio_rwlock_readers(&r.rw), 2); /* reader 2 moved up */
+    assert_true(is_parked(t[3]));                     /* the other writer still waits */
+    assert_false(corio_rwlock_write_locked(&r.rw));
+
+    assert_int_equal(corio_event_set(&r.release), 0);
+    assert_int_equal(corio_join(t[0], NULL), 0);
+    assert_int_equal(corio_join(t[2], NULL), 0);
+    assert_int_equal(corio_join(t[3], NULL), 0);
+    r.log[r.nlog] = '\0';
+    assert_string_equal(r.log, "rrW");
+    assert_int_equal(corio_rwlock_readers(&r.rw), 0);
+    assert_false(corio_rwlock_write_locked(&r.rw));
+    assert_null(r.rw.priv_waiters.priv_head);
+    return NULL;
+}
+
+static void test_rwlock_a_writer_giving_up_lets_the_readers_behind_it_in(void **state)
+{
+    (void)state;
+    print_message("  cancelled\n");
+    support_run(rwlock_abort_main, NULL);
+    print_message("  deadline\n");
+    support_run(rwlock_abort_main, (void *)1);
+}
+
+static void *rw_other_unlock(void *arg)
+{
+    assert_int_equal(corio_rwlock_unlock(arg), -EPERM); /* another task's write lock */
+    assert_int_equal(corio_rwlock_tryrdlock(arg), -EAGAIN);
+    return NULL;
+}
+
+static void *rwlock_misuse_main(void *arg)
+{
+    (void)arg;
+    corio_rwlock_t rw = {0}; /* zero-initialised: unlocked */
+    assert_int_equal(corio_rwlock_unlock(&rw), -EPERM);
+    assert_int_equal(corio_rwlock_wrlock(&rw), 0);
+    assert_int_equal(corio_rwlock_wrlock(&rw), -EDEADLK);
+    assert_int_equal(corio_rwlock_rdlock(&rw), -EDEADLK);
+    assert_int_equal(corio_rwlock_trywrlock(&rw), -EDEADLK);
+    corio_task_t *t;
+    assert_int_equal(corio_spawn(NULL, rw_other_unlock, &rw, &t), 0);
+    assert_int_equal(corio_join(t, NULL), 0);
+    assert_true(corio_rwlock_write_locked(&rw));
+    assert_int_equal(corio_rwlock_unlock(&rw), 0);
+    assert_int_equal(corio_rwlock_rdlock(&rw), 0);
+    assert_int_equal(corio_rwlock_rdlock(&rw), 0); /* no writer waits: readers stack */
+    assert_int_equal(corio_rwlock_tryrdlock(&rw), 0);
+    assert_int_equal(corio_rwlock_readers(&rw), 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(corio_rwlock_unlock(&rw), 0);
+    assert_int_equal(corio_rwlock_unlock(&rw), -EPERM);
+    return NULL;
+}
+
+static void test_rwlock_misuse_unlock_unlocked_or_foreign_relock_and_null(void **state)
+{
+    (void)state;
+    support_run(rwlock_misuse_main, NULL);
+    assert_int_equal(corio_rwlock_init(NULL), -EINVAL);
+    assert_int_equal(corio_rwlock_rdlock(NULL), -EINVAL);
+    assert_int_equal(corio_rwlock_wrlock(NULL), -EINVAL);
+    assert_int_equal(corio_rwlock_tryrdlock(NULL), -EINVAL);
+    assert_int_equal(corio_rwlock_trywrlock(NULL), -EINVAL);
+    assert_int_equal(corio_rwlock_unlock(NULL), -EINVAL);
+    assert_int_equal(corio_rwlock_readers(NULL), 0);
+    assert_false(corio_rwlock_write_locked(NULL));
+}
+
+/* ---- a task that ends holding a mutex ---------------------------------------------- */
+
+static corio_mutex_t exit_mx, exit_mx2;
+
+static void *returns_holding(void *arg)
+{
+    (void)arg;
+    assert_int_equal(corio_mutex_lock(&exit_mx2), 0);
+    assert_int_equal(corio_mutex_lock(&exit_mx), 0);
+    assert_int_equal(corio_mutex_unlock(&exit_mx2), 0); /* out of order: still tracked */
+    return NULL;
+}
+
+static void *sleeps_holding(void *arg)
+{
+    (void)arg;
+    assert_int_equal(corio_mutex_lock(&exit_mx), 0);
+    assert_int_equal(corio_sleep(60000 * MS), -ECANCELED);
+    return NULL; /* unwinds after the cancel without unlocking */
+}
+
+static void *cancels_the_sleeper(void *arg)
+{
+    (void)arg;
+    corio_task_t *t;
+    assert_int_equal(corio_spawn(NULL, sleeps_holding, NULL, &t), 0);
+    settle();
+    assert_int_equal(corio_cancel(t), 0);
+    (void)corio_join(t, NULL);
+    return NULL;
+}
+
+/* Handed the mutex by an unlock while it waited, and returns with it. */
+static void *handed_and_returns(void *arg)
+{
+    (void)arg;
+    assert_int_equal(corio_mutex_lock(&exit_mx), 0);
+    return NULL;
+}
+
+static void *hands_it_over(void *arg)
+{
+    (void)arg;
+    assert_int_equal(corio_mutex_lock(&exit_mx), 0);
+    corio_task_t *t;
+    assert_int_equal(corio_spawn(NULL, handed_and_returns, NULL, &t), 0);
+    settle();
+    assert_int_equal(corio_mutex_unlock(&exit_mx), 0);
+    (void)corio_join(t, NULL);
+    return NULL;
+}
+
+/* Runs main in a child; expects it to abort naming exit_mx. */
+static void expect_reported(void *(*main_fn)(void *))
+{
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(20);
+        dup2(pipefd[1], STDERR_FILENO);
+        corio_mutex_init(&exit_mx);
+        corio_mutex_init(&exit_mx2);
+        (void)corio_run(main_fn, NULL, NULL);
+        _exit(0); /* not reported: the parent fails the test */
+    }
+    close(pipefd[1]);
+    char out[1024] = {0};
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof out - 1 && (n = read(pipefd[0], out + got, sizeof out - 1 - got)) > 0)
+        got += (size_t)n;
+    close(pipefd[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    print_message("  child said: %s", out);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    char name[64];
+    snprintf(name, sizeof name, "holding corio_mutex_t %p", (void *)&exit_mx);
+    assert_non_null(strstr(out, name));
+    assert_non_null(strstr(out, "corio_mutex_unlock"));
+    assert_null(strstr(out, "and others"));
+}
+
+static void test_a_task_that_returns_holding_a_mutex_is_reported_naming_it(void **state)
+{
+    (void)state;
+    print_message("  returns holding it\n");
+    expect_reported(returns_holding);
+    print_message("  unwinds after a cancel holding it\n");
+    expect_reported(cancels_the_sleeper);
+    print_message("  was handed it by an unlock and returns\n");
+    expect_reported(hands_it_over);
+}
+
+/* Whatever way a task got and gave back its mutexes (hand-over, trylock, a condition
+ * wait), it ends with none held and is not reported. */
+static void *balanced_task(void *arg)
+{
+    struct cv *cv = arg;
+    assert_int_equal(corio_mutex_trylock(&cv->m), 0);
+    assert_int_equal(corio_mutex_unlock(&cv->m), 0);
+    assert_int_equal(corio_mutex_lock(&cv->m), 0);
+    int err = corio_cond_wait(&cv->c, &cv->m);
+    assert_int_equal(err, 0);
+    assert_int_equal(corio_mutex_unlock(&cv->m), 0);
+    assert_null(((struct corio_task *)corio_current())->held_mutexes);
+    return NULL;
+}
+
+static void *balanced_main(void *arg)
+{
+    (void)arg;
+    struct cv cv = {0};
+    corio_task_t *t[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(corio_spawn(NULL, balanced_task, &cv, &t[i]), 0);
+    settle();
+    assert_int_equal(corio_mutex_lock(&cv.m), 0);
+    assert_int_equal(corio_cond_broadcast(&cv.c), 3);
+    assert_int_equal(corio_mutex_unlock(&cv.m), 0);
+    assert_int_equal(corio_gather(t, 3, NULL), 0);
+    return NULL;
+}
+
+static void test_a_task_that_gives_back_every_mutex_is_not_reported(void **state)
+{
+    (void)state;
+    support_run(balanced_main, NULL);
+}
+
 /* ---- wait group ---------------------------------------------------------------------- */
 
 static int wg_finished;
@@ -1249,6 +2094,19 @@ int main(void)
         cmocka_unit_test(test_mutex_excludes_and_hands_over_in_fifo_order),
         cmocka_unit_test(test_mutex_misuse_unlock_by_non_owner_relock_and_null),
         cmocka_unit_test(test_mutex_callback_code_can_trylock_and_unlock),
+        cmocka_unit_test(
+            test_cond_broadcast_wakes_every_waiter_in_fifo_order_each_owning_the_mutex),
+        cmocka_unit_test(test_cond_signal_wakes_exactly_one_and_a_signal_with_no_waiter_is_lost),
+        cmocka_unit_test(test_cond_wait_cancelled_returns_ecanceled_owning_the_mutex_again),
+        cmocka_unit_test(test_cond_wait_past_its_deadline_returns_etimedout_owning_the_mutex_again),
+        cmocka_unit_test(test_cond_misuse_without_the_mutex_another_mutex_and_null),
+        cmocka_unit_test(
+            test_rwlock_readers_share_a_writer_waits_and_later_readers_queue_behind_it),
+        cmocka_unit_test(test_rwlock_a_stream_of_readers_does_not_starve_a_writer),
+        cmocka_unit_test(test_rwlock_a_writer_giving_up_lets_the_readers_behind_it_in),
+        cmocka_unit_test(test_rwlock_misuse_unlock_unlocked_or_foreign_relock_and_null),
+        cmocka_unit_test(test_a_task_that_returns_holding_a_mutex_is_reported_naming_it),
+        cmocka_unit_test(test_a_task_that_gives_back_every_mutex_is_not_reported),
         cmocka_unit_test(test_waitgroup_wakes_every_waiter_at_zero_and_refuses_below_zero),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -521,6 +521,48 @@ static void test_future_await_outside_a_task_returns_eperm_even_when_resolved(vo
     assert_null(v);
 }
 
+/* Resetting a future that tasks wait on would leave them parked forever: refused, and
+ * the waiters still get the value. A settled future, or one nobody waits on, is reset. */
+static void *future_reset_waiter(void *arg)
+{
+    void *v = NULL;
+    assert_int_equal(corio_future_await(arg, &v), 0);
+    return v;
+}
+
+static void *future_reset_main(void *arg)
+{
+    (void)arg;
+    corio_future_t f;
+    assert_int_equal(corio_future_init(&f), 0);
+    assert_int_equal(corio_future_reset(&f), 0); /* pending, nobody waits */
+    corio_task_t *t[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(corio_spawn(NULL, future_reset_waiter, &f, &t[i]), 0);
+    corio_yield();
+    assert_int_equal(corio_future_reset(&f), -EBUSY);
+    assert_false(corio_future_done(&f));
+    assert_int_equal(corio_future_resolve(&f, (void *)0x5), 0);
+    void *r[2] = {NULL, NULL};
+    assert_int_equal(corio_gather(t, 2, r), 0);
+    assert_ptr_equal(r[0], (void *)0x5);
+    assert_ptr_equal(r[1], (void *)0x5);
+
+    assert_int_equal(corio_future_reset(&f), 0); /* settled: pending again */
+    assert_false(corio_future_done(&f));
+    assert_int_equal(corio_future_reject(&f, -EIO), 0);
+    assert_int_equal(corio_future_await(&f, NULL), -EIO);
+    return NULL;
+}
+
+static void test_future_reset_with_waiters_is_ebusy_and_they_still_get_the_value(void **state)
+{
+    (void)state;
+    support_run(future_reset_main, NULL);
+    assert_int_equal(corio_future_init(NULL), -EINVAL);
+    assert_int_equal(corio_future_reset(NULL), -EINVAL);
+}
+
 /* ---- yield and sleep --------------------------------------------------------------- */
 
 static char trace[16];
@@ -1935,6 +1977,7 @@ int main(void)
     support_watchdog(60);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spawn_runs_tasks_in_order_after_scheduled_callbacks),
+        cmocka_unit_test(test_future_reset_with_waiters_is_ebusy_and_they_still_get_the_value),
         cmocka_unit_test(test_spawn_rejects_null_fn_and_a_missing_loop),
         cmocka_unit_test(test_join_returns_the_task_result),
         cmocka_unit_test(test_gather_returns_all_results_in_order),

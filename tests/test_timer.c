@@ -824,11 +824,52 @@ static void test_pending_timers_are_dropped_unrun_when_the_loop_is_freed(void **
     assert_int_equal(f.n, 0);
 }
 
+/* A handle outlives its timer's firing: cancelling it then is refused with -ENOENT (and
+ * gives the handle back), also from inside the timer's own function. Under ASan this
+ * was a use after free: the timer was freed before its function ran. */
+struct fired_cancel {
+    corio_timer_t *self;
+    int inside_rc;
+    int n;
+};
+
+static void cancel_self(void *arg)
+{
+    struct fired_cancel *c = arg;
+    c->n++;
+    c->inside_rc = corio_timer_cancel(c->self);
+}
+
+static void test_cancel_after_the_timer_fired_is_enoent_not_a_use_after_free(void **state)
+{
+    (void)state;
+    corio_loop_t *loop = support_loop(0);
+    struct fires f = {0};
+    corio_timer_t *h = NULL;
+    assert_int_equal(corio_call_later(loop, 0, count_fire, &f, &h), 0);
+    assert_int_equal(corio_loop_run(loop), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(corio_timer_cancel(h), -ENOENT);
+
+    struct fired_cancel c = {0};
+    assert_int_equal(corio_call_later(loop, 0, cancel_self, &c, &c.self), 0);
+    assert_int_equal(corio_loop_run(loop), 0);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.inside_rc, -ENOENT);
+
+    /* Handles never given back are freed with the loop (ASan's leak check sees it). */
+    assert_int_equal(corio_call_later(loop, 0, count_fire, &f, &h), 0);
+    assert_int_equal(corio_loop_run(loop), 0);
+    assert_int_equal(f.n, 2);
+    corio_loop_free(loop);
+}
+
 int main(void)
 {
     support_require_uring();
     support_watchdog(60);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cancel_after_the_timer_fired_is_enoent_not_a_use_after_free),
         cmocka_unit_test(test_heap_pops_10000_random_deadlines_by_deadline_then_insertion),
         cmocka_unit_test(test_heap_removals_at_head_tail_and_middle_leave_the_rest_in_order),
         cmocka_unit_test(test_heap_reinserted_nodes_order_by_new_deadline_after_equal_ones),

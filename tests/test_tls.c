@@ -90,7 +90,7 @@ struct pair {
 static void *server_main(void *arg)
 {
     struct pair *p = arg;
-    int fd = corio_accept(p->lfd, NULL, NULL);
+    int fd = corio_accept(p->lfd, NULL, NULL, SOCK_CLOEXEC);
     assert_true(fd >= 0);
     corio_tls_t t;
     if (!p->raw_server) {
@@ -336,7 +336,7 @@ static void *resume_server(void *arg)
 {
     struct resume_loop *r = arg;
     for (int i = 0; i < 3; i++) {
-        int fd = corio_accept(r->lfd, NULL, NULL);
+        int fd = corio_accept(r->lfd, NULL, NULL, SOCK_CLOEXEC);
         assert_true(fd >= 0);
         corio_tls_t t;
         assert_int_equal(corio_tls_accept(&t, r->sctx, fd), 0);

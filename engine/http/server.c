@@ -387,7 +387,7 @@ static void *accept_conns(void *arg)
     corio_http_server_t *srv = site->srv;
     site->acceptor = corio_current();
     while (!site->draining) {
-        int fd = corio_accept(site->listen_fd, NULL, NULL);
+        int fd = corio_accept(site->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd == -ECANCELED)
             break;
         if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM || fd == -ENOBUFS) {

@@ -239,7 +239,7 @@ static void *accept_connections(void *arg)
     if (!now_serving(w))
         return NULL;
     for (;;) {
-        int fd = corio_accept(w->listen_fd, NULL, NULL);
+        int fd = corio_accept(w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd == -ECANCELED)
             return NULL;
         if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM) {

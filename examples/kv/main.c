@@ -527,7 +527,7 @@ static void *accept_loop(void *arg)
 {
     struct server *srv = arg;
     for (;;) {
-        int fd = corio_accept(srv->listen_fd, NULL, NULL);
+        int fd = corio_accept(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd == -ECANCELED)
             return NULL; /* shutdown */
         if (fd == -ECONNABORTED || fd == -EPROTO || fd == -EPERM)

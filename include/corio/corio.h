@@ -191,8 +191,8 @@ typedef struct corio_loop_stats {
     unsigned features;    /* IORING_FEAT_* flags the kernel reported (io_uring; else 0) */
 } corio_loop_stats_t;
 
-/* Copies the loop's counters into *stats. */
-CORIO_API void corio_loop_stats(const corio_loop_t *loop, corio_loop_stats_t *stats);
+/* Copies the loop's counters into *stats. Returns 0, -EINVAL for a NULL loop or stats. */
+CORIO_API int corio_loop_stats(const corio_loop_t *loop, corio_loop_stats_t *stats);
 
 /* The loop's clock: CLOCK_MONOTONIC in nanoseconds (timers and deadlines use it). */
 CORIO_API uint64_t corio_loop_now(const corio_loop_t *loop);
@@ -203,19 +203,31 @@ CORIO_API corio_loop_t *corio_current_loop(void);
 
 /* ---- 3. callback mode -------------------------------------------------------------- */
 
+/* Loop thread only, here and below: once a loop has run, the calls marked so return
+ * -EPERM when made from another thread (use corio_call_soon_threadsafe from there). Before
+ * its first run a loop belongs to no thread yet, and the thread setting it up may call
+ * them. */
+
 /* Schedules fn(arg) to run on the loop's next iteration, after the callbacks already
- * scheduled (FIFO). Loop thread only. Returns 0 or -ENOMEM. */
+ * scheduled (FIFO). Loop thread only. Returns 0, -EINVAL (NULL loop or fn), -EPERM (another
+ * thread), -ENOMEM. */
 CORIO_API int corio_call_soon(corio_loop_t *loop, void (*fn)(void *), void *arg);
 
 /* Schedules fn(arg) to run once delay_ns have passed. Timers fire in deadline order; equal
- * deadlines fire in the order they were set. If out is not NULL it receives a handle for
- * corio_timer_cancel, valid until fn has started or the timer is cancelled. Loop thread
- * only. Returns 0 or -ENOMEM. */
+ * deadlines fire in the order they were set. Loop thread only. Returns 0, -EINVAL (NULL
+ * loop or fn), -EPERM (another thread), -ENOMEM.
+ * out NULL: the timer cannot be cancelled, and its memory goes when fn starts.
+ * out not NULL: *out is a handle that is yours until you give it back with
+ * corio_timer_cancel, exactly once, whether or not the timer has fired (a cancel that comes
+ * too late says so with -ENOENT, never touches freed memory). A handle never given back is
+ * freed with the loop: ask for one only for a timer you may cancel. */
 CORIO_API int corio_call_later(corio_loop_t *loop, uint64_t delay_ns, void (*fn)(void *), void *arg,
                                corio_timer_t **out);
 
-/* Cancels a pending corio_call_later: fn will not run. Returns 0, or -EINVAL for NULL.
- * The handle is invalid afterwards (as it is once fn has started). */
+/* Cancels a corio_call_later timer and gives its handle back (the handle is invalid
+ * afterwards). Returns 0 if the timer was pending (fn will not run), -ENOENT if fn has
+ * already been called (also from inside fn itself), -EINVAL for NULL, -EPERM from another
+ * thread (nothing changes). Loop thread only. */
 CORIO_API int corio_timer_cancel(corio_timer_t *timer);
 
 /* Schedules fn(arg) on the loop from any thread and wakes the loop if it sleeps. Calls
@@ -338,9 +350,9 @@ CORIO_API int corio_readv_cb(corio_loop_t *loop, corio_op_t *op, int fd, const s
 /* res: bytes written. */
 CORIO_API int corio_writev_cb(corio_loop_t *loop, corio_op_t *op, int fd, const struct iovec *iov,
                               int iovcnt, int64_t off, corio_cb_t cb);
-/* res: 0. datasync: like fdatasync(2). */
-CORIO_API int corio_fsync_cb(corio_loop_t *loop, corio_op_t *op, int fd, bool datasync,
-                             corio_cb_t cb);
+/* res: 0. fsync(2), and fdatasync(2) (the data and only the metadata needed to read it). */
+CORIO_API int corio_fsync_cb(corio_loop_t *loop, corio_op_t *op, int fd, corio_cb_t cb);
+CORIO_API int corio_fdatasync_cb(corio_loop_t *loop, corio_op_t *op, int fd, corio_cb_t cb);
 /* res: the new fd. path must stay valid until the callback. */
 CORIO_API int corio_openat_cb(corio_loop_t *loop, corio_op_t *op, int dirfd, const char *path,
                               int flags, mode_t mode, corio_cb_t cb);
@@ -352,12 +364,15 @@ CORIO_API int corio_statx_cb(corio_loop_t *loop, corio_op_t *op, int dirfd, cons
 /* res: the new socket fd. */
 CORIO_API int corio_socket_cb(corio_loop_t *loop, corio_op_t *op, int domain, int type,
                               int protocol, corio_cb_t cb);
-/* res: the accepted fd. addr/addrlen may be NULL; otherwise they stay valid until the
- * callback. flags: SOCK_NONBLOCK, SOCK_CLOEXEC as for accept4(2). */
+/* res: the accepted fd. addr/addrlen may be NULL (both or neither: -EFAULT); otherwise
+ * they stay valid until the callback. flags: 0 or SOCK_NONBLOCK and/or SOCK_CLOEXEC, as
+ * for accept4(2); any other bit is -EINVAL. Without SOCK_CLOEXEC the fd is inherited
+ * across exec: pass it unless you mean to hand the connection to a program you run. */
 CORIO_API int corio_accept_cb(corio_loop_t *loop, corio_op_t *op, int fd, struct sockaddr *addr,
                               socklen_t *addrlen, int flags, corio_cb_t cb);
 /* Multishot accept: the callback runs once per accepted fd while corio_op_more(op); it
- * ends with an error, or -ECANCELED after corio_op_cancel. res: an accepted fd.
+ * ends with an error, or -ECANCELED after corio_op_cancel. res: an accepted fd. flags as
+ * for corio_accept_cb.
  * Returns -EOPNOTSUPP (nothing queued) on kernels without it (before 5.19): use
  * corio_accept_cb there. */
 CORIO_API int corio_accept_multishot_cb(corio_loop_t *loop, corio_op_t *op, int fd, int flags,
@@ -442,10 +457,11 @@ CORIO_API int corio_recv_multishot_cb(corio_loop_t *loop, corio_op_t *op, int fd
 /* Starts fn(arg) as a new task on loop (NULL: the current task's loop); it first runs on
  * a later iteration, after the callbacks already scheduled. If out is NULL the task is
  * detached: its memory is released when fn returns. Otherwise *out is a handle that
- * must be passed to corio_join (or corio_gather) exactly once, which releases it.
- * Returns 0, -EINVAL (NULL fn, or no loop outside a task), -ESHUTDOWN (the loop is being
- * freed), or -ENOMEM: no stack could be mapped, and corio_spawn_hint() names the limit
- * that was hit (vm.max_map_count, RLIMIT_AS, or memory itself) and what to raise.
+ * must be passed to corio_join (or corio_gather) exactly once, which releases it. Loop
+ * thread only. Returns 0, -EINVAL (NULL fn, or no loop outside a task), -EPERM (another
+ * thread), -ESHUTDOWN (the loop is being freed), or -ENOMEM: no stack could be mapped, and
+ * corio_spawn_hint() names the limit that was hit (vm.max_map_count, RLIMIT_AS, or memory itself)
+ * and what to raise.
  *
  * Stacks and memory: each task has a stack of corio_loop_opts_t.stack_size bytes plus two
  * pages (a guard page and the top page, which holds the task's control block). Stack
@@ -526,8 +542,15 @@ typedef struct corio_future {
     int priv_state;
 } corio_future_t;
 
-/* Initialises (or resets) an unresolved future with no waiters. */
-CORIO_API void corio_future_init(corio_future_t *f);
+/* Initialises f as unresolved with no waiters, without reading what f held: for memory not
+ * yet in use as a future. Returns 0, -EINVAL for NULL. To re-arm a future that may be in
+ * use, call corio_future_reset. */
+CORIO_API int corio_future_init(corio_future_t *f);
+
+/* Makes an initialised future unresolved again (to use it for another round). Returns 0,
+ * -EBUSY while tasks wait on it (nothing changes: resolve or reject it first, or they would
+ * wait for ever), -EINVAL for NULL. */
+CORIO_API int corio_future_reset(corio_future_t *f);
 
 /* Resolves f with value and wakes every waiter. Returns 0, or -EALREADY if f was
  * already resolved or rejected. */
@@ -563,7 +586,8 @@ CORIO_API int corio_openat(int dirfd, const char *path, int flags, mode_t mode);
 CORIO_API int corio_close(int fd);
 CORIO_API int corio_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *out);
 CORIO_API int corio_socket(int domain, int type, int protocol);
-CORIO_API int corio_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+/* flags as for corio_accept_cb (SOCK_CLOEXEC, SOCK_NONBLOCK; else -EINVAL). */
+CORIO_API int corio_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 CORIO_API int corio_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
 CORIO_API ssize_t corio_recv(int fd, void *buf, size_t len, int flags);
 /* Receives into a buffer of br: returns the bytes received and sets *buf to the buffer
@@ -613,8 +637,8 @@ typedef struct corio_multishot {
 CORIO_API int corio_recv_multishot(corio_multishot_t *m, int fd, corio_bufring_t *br, int flags);
 
 /* Inside a task: starts a multishot accept on listening fd; results are accepted fds
- * (flags: SOCK_NONBLOCK, SOCK_CLOEXEC). Returns as corio_recv_multishot (-EOPNOTSUPP
- * before Linux 5.19: use corio_accept there). */
+ * (flags as for corio_accept_cb: SOCK_NONBLOCK, SOCK_CLOEXEC, else -EINVAL). Returns as
+ * corio_recv_multishot (-EOPNOTSUPP before Linux 5.19: use corio_accept there). */
 CORIO_API int corio_accept_multishot(corio_multishot_t *m, int fd, int flags);
 
 /* Inside a task: the next result, waiting for one if none has arrived.

@@ -77,8 +77,9 @@ typedef struct corio_executor_stats {
     uint64_t done;    /* jobs whose fn has returned, since the process started */
 } corio_executor_stats_t;
 
-/* Copies a consistent snapshot of the pool's counters into *stats. Thread-safe. */
-CORIO_API void corio_executor_stats(corio_executor_stats_t *stats);
+/* Copies a consistent snapshot of the pool's counters into *stats. Thread-safe. Returns 0,
+ * -EINVAL for NULL. */
+CORIO_API int corio_executor_stats(corio_executor_stats_t *stats);
 
 /* What to do with a result that nobody receives (see the conventions above), or, in the
  * callback form, the callback itself. arg is the job's arg. */

@@ -6,6 +6,8 @@
  *   4. semaphore: counted permits
  *   5. mutex: one owner at a time, FIFO hand-off
  *   6. wait group: wait until a counter of outstanding jobs drops to zero
+ *   7. condition variable: wait for a predicate guarded by a mutex
+ *   8. read-write lock: many readers or one writer, FIFO so writers are not starved
  *
  * Conventions
  * - Every object is caller-owned and allocation-free: a waiting task is queued through a
@@ -25,8 +27,9 @@
  *   so a later caller cannot take it first. Consequently a wait that was completed and then
  *   cancelled (or timed out) before the task ran again still returns success: nothing
  *   handed over is ever lost. The cancel takes effect at the task's next blocking call.
- * - Non-blocking calls (try_*, set, clear, release, unlock, close, add, done) may also be
- *   made from callback-mode code on the loop thread; they never park and never allocate.
+ * - Non-blocking calls (try_*, set, clear, release, unlock, close, add, done, signal,
+ *   broadcast) may also be made from callback-mode code on the loop thread; they never
+ *   park and never allocate.
  *   A try_* call that would have to wait returns -EAGAIN.
  */
 #ifndef CORIO_SYNC_H
@@ -166,12 +169,19 @@ CORIO_API unsigned corio_sem_value(const corio_sem_t *sem);
  * mutex straight to the longest-waiting task (FIFO: no waiter is overtaken, at the price
  * of a switch per contended hand-over). Callback code on the loop thread may trylock and
  * unlock too; it then owns the mutex collectively ("the loop's callbacks"), and only
- * callback code may unlock it. Cancelling or finishing a task does not unlock its mutexes.
- * Zero-initialised is an unlocked mutex. */
+ * callback code may unlock it.
+ *
+ * A task must unlock every mutex it holds before its function returns, also on the way
+ * out after a cancel: cancelling or finishing a task does not unlock its mutexes, and a
+ * task that returns holding one is a bug nobody could recover from (the mutex would stay
+ * locked by a task that no longer exists), so corio reports it and aborts the process
+ * with a message naming the task and the mutex. Zero-initialised is an unlocked mutex. */
 typedef struct corio_mutex {
     /* private: */
     struct corio_sync_waitq priv_waiters;
     const void *priv_owner; /* the owning task, a marker for callback code, or NULL */
+    /* While a task owns it: its link in that task's list of held mutexes. */
+    struct corio_mutex *priv_next_held, **priv_pprev_held;
 } corio_mutex_t;
 
 /* Initialises an unlocked mutex. Returns 0 or -EINVAL for NULL. */
@@ -221,6 +231,99 @@ CORIO_API int corio_waitgroup_wait(corio_waitgroup_t *wg);
 
 /* The count now (0 for NULL). */
 CORIO_API unsigned corio_waitgroup_count(const corio_waitgroup_t *wg);
+
+/* ---- 7. condition variable ----------------------------------------------------------
+ * Tasks wait on a condition until another task or a callback signals it, with a mutex
+ * guarding the predicate, as with pthread_cond_t: lock, test the predicate, wait while it
+ * is false, unlock. Waiters are woken in arrival order, and a woken waiter is handed the
+ * mutex like any locker: it is queued behind the tasks already waiting for the mutex and
+ * runs only once it owns it, so it never runs without the mutex and never competes for
+ * it. A signal or broadcast with no task waiting is lost: it is not remembered for a later
+ * wait (test the predicate under the mutex, as always). Zero-initialised is a condition
+ * with no waiters. */
+typedef struct corio_cond {
+    /* private: */
+    struct corio_sync_waitq priv_waiters;
+} corio_cond_t;
+
+/* Initialises a condition with no waiters. Returns 0 or -EINVAL for NULL. Do not
+ * re-initialise one tasks are waiting on. */
+CORIO_API int corio_cond_init(corio_cond_t *c);
+
+/* Inside a task that owns m: unlocks m (handing it to its next waiter), waits until c is
+ * signalled, then waits for m again, and returns owning m. Returns 0 once signalled;
+ * -ECANCELED if the task is cancelled while waiting and -ETIMEDOUT at its deadline
+ * (corio_timeout_begin): like pthread_cond_wait, these also return only once the task
+ * owns m again, so code after the call always holds the mutex (a cancel or deadline
+ * ends the wait for the signal, never the wait for the mutex, which lasts until the
+ * mutex's current holders let go). A signal that arrives before a cancel wins: the wait
+ * returns 0 and the cancel takes effect at the next blocking call. Errors returned at
+ * once, with m still held and untouched: -EINVAL (NULL c or m, or tasks already waiting
+ * on c with another mutex), -EPERM (outside a task, or the caller does not own m),
+ * -ECANCELED, -ETIMEDOUT (already cancelled or past the deadline). */
+CORIO_API int corio_cond_wait(corio_cond_t *c, corio_mutex_t *m);
+
+/* corio_cond_wait with a deadline ns from now for this wait alone, as if it were inside
+ * corio_timeout_begin(ns) / corio_timeout_end(): the earlier of it and the task's own
+ * deadline applies. Returns as corio_cond_wait, also -E2BIG past 16 nested deadlines. */
+CORIO_API int corio_cond_timedwait(corio_cond_t *c, corio_mutex_t *m, uint64_t ns);
+
+/* Wakes the longest-waiting task, if any: it is queued for the mutex it waits with (and
+ * gets it at once if the mutex is free). The caller need not hold the mutex. Returns the
+ * number of tasks woken (0 or 1: 0 means the signal was lost), -EINVAL for NULL. Tasks and
+ * callbacks. */
+CORIO_API int corio_cond_signal(corio_cond_t *c);
+
+/* Wakes every waiting task, in arrival order, each queued for the mutex in that order.
+ * Returns the number woken (0: lost, nobody waited; INT_MAX if more), -EINVAL for NULL.
+ * Tasks and callbacks. */
+CORIO_API int corio_cond_broadcast(corio_cond_t *c);
+
+/* ---- 8. read-write lock ------------------------------------------------------------
+ * Any number of readers, or one writer. Requests are served strictly in arrival order:
+ * a reader that arrives while a writer waits queues behind it, so a stream of readers
+ * cannot starve a writer; when a writer unlocks, the readers queued before the next
+ * writer all get the lock together. Like the mutex, the lock is handed to waiters before
+ * they run. Readers are counted, not identified: a task holding a read lock that asks for
+ * it again while a writer waits, or asks for the write lock, waits forever. Callback
+ * code may use the try forms and unlock. Unlike the mutex, a task that returns holding a
+ * read-write lock is not reported. Zero-initialised is an unlocked lock. */
+typedef struct corio_rwlock {
+    /* private: */
+    struct corio_sync_waitq priv_waiters; /* readers and writers, in arrival order */
+    const void *priv_writer;              /* the writing task, a callback marker, or NULL */
+    unsigned priv_readers;                /* read locks held */
+} corio_rwlock_t;
+
+/* Initialises an unlocked lock. Returns 0 or -EINVAL for NULL. */
+CORIO_API int corio_rwlock_init(corio_rwlock_t *rw);
+
+/* Inside a task: takes a read lock, waiting while a writer holds the lock or any task is
+ * queued. Returns 0, -EDEADLK if the caller holds the write lock, -EAGAIN if UINT_MAX read
+ * locks are held, -EINVAL, -EPERM, -ECANCELED, -ETIMEDOUT. A reader that gives up leaves
+ * the queue, and the tasks behind it are served as if it had never come. */
+CORIO_API int corio_rwlock_rdlock(corio_rwlock_t *rw);
+
+/* Inside a task: takes the write lock, waiting while anyone holds the lock or any task is
+ * queued. Returns 0, -EDEADLK if the caller already holds the write lock, -EINVAL,
+ * -EPERM, -ECANCELED, -ETIMEDOUT. A writer that gives up leaves the queue, and the
+ * readers it held back get the lock if nothing else stands in their way. */
+CORIO_API int corio_rwlock_wrlock(corio_rwlock_t *rw);
+
+/* Take a read or the write lock without waiting: 0, -EAGAIN if the call would wait,
+ * -EDEADLK if the caller holds the write lock, -EINVAL. Tasks and callbacks. */
+CORIO_API int corio_rwlock_tryrdlock(corio_rwlock_t *rw);
+CORIO_API int corio_rwlock_trywrlock(corio_rwlock_t *rw);
+
+/* Releases the write lock if the caller holds it, else one read lock, then hands the lock
+ * to the waiters at the head of the queue. Returns 0, -EPERM if the lock is not held or
+ * the write lock is held by someone else, -EINVAL. A read unlock is not checked against
+ * the caller: release only read locks you took. */
+CORIO_API int corio_rwlock_unlock(corio_rwlock_t *rw);
+
+/* Read locks held now (0 for NULL), and whether the write lock is held (false for NULL). */
+CORIO_API unsigned corio_rwlock_readers(const corio_rwlock_t *rw);
+CORIO_API bool corio_rwlock_write_locked(const corio_rwlock_t *rw);
 
 #ifdef __cplusplus
 }
