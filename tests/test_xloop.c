@@ -335,7 +335,7 @@ static void *acceptor(void *arg)
 {
     int lfd = *(int *)arg;
     static struct handoff h;
-    h = (struct handoff){.fd = corio_accept(lfd, NULL, NULL)};
+    h = (struct handoff){.fd = corio_accept(lfd, NULL, NULL, SOCK_CLOEXEC)};
     assert_true(h.fd >= 0);
     assert_int_equal(corio_loop_post(worker.loop, &h.msg, adopt), 0);
     return NULL;
