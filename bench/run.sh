@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs corio-bench from BUILD_DIR pinned to one CPU, with a header naming the machine, measures
-# each echo server's memory per idle connection (bench/idle_memory.sh), then draws one latency chart of corio-fetch --rate against corio-httpd (BUILD_DIR/latency.svg).
+# Runs corio-bench from BUILD_DIR pinned to one CPU, with a header naming the machine, spawns a
+# million sleeping tasks (bench/many_tasks.c, MANY_TASKS=N to change), measures each echo
+# server's memory per idle connection (bench/idle_memory.sh), then draws one latency chart of
+# corio-fetch --rate against corio-httpd (BUILD_DIR/latency.svg).
 #   bench/run.sh BUILD_DIR [google-benchmark flags...]
 set -euo pipefail
 build=${1:?usage: bench/run.sh BUILD_DIR [flags]}
@@ -24,6 +26,13 @@ CORIO_BENCH_MD="$md.part" CORIO_BENCH_DAT="$dat" "${pin[@]}" "$build/bench/corio
   echo
   cat "$md.part"
 } >"$md" && rm -f "$md.part"
+# A million sleeping tasks on one loop (bench/many_tasks.c), against the pre-6.13 stack layout.
+{
+  echo
+  echo "## A million tasks (bench/many_tasks.c)"
+  echo
+  "$build/bench/many_tasks" "${MANY_TASKS:-1000000}"
+} | tee -a "$md" || echo "many_tasks: failed (see above)" | tee -a "$md"
 # Idle-connection memory of every echo server, N = IDLE_N (default 15000) connections
 # (bench/idle_memory.sh), appended to the results; a failed measurement is reported there.
 "$(dirname "$0")/idle_memory.sh" "$build" "${IDLE_N:-15000}" | tee -a "$md" ||

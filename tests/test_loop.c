@@ -484,6 +484,11 @@ static void test_4096_reads_on_an_8_entry_sqpoll_ring_all_complete(void **state)
     run_4096_reads_on_an_8_entry_ring(CORIO_LOOP_SQPOLL);
 }
 
+static void count_call(void *arg)
+{
+    (*(int *)arg)++;
+}
+
 static void test_stats_with_a_null_loop_or_stats_is_einval(void **state)
 {
     (void)state;
@@ -491,9 +496,12 @@ static void test_stats_with_a_null_loop_or_stats_is_einval(void **state)
     corio_loop_stats_t st;
     assert_int_equal(corio_loop_stats(NULL, &st), -EINVAL);
     assert_int_equal(corio_loop_stats(loop, NULL), -EINVAL);
+    int calls = 0;
+    assert_int_equal(corio_call_soon(loop, count_call, &calls), 0);
     assert_int_equal(corio_loop_run(loop), 0);
+    assert_int_equal(calls, 1);
     assert_int_equal(corio_loop_stats(loop, &st), 0);
-    assert_true(st.iterations > 0 || st.enters == 0);
+    assert_true(st.iterations >= 1); /* the stats are the loop's, copied out */
     corio_loop_free(loop);
 }
 
