@@ -383,7 +383,12 @@ static inline void corio_task_wake(struct corio_task *t, int res)
 
 /* True when a loop-thread-only call on loop is made from another thread than the one
  * that runs it (before it first runs, any thread may set it up). */
-bool corio_loop_foreign_thread(const corio_loop_t *loop);
+bool corio_loop_foreign_thread_slow(const corio_loop_t *loop);
+static inline bool corio_loop_foreign_thread(const corio_loop_t *loop)
+{
+    const struct corio_task *t = corio_this_task;
+    return (t == NULL || t->loop != loop) && corio_loop_foreign_thread_slow(loop);
+}
 
 /* In a forked child (stack.c's fork handler): forgets the parent's loop of this thread. */
 void corio_loop_forget_thread(void);
@@ -394,9 +399,9 @@ uint64_t corio_loop_update_time(corio_loop_t *loop);
 /* Monotonic clock in ns. */
 uint64_t corio_clock_ns(void);
 
-/* sync.c, when a task's function has returned: reports (and aborts) if it still owns a
- * corio_mutex_t, which would otherwise stay locked forever. */
-void corio_sync_check_task_exit(const struct corio_task *t);
+/* sync.c, when a task's function has returned still owning a corio_mutex_t, which would
+ * otherwise stay locked forever: reports it and aborts. */
+__attribute__((noreturn, cold)) void corio_sync_task_exit_holding(const struct corio_task *t);
 
 /* Loop-side task hooks (task.c). */
 /* Releases finished tasks nobody joined (at loop free: their handles become invalid). */

@@ -66,8 +66,9 @@ static struct corio_call *call_alloc(corio_loop_t *loop)
 }
 
 /* Loop-thread-only calls made from another thread would race the loop on its queues and
- * allocator lists: refuse them. tls_loop answers for the common case without a call. */
-bool corio_loop_foreign_thread(const corio_loop_t *loop)
+ * allocator lists: refuse them. The inline half (internal.h) answers for the common case,
+ * a task of this loop. */
+bool corio_loop_foreign_thread_slow(const corio_loop_t *loop)
 {
     return tls_loop != loop && loop->has_owner && !pthread_equal(loop->owner, pthread_self());
 }

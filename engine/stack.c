@@ -361,13 +361,28 @@ int corio_stack_get(struct corio_stack_pool *pool, struct corio_stack **out)
     return slot_new(pool, out);
 }
 
-void corio_stack_put(struct corio_stack_pool *pool, struct corio_stack *s)
+static void pool_push(struct corio_stack_pool *pool, struct corio_stack *s)
 {
-    if (pool->nfree >= pool->max_free && stack_release(pool, s))
-        return;
     s->next = pool->free;
     pool->free = s;
     pool->nfree++;
+}
+
+/* Out of line, so that the common put saves no registers. */
+__attribute__((noinline)) static void put_beyond_bound(struct corio_stack_pool *pool,
+                                                       struct corio_stack *s)
+{
+    if (!stack_release(pool, s))
+        pool_push(pool, s);
+}
+
+void corio_stack_put(struct corio_stack_pool *pool, struct corio_stack *s)
+{
+    if (pool->nfree >= pool->max_free) {
+        put_beyond_bound(pool, s);
+        return;
+    }
+    pool_push(pool, s);
 }
 
 void corio_stack_pool_destroy(struct corio_stack_pool *pool)

@@ -438,11 +438,9 @@ bool corio_mutex_locked(const corio_mutex_t *m)
     return m != NULL && m->priv_owner != NULL;
 }
 
-void corio_sync_check_task_exit(const struct corio_task *t)
+void corio_sync_task_exit_holding(const struct corio_task *t)
 {
     const corio_mutex_t *m = t->held_mutexes;
-    if (__builtin_expect(m == NULL, 1))
-        return;
     unsigned n = 0;
     for (const corio_mutex_t *i = m; i != NULL; i = i->priv_next_held)
         n++;

@@ -54,7 +54,8 @@ static void task_entry(void *arg)
                     "not stop: stop each with corio_multishot_stop before its "
                     "corio_multishot_t goes away",
                     (void *)t, t->multishots);
-    corio_sync_check_task_exit(t);
+    if (__builtin_expect(t->held_mutexes != NULL, 0))
+        corio_sync_task_exit_holding(t);
     corio_loop_t *loop = t->loop;
     task_finished(loop, t);
     /* A detached task's stack is released by the loop, which must not run on it; a
@@ -89,11 +90,11 @@ void corio_task_run(corio_loop_t *loop, struct corio_runnable *r)
 int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t **out)
 {
     if (loop == NULL)
-        loop = corio_current_loop();
+        loop = corio_current_loop(); /* this thread's: never a foreign one */
+    else if (corio_loop_foreign_thread(loop))
+        return -EPERM;
     if (loop == NULL || fn == NULL)
         return -EINVAL;
-    if (corio_loop_foreign_thread(loop))
-        return -EPERM;
     if (loop->closing)
         return -ESHUTDOWN;
     struct corio_stack *s;
