@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """Which pages of each coroutine stack are resident, in a running corio program.
 
-    bench/stack_residency.py PID [STACK_KIB]     (as root: reads /proc/PID/pagemap and mem)
+    bench/stack_residency.py PID     (as root: reads /proc/PID/pagemap and mem)
 
-A corio stack is one anonymous mapping (engine/stack.c): guard page | usable stack | header
-pages (colour offset, struct corio_stack, the task control block); in /proc/PID/maps it shows
-as a 4 KiB ---p area (the guard) under a read-write one. STACK_KIB (default 76, the 64 KiB
-default stack) picks the mappings of that size, guard included. For each it reads the present bit
-of every page from pagemap and the colour from the header (struct corio_stack's first field
-points at the usable stack's lowest byte), then prints: resident pages per stack, the
-residency of each page counted from the top of the mapping, the residency of the second
-header page by colour, and where the rest of the process's anonymous memory is (the heap,
-other mappings), so that a per-connection figure can be split into its parts.
+A corio stack is a slot (engine/stack.c): guard page | usable stack | top page, where the
+top page holds struct corio_stack at a colour offset (1024..3520 bytes in), the task control
+block above it and the stack's top below it. Slots are carved from slabs (one mapping for
+many stacks on Linux 6.13+) or are mappings of their own. The script finds every header in
+the resident pages of the writable anonymous mappings (struct corio_stack's lo, size and
+map_size fields describe their own slot), reads the present bit of each of the slot's pages
+from pagemap, and prints: resident pages per stack, the residency of each page counted from
+the top of the slot, where parked tasks' stack pointers are, and the rest of the process's
+anonymous memory (the heap, other mappings), so that a per-connection figure can be split
+into its parts.
 """
 import collections
 import struct
@@ -34,26 +35,29 @@ def present(pagemap, lo, npages):
     return [(v >> 63) & 1 for v in struct.unpack(f"{npages}Q", raw)]
 
 
-def header_of(mem, rw_lo, rw_size):
-    """(colour, depth): the colour offset, where struct corio_stack sits above the usable
-    stack (found by its first field, which points at the usable stack's lowest byte, rw_lo),
-    and how far below that the parked task's saved stack pointer is (the task's struct
-    corio_fiber: sp, then stack_lo == rw_lo). None for what cannot be read."""
-    header = rw_lo + rw_size - 2 * PAGE  # the header starts at the top of the usable stack
+def headers_in(mem, page_addr):
+    """The stack headers in the page at page_addr: (slot_lo, slot_size, colour, depth) for
+    each, where depth is how far below the header the parked task's saved stack pointer is
+    (the control block's struct corio_fiber: sp, then stack_lo), None if not found."""
     try:
-        mem.seek(header)
-        data = mem.read(2 * PAGE)
+        mem.seek(page_addr)
+        data = mem.read(PAGE)
     except OSError:
-        return None, None
-    for off in range(0, PAGE, 64):
-        if struct.unpack_from("Q", data, off)[0] == rw_lo:
-            top = header + off
-            for w in range(off + 64, off + 64 + 512, 8):
-                sp, lo = struct.unpack_from("QQ", data, w)
-                if lo == rw_lo and rw_lo <= sp < top:
-                    return off, top - sp
-            return off, None
-    return None, None
+        return []
+    found = []
+    for off in range(0, PAGE - 24, 64):
+        lo, size, map_size = struct.unpack_from("QQQ", data, off)
+        top = page_addr + off
+        if lo == 0 or lo % PAGE or lo + size != top or map_size != size - off + 2 * PAGE:
+            continue
+        depth = None
+        for w in range(off + 64, min(off + 64 + 512, PAGE - 16), 8):
+            sp, stack_lo = struct.unpack_from("QQ", data, w)
+            if stack_lo == lo and lo <= sp < top:
+                depth = top - sp
+                break
+        found.append((lo - PAGE, map_size, off, depth))
+    return found
 
 
 def rss_kib(pid):
@@ -95,53 +99,58 @@ def describe_colours(found, i):
 
 def main():
     pid = int(sys.argv[1])
-    map_size = int(sys.argv[2] if len(sys.argv) > 2 else 76) * 1024
-    npages = map_size // PAGE - 1  # the read-write pages: the guard is a mapping of its own
     rss = rss_kib(pid)
-    found = []  # (colour or None, [present bit of page i counted from the top])
-    other, prev, depths = [], None, []
+    slots = {}  # slot_lo: (slot_size, colour, depth)
+    anon = []
     with open(f"/proc/{pid}/pagemap", "rb") as pagemap, open(f"/proc/{pid}/mem", "rb") as mem:
         for lo, hi, perms, name in mappings(pid):
-            guarded = prev is not None and prev[:2] == (lo - PAGE, lo) and prev[2] == "---p"
-            prev = (lo, hi, perms)
-            if guarded and hi - lo == npages * PAGE and name == "" and perms.startswith("rw"):
-                bits = present(pagemap, lo, npages)[::-1]
-                colour, depth = header_of(mem, lo, hi - lo)
-                found.append((colour, bits))
-                if depth is not None:
-                    depths.append(depth)
-            elif perms.startswith("rw") and (name == "" or name.startswith("[")):
-                other.append((rss.get(lo, 0), hi - lo, name or "anon", lo))
-    if not found:
-        sys.exit(f"no {map_size // 1024} KiB stack mappings in process {pid}")
+            if not perms.startswith("rw") or not (name == "" or name.startswith("[")):
+                continue
+            anon.append((lo, hi, name))
+            if name != "":
+                continue
+            bits = present(pagemap, lo, (hi - lo) // PAGE)
+            for i, b in enumerate(bits):
+                if b:
+                    for slot, size, colour, depth in headers_in(mem, lo + i * PAGE):
+                        slots[slot] = (size, colour, depth)
+        if not slots:
+            sys.exit(f"no corio stacks found in process {pid}")
+        found = []  # (colour, [present bit of page i counted from the top of the slot])
+        for slot, (size, colour, _) in slots.items():
+            bits = present(pagemap, slot, size // PAGE)[::-1]
+            found.append((colour, bits[:-1]))  # the guard page is never present
     stacks = len(found)
+    npages = max(len(b) for _, b in found)
     per_stack = collections.Counter(sum(b) for _, b in found)
     total = sum(k * v for k, v in per_stack.items())
-    print(f"{stacks} stack mappings of {map_size // 1024} KiB; resident pages per stack: "
-          f"{total / stacks:.2f} ({total * PAGE / stacks:.0f} bytes, "
-          f"{total * PAGE // 1024} KiB in all)")
+    print(f"{stacks} stacks; resident pages per stack: {total / stacks:.2f} "
+          f"({total * PAGE / stacks:.0f} bytes, {total * PAGE // 1024} KiB in all)")
     for k in sorted(per_stack):
         print(f"  {k} pages: {per_stack[k]} stacks ({100 * per_stack[k] / stacks:.1f}%)")
-    print("residency by page, counted from the top of the mapping, and the colours (bytes the")
-    print("header sits above the usable stack's top, 0..4032) of the stacks where it is resident:")
+    print("residency by page, counted from the top of the slot, and the colours (bytes into")
+    print("the top page where the header sits) of the stacks where it is resident:")
     for i in range(npages):
-        hit = [c for c, b in found if b[i]]
+        hit = [c for c, b in found if i < len(b) and b[i]]
         if not hit:
             continue
-        what = ("header, upper page" if i == 0 else "header, lower page" if i == 1
-                else f"stack, {(i - 2) * 4}-{(i - 1) * 4} KiB below the usable top")
-        colours = describe_colours(found, i)
-        print(f"  page {i:2d} ({what}): {100 * len(hit) / stacks:5.1f}%, {colours}")
+        what = "top page: header, control block, stack top" if i == 0 else \
+            f"stack, {(i - 1) * 4}-{i * 4} KiB below the top page"
+        print(f"  page {i:2d} ({what}): {100 * len(hit) / stacks:5.1f}%, "
+              f"{describe_colours(found, i)}")
+    depths = sorted(d for _, _, d in slots.values() if d is not None)
     if depths:
-        depths.sort()
         print(f"parked tasks' saved stack pointer, bytes below the stack's top: min {depths[0]}, "
               f"median {depths[len(depths) // 2]}, max {depths[-1]}")
-    rest = sorted(other, reverse=True)
-    print(f"other writable anonymous mappings: Rss {sum(r for r, *_ in rest)} KiB in all; "
-          "those above 16 KiB:")
+    stack_kib = total * PAGE // 1024
+    rest = sorted(((rss.get(lo, 0), hi - lo, name or "anon", lo) for lo, hi, name in anon),
+                  reverse=True)
+    print(f"writable anonymous mappings: Rss {sum(r for r, *_ in rest)} KiB in all, of which "
+          f"stacks {stack_kib} KiB; those above 16 KiB (stacks' slabs included):")
     for r, size, name, lo in rest:
         if r > 16:
             print(f"  {name:10s} {lo:#x} size {size // 1024} KiB, Rss {r} KiB")
+
 
 if __name__ == "__main__":
     main()
