@@ -26,18 +26,22 @@ int corio_bufring_new(corio_loop_t *loop, unsigned count, size_t size, corio_buf
         return -EOPNOTSUPP; /* the epoll backend has none: callers use their own buffers */
     corio_bufring_t *br = corio_calloc(1, sizeof *br);
     uint64_t *held = corio_calloc((count + 63) / 64, sizeof *held);
-    if (br == NULL || held == NULL) {
+    struct corio_bufring_slot *slots = corio_calloc(count, sizeof *slots);
+    if (br == NULL || held == NULL || slots == NULL) {
         free(br);
         free(held);
+        free(slots);
         return -ENOMEM;
     }
     br->held = held;
+    br->slots = slots;
     /* One mapping for every buffer: page-aligned, and untouched pages cost nothing. */
     void *base = corio_fault_hit(CORIO_FAULT_MMAP, NULL)
                      ? MAP_FAILED
                      : mmap(NULL, (size_t)count * size, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (base == MAP_FAILED) {
+        free(slots);
         free(held);
         free(br);
         return -ENOMEM;
@@ -48,6 +52,7 @@ int corio_bufring_new(corio_loop_t *loop, unsigned count, size_t size, corio_buf
     int err = corio_ring_pbuf_register(loop->ring, count, &br->descs, &br->group);
     if (err < 0) {
         munmap(base, (size_t)count * size);
+        free(slots);
         free(held);
         free(br);
         return err;
@@ -70,6 +75,7 @@ static void bufring_destroy(corio_bufring_t *br)
     corio_ring_pbuf_unregister(loop->ring, br->descs, br->count, br->group);
     munmap(br->base, (size_t)br->count * br->size);
     free(br->held);
+    free(br->slots);
     free(br);
 }
 

@@ -137,9 +137,16 @@ struct corio_bufring {
     size_t size;
     unsigned count;
     uint16_t group;
-    void *descs;            /* the descriptor ring shared with the kernel */
-    size_t users;           /* ops using it that have not completed for the last time */
-    uint64_t *held;         /* one bit per buffer: filled by the kernel, not yet put back */
+    void *descs;    /* the descriptor ring shared with the kernel */
+    size_t users;   /* ops using it that have not completed for the last time */
+    uint64_t *held; /* one bit per buffer: filled by the kernel, not yet put back */
+    /* Per buffer, while a multishot recv's result waits in its corio_multishot_t: the bytes
+     * and the next waiting buffer of that queue (multishot.c). A buffer is in at most one
+     * queue at a time, so the queues cost their connections nothing. */
+    struct corio_bufring_slot {
+        int res;
+        unsigned next;
+    } * slots;
     struct corio_link link; /* on loop->bufrings, freed with the loop */
 };
 

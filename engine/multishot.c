@@ -1,7 +1,8 @@
 /* Multishot recv and accept for tasks: the op runs in callback mode underneath, and each
  * completion is queued in the caller's corio_multishot_t until a task takes it with
- * corio_multishot_next. The queue holds at most one result per buffer of the bufring for
- * recv, so it is sized once at start; an accept queue grows when the task falls behind. */
+ * corio_multishot_next. A recv result is its buffer, so a recv queue is linked through the
+ * bufring's per-buffer slots and allocates nothing (an idle connection holds no queue); an
+ * accept queue is an array that grows when the task falls behind. */
 #include "internal.h"
 
 #include <errno.h>
@@ -25,10 +26,22 @@ static bool is_recv(const corio_multishot_t *m)
     return m->priv_op.priv_kind == CORIO_OP_RECV_MULTI;
 }
 
+/* Appends a result; false when an accept queue cannot grow (a recv queue always can). */
 static bool push(corio_multishot_t *m, int res, void *buf)
 {
+    if (is_recv(m)) {
+        corio_bufring_t *br = m->priv_op.priv_addr2;
+        unsigned bid = (unsigned)((size_t)((char *)buf - br->base) / br->size);
+        br->slots[bid].res = res;
+        if (m->priv_len == 0)
+            m->priv_head = bid;
+        else
+            br->slots[m->priv_tail].next = bid;
+        m->priv_tail = bid;
+        m->priv_len++;
+        return true;
+    }
     if (m->priv_len == m->priv_cap) {
-        /* Only an accept queue can fill up (see the top of the file). */
         unsigned cap = m->priv_cap * 2;
         struct corio_multishot_result *q = corio_malloc(cap * sizeof *q);
         if (q == NULL)
@@ -46,6 +59,23 @@ static bool push(corio_multishot_t *m, int res, void *buf)
     return true;
 }
 
+/* Takes the oldest result of a non-empty queue. */
+static struct corio_multishot_result pop(corio_multishot_t *m)
+{
+    struct corio_multishot_result r;
+    if (is_recv(m)) {
+        corio_bufring_t *br = m->priv_op.priv_addr2;
+        r.res = br->slots[m->priv_head].res;
+        r.buf = br->base + (size_t)m->priv_head * br->size;
+        m->priv_head = br->slots[m->priv_head].next;
+    } else {
+        r = m->priv_queue[m->priv_head];
+        m->priv_head = (m->priv_head + 1) % m->priv_cap;
+    }
+    m->priv_len--;
+    return r;
+}
+
 static void wake_waiter(corio_multishot_t *m)
 {
     struct corio_task *t = m->priv_waiter;
@@ -60,8 +90,8 @@ static void on_completion(corio_op_t *op, int res)
     corio_multishot_t *m = of_op(op);
     bool data = is_recv(m) ? res > 0 : res >= 0;
     if (data && !push(m, res, corio_op_buffer(op))) {
-        /* Only an accept queue grows, so this is an accepted fd and no memory for it:
-         * the connection is closed (its peer sees a reset) rather than leaked. */
+        /* Only an accept queue can fail to grow, so this is an accepted fd and no memory
+         * for it: the connection is closed (its peer sees a reset) rather than leaked. */
         close(res);
     }
     if (!corio_op_more(op)) {
@@ -76,9 +106,8 @@ static void on_completion(corio_op_t *op, int res)
 /* Gives back what was never taken and frees the queue. */
 static void drop_results(corio_multishot_t *m)
 {
-    for (; m->priv_len > 0; m->priv_len--) {
-        struct corio_multishot_result r = m->priv_queue[m->priv_head];
-        m->priv_head = (m->priv_head + 1) % m->priv_cap;
+    while (m->priv_len > 0) {
+        struct corio_multishot_result r = pop(m);
         if (is_recv(m))
             (void)corio_bufring_put(m->priv_op.priv_addr2, r.buf);
         else
@@ -105,7 +134,8 @@ static int refuse(corio_multishot_t *m, int err)
     return err;
 }
 
-/* Common start: checks, queue, and the op itself (start_op). */
+/* Common start: checks, queue (an array of cap results; none for 0), and the op itself
+ * (start_op). */
 static int start(corio_multishot_t *m, unsigned cap,
                  int (*start_op)(corio_loop_t *, corio_multishot_t *, const void *),
                  const void *arg)
@@ -127,8 +157,8 @@ static int start(corio_multishot_t *m, unsigned cap,
         t->multishots++;
     }
     *m = (corio_multishot_t){.priv_owner = owner};
-    m->priv_queue = corio_malloc(cap * sizeof *m->priv_queue);
-    err = m->priv_queue == NULL ? -ENOMEM : start_op(t->loop, m, arg);
+    m->priv_queue = cap > 0 ? corio_malloc(cap * sizeof *m->priv_queue) : NULL;
+    err = cap > 0 && m->priv_queue == NULL ? -ENOMEM : start_op(t->loop, m, arg);
     if (err < 0) {
         /* Left stopped: nothing to take, nothing to stop. */
         free(m->priv_queue);
@@ -160,9 +190,7 @@ int corio_recv_multishot(corio_multishot_t *m, int fd, corio_bufring_t *br, int 
     if (fd < 0)
         return refuse(m, -EBADF);
     struct recv_args a = {.fd = fd, .flags = flags, .br = br};
-    /* Every queued result holds one of br's buffers, and the last completion may carry
-     * one more result. */
-    return start(m, br->count + 1, start_recv, &a);
+    return start(m, 0, start_recv, &a); /* its queue is linked through br's slots */
 }
 
 static int start_accept(corio_loop_t *loop, corio_multishot_t *m, const void *arg)
@@ -207,9 +235,7 @@ ssize_t corio_multishot_next(corio_multishot_t *m, void **buf)
     }
     if (m->priv_len == 0)
         return m->priv_end;
-    struct corio_multishot_result r = m->priv_queue[m->priv_head];
-    m->priv_head = (m->priv_head + 1) % m->priv_cap;
-    m->priv_len--;
+    struct corio_multishot_result r = pop(m);
     if (buf != NULL)
         *buf = r.buf;
     return r.res;

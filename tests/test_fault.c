@@ -337,7 +337,8 @@ static void test_spawn_without_a_stack_is_enomem_and_the_next_works(void **state
 {
     (void)state;
     corio_loop_t *loop = support_loop(0);
-    corio_fault_arm(CORIO_FAULT_MMAP, 0, 1, 0);
+    /* a slab, then (as under a tight RLIMIT_AS) a single slot: both refused */
+    corio_fault_arm(CORIO_FAULT_MMAP, 0, 2, 0);
     corio_task_t *t = NULL;
     assert_int_equal(corio_spawn(loop, empty, NULL, &t), -ENOMEM);
     assert_null(t);
@@ -415,6 +416,64 @@ static void test_multishot_without_memory_is_refused_or_closes_what_does_not_fit
 {
     (void)state;
     support_run(multishot_without_memory_main, NULL);
+}
+
+/* A multishot recv's queue is linked through its bufring: with every allocation refused it
+ * starts and queues as many results as arrive (issue 20: an idle connection holds no queue
+ * of its own). */
+#define RECV_MESSAGES 40
+static void *multishot_recv_without_memory_main(void *arg)
+{
+    (void)arg;
+    corio_bufring_t *br;
+    int err = corio_bufring_new(corio_current_loop(), 64, 256, &br);
+    if (err == -EOPNOTSUPP)
+        return NULL; /* the epoll backend has no bufrings */
+    assert_int_equal(err, 0);
+    int client, server;
+    support_tcp_pair(&client, &server);
+    corio_multishot_t m = {0};
+    corio_fault_arm(CORIO_FAULT_ALLOC, 0, 1000000, 0);
+    err = corio_recv_multishot(&m, server, br, 0);
+    if (err == -EOPNOTSUPP) {
+        corio_fault_reset();
+        close(client);
+        close(server);
+        return NULL;
+    }
+    assert_int_equal(err, 0);
+    char msg[RECV_MESSAGES];
+    for (int i = 0; i < RECV_MESSAGES; i++) {
+        msg[i] = (char)('a' + i % 26);
+        assert_int_equal(send(client, &msg[i], 1, 0), 1);
+        assert_int_equal(corio_nop(), 0); /* its completion is queued */
+    }
+    unsigned queued = corio_multishot_pending(&m);
+    assert_true(queued >= 1);
+    char got[RECV_MESSAGES];
+    size_t n = 0;
+    while (n < RECV_MESSAGES) {
+        void *buf;
+        ssize_t r = corio_multishot_next(&m, &buf);
+        assert_true(r > 0);
+        memcpy(got + n, buf, (size_t)r);
+        n += (size_t)r;
+        assert_int_equal(corio_bufring_put(br, buf), 0);
+    }
+    assert_memory_equal(got, msg, RECV_MESSAGES); /* in order, nothing lost */
+    assert_int_equal(corio_fault_fired(CORIO_FAULT_ALLOC), 0);
+    corio_fault_reset();
+    assert_int_equal(corio_multishot_stop(&m), 0);
+    close(client);
+    close(server);
+    assert_int_equal(corio_bufring_free(br), 0);
+    return NULL;
+}
+
+static void test_multishot_recv_needs_no_allocation(void **state)
+{
+    (void)state;
+    support_run(multishot_recv_without_memory_main, NULL);
 }
 
 static void test_ring_setup_failures_come_with_their_remedy(void **state)
@@ -577,6 +636,7 @@ int main(void)
         cmocka_unit_test_setup(test_bufring_new_without_memory_is_enomem, reset_faults),
         cmocka_unit_test_setup(test_multishot_without_memory_is_refused_or_closes_what_does_not_fit,
                                reset_faults),
+        cmocka_unit_test_setup(test_multishot_recv_needs_no_allocation, reset_faults),
         cmocka_unit_test_setup(test_ring_setup_failures_come_with_their_remedy, reset_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -618,8 +618,9 @@ struct corio_multishot_result; /* private */
 typedef struct corio_multishot {
     /* private: */
     corio_op_t priv_op;
-    struct corio_multishot_result *priv_queue; /* results not yet taken, oldest at head */
-    unsigned priv_head, priv_len, priv_cap;
+    struct corio_multishot_result *priv_queue; /* accept: results not yet taken */
+    unsigned priv_head, priv_len, priv_cap;    /* recv: head is a buffer id, cap unused */
+    unsigned priv_tail;                        /* recv: the newest result's buffer id */
     int priv_end;      /* the result that ended it, once priv_running is false */
     bool priv_running; /* the op is in the kernel (its last completion has not come) */
     bool priv_started; /* started at least once: priv_end and the queue are meaningful */
