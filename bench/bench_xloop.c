@@ -144,14 +144,20 @@ static void *serve_balls(void *arg)
     return (void *)(intptr_t)corio_future_await(&x->a_done, NULL);
 }
 
-/* arg: the path in the low bit, the window above it. */
+#define BUSY_POLL_US 50 /* with busy polling, the loops spin this long before they sleep */
+
+/* arg: the path in the low bit, busy polling in the next, the window above them. */
 static void bench_loops(corio_bench_state_t *st, void *arg)
 {
     static struct xbench x;
     uintptr_t how = (uintptr_t)arg;
-    unsigned window = (unsigned)(how >> 1);
+    unsigned window = (unsigned)(how >> 2);
     x = (struct xbench){.path = (enum path)(how & 1)};
-    if (corio_loop_new(&x.a, NULL) != 0 || corio_loop_new(&x.b, NULL) != 0) {
+    corio_loop_opts_t opts = {0};
+#ifndef CORIO_XLOOP_BASELINE
+    opts.busy_poll_us = how & 2 ? BUSY_POLL_US : 0;
+#endif
+    if (corio_loop_new(&x.a, &opts) != 0 || corio_loop_new(&x.b, &opts) != 0) {
         corio_loop_free(x.a);
         corio_bench_skip(st, "no loop");
         return;
@@ -234,12 +240,15 @@ static void bench_pipes(corio_bench_state_t *st, void *arg)
     (void)pthread_setaffinity_np(pthread_self(), sizeof saved, &saved);
 }
 
-#define HOW(path, window) ((void *)(uintptr_t)((unsigned)(window) << 1 | (path)))
+#define HOW(path, window) ((void *)(uintptr_t)((unsigned)(window) << 2 | (path)))
+#define BUSY 2u
 
 void bench_xloop_register(void)
 {
 #ifndef CORIO_XLOOP_BASELINE
     corio_bench_register_real_time("xloop/post_pingpong", bench_loops, HOW(PATH_POST, 1));
+    corio_bench_register_real_time("xloop/post_busy_poll_pingpong", bench_loops,
+                                   (void *)((uintptr_t)HOW(PATH_POST, 1) | BUSY));
 #endif
     corio_bench_register_real_time("xloop/threadsafe_pingpong", bench_loops,
                                    HOW(PATH_THREADSAFE, 1));
@@ -259,6 +268,9 @@ void bench_xloop_summary(void)
                corio_bench_result_ns("xloop/pipe_pingpong"));
     bench_line("cross-loop round trip, ns", "corio_loop_post",
                corio_bench_result_ns("xloop/post_pingpong"), "call_soon_threadsafe",
+               corio_bench_result_ns("xloop/threadsafe_pingpong"));
+    bench_line("cross-loop round trip, ns", "post, busy_poll_us 50",
+               corio_bench_result_ns("xloop/post_busy_poll_pingpong"), "call_soon_threadsafe",
                corio_bench_result_ns("xloop/threadsafe_pingpong"));
     bench_line("cross-loop, 64 in play, ns/round trip", "corio_loop_post",
                corio_bench_result_ns("xloop/post_window64"), "pipe threads",

@@ -308,6 +308,10 @@ struct corio_loop {
      * eventfd whose read is kept in flight, or a MSG_RING doorbell (CORIO_UD_DOORBELL). */
     _Atomic(struct corio_runnable *) posted;
     atomic_bool ts_signalled;
+    /* Spinning before a sleep (corio_loop_opts_t.busy_poll_us): a poster that sees it set
+     * sends no wake-up, and the loop looks at `posted` once more after clearing it. */
+    atomic_bool spinning;
+    uint64_t busy_poll_ns;
     uint64_t doorbells_sent; /* MSG_RING doorbells this loop queued for others (tests) */
     int wake_fd;
     uint64_t wake_buf;

@@ -191,6 +191,11 @@ static void wake_loop(corio_loop_t *loop)
 {
     if (atomic_exchange(&loop->ts_signalled, true))
         return;
+    /* Against the loop's clearing of `spinning` (busy_poll): one of the two sees the other,
+     * so a loop that stops spinning finds this post. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&loop->spinning, memory_order_relaxed))
+        return;
     corio_loop_t *self = tls_loop;
     if (self == loop) {
         /* Our own thread, inside the loop: take it now, no wake-up needed. */
@@ -316,7 +321,7 @@ static int apply_defaults(corio_loop_opts_t *o)
 {
     if (o->entries == 0)
         o->entries = DEFAULT_ENTRIES;
-    if (o->entries > MAX_ENTRIES)
+    if (o->entries > MAX_ENTRIES || o->busy_poll_us > 1000000)
         return -EINVAL;
     if (o->cq_entries == 0)
         o->cq_entries = o->entries * 4 < MAX_CQ_ENTRIES ? o->entries * 4 : MAX_CQ_ENTRIES;
@@ -394,6 +399,7 @@ int corio_loop_new(corio_loop_t **out, const corio_loop_opts_t *opts_in)
     }
     corio_heap_init(&loop->timers);
     loop->report_overflow = !(opts.flags & CORIO_LOOP_NO_OVERFLOW_REPORT);
+    loop->busy_poll_ns = (uint64_t)opts.busy_poll_us * 1000;
     corio_loop_update_time(loop);
     err = arm_wakeup(loop);
     if (err < 0)
@@ -453,6 +459,48 @@ static void reap_batch(corio_loop_t *loop)
     loop->cq_pending = n == CORIO_REAP_BATCH && corio_backend_has_completions(loop);
 }
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* Before a sleep of up to `timeout` ns: spins up to busy_poll_ns for work from other threads
+ * or completions, having submitted what is queued (a reply a poster waits for must not
+ * wait for our sleep). Returns 1 when something came (posted work is in the ready queue;
+ * completions are left to the reap), 0 when the loop should sleep, or -errno. */
+static int busy_poll(corio_loop_t *loop, uint64_t timeout)
+{
+    if (loop->sq_dirty) {
+        int err = corio_backend_submit_wait(loop, 0);
+        if (err < 0)
+            return err;
+        loop->sq_dirty = false;
+    }
+    uint64_t now = corio_clock_ns();
+    uint64_t end = now + (timeout < loop->busy_poll_ns ? timeout : loop->busy_poll_ns);
+    atomic_store(&loop->spinning, true);
+    bool came = false;
+    while (!came && now < end) {
+        for (int i = 0; i < 64 && !came; i++) {
+            came = atomic_load_explicit(&loop->posted, memory_order_acquire) != NULL ||
+                   corio_backend_has_completions(loop);
+            cpu_relax();
+        }
+        now = corio_clock_ns();
+    }
+    atomic_store_explicit(&loop->spinning, false, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst); /* see wake_loop */
+    if (atomic_load_explicit(&loop->posted, memory_order_relaxed) != NULL) {
+        corio_loop_take_posted(loop);
+        came = true;
+    }
+    return came;
+}
+
 /* Delivers every completion there is (corio_loop_free's drain). */
 static void reap_all(corio_loop_t *loop)
 {
@@ -484,7 +532,14 @@ int corio_loop_run(corio_loop_t *loop)
         if (corio_loop_must_enter(loop)) {
             if (loop->timers.n > 0)
                 corio_loop_update_time(loop);
-            err = corio_backend_submit_wait(loop, wait_timeout(loop));
+            uint64_t timeout = wait_timeout(loop);
+            int came = timeout > 0 && loop->busy_poll_ns > 0 ? busy_poll(loop, timeout) : 0;
+            if (came < 0) {
+                err = came;
+                break;
+            }
+            /* What came is in the ready queue or the CQ already: no need to enter. */
+            err = came ? 0 : corio_backend_submit_wait(loop, timeout);
             if (err < 0)
                 break;
             loop->sq_dirty = false;

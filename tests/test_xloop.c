@@ -120,11 +120,13 @@ static void *serve_first(void *arg)
     return (void *)(intptr_t)corio_future_await(&b->to->peer->done, NULL);
 }
 
-static void test_two_loops_on_two_threads_play_ping_pong_in_order(void **state)
+/* Two loops on two threads pass one message back and forth PINGPONG times; returns the
+ * MSG_RING doorbells they sent. */
+static uint64_t play_ping_pong(unsigned busy_poll_us)
 {
-    (void)state;
-    struct side a = {.loop = support_loop(0), .expect = 1};
-    struct side b = {.loop = support_loop(0), .expect = 0};
+    corio_loop_opts_t opts = {.busy_poll_us = busy_poll_us};
+    struct side a = {.loop = support_loop_opts(&opts), .expect = 1};
+    struct side b = {.loop = support_loop_opts(&opts), .expect = 0};
     a.peer = &b;
     b.peer = &a;
     corio_future_init(&a.done);
@@ -142,14 +144,47 @@ static void test_two_loops_on_two_threads_play_ping_pong_in_order(void **state)
     assert_null(rb);
     assert_int_equal(a.received + b.received, PINGPONG);
     assert_int_equal(a.out_of_order + b.out_of_order, 0);
+    uint64_t doorbells = a.loop->doorbells_sent + b.loop->doorbells_sent;
+    corio_loop_free(a.loop);
+    corio_loop_free(b.loop);
+    return doorbells;
+}
+
+static void test_two_loops_on_two_threads_play_ping_pong_in_order(void **state)
+{
+    (void)state;
+    uint64_t doorbells = play_ping_pong(0);
     /* Between two io_uring loops the wake-ups are MSG_RING doorbells (the first post may
      * find its target not yet enabled and take the eventfd); on epoll never. */
     if (support_on_uring())
-        assert_true(a.loop->doorbells_sent + b.loop->doorbells_sent > PINGPONG / 2);
+        assert_true(doorbells > PINGPONG / 2);
     else
-        assert_int_equal(a.loop->doorbells_sent + b.loop->doorbells_sent, 0);
-    corio_loop_free(a.loop);
-    corio_loop_free(b.loop);
+        assert_int_equal(doorbells, 0);
+}
+
+/* Busy polling: a loop spinning before its sleep takes the message without being woken.
+ * With a 1 us spin the spin ends around nearly every post, racing it: a lost wake-up would
+ * hang the game (the watchdog fails it). With 200 us the peer's reply, microseconds away,
+ * finds the loop still spinning: most posts send no doorbell. */
+static void test_busy_polling_loops_play_ping_pong_without_lost_wake_ups(void **state)
+{
+    (void)state;
+    support_watchdog(60);
+    (void)play_ping_pong(1);
+    uint64_t doorbells = play_ping_pong(200);
+    if (support_on_uring())
+        assert_true(doorbells < PINGPONG / 4);
+    alarm(0);
+}
+
+static void test_busy_poll_beyond_a_second_is_einval(void **state)
+{
+    (void)state;
+    corio_loop_t *loop = NULL;
+    assert_int_equal(corio_loop_new(&loop, &(corio_loop_opts_t){.busy_poll_us = 1000001}), -EINVAL);
+    assert_null(loop);
+    assert_int_equal(corio_loop_new(&loop, &(corio_loop_opts_t){.busy_poll_us = 1000000}), 0);
+    corio_loop_free(loop);
 }
 
 /* ---- order ------------------------------------------------------------------------ */
@@ -462,6 +497,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_post_rejects_bad_arguments_and_a_message_already_posted),
         cmocka_unit_test(test_two_loops_on_two_threads_play_ping_pong_in_order),
+        cmocka_unit_test(test_busy_polling_loops_play_ping_pong_without_lost_wake_ups),
+        cmocka_unit_test(test_busy_poll_beyond_a_second_is_einval),
         cmocka_unit_test(test_messages_from_one_thread_arrive_in_order_whichever_path_they_take),
         cmocka_unit_test(test_a_loop_posting_to_itself_runs_the_message_later_in_order),
         cmocka_unit_test(test_a_connection_accepted_on_one_loop_is_served_on_another),

@@ -110,6 +110,13 @@ typedef struct corio_loop_opts {
                                  * memory of stacks beyond it goes back to the kernel
                                  * (see corio_spawn); default 1024 */
     unsigned backend;           /* CORIO_BACKEND_*; default AUTO */
+    unsigned busy_poll_us;      /* before it sleeps, the loop spins up to this long for
+                                 * work from other threads (corio_loop_post,
+                                 * call_soon_threadsafe) and completions; posters skip
+                                 * the wake-up of a spinning loop. Costs up to that much
+                                 * CPU each time the loop runs out of work. For loops
+                                 * that trade messages (thread per core); default 0:
+                                 * sleep at once; at most 1,000,000 (-EINVAL beyond) */
 } corio_loop_opts_t;
 
 /* Creates a loop on its backend (see CORIO_BACKEND_AUTO). Returns 0 and sets *loop, or:
