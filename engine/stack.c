@@ -111,8 +111,8 @@ int corio_stack_pool_init(struct corio_stack_pool *pool, size_t size, size_t max
  * Stacks are page-aligned, so without colouring every task's control block and the top of
  * every stack would share the same few L1 cache sets (the set index is the address within
  * a page): 64 tasks taking turns evicted each other on every switch. So the header (and
- * the stack's top right below it) sits at one of STACK_COLOURS cache-line offsets in the
- * top page, from COLOUR_FLOOR up to where the header still fits: the floor leaves a
+ * the stack's top right below it) sits at one of the cache-line offsets in the top page
+ * from COLOUR_FLOOR up to where the header still fits (40 with 4 KiB pages): the floor leaves a
  * parked task's shallow frames room in the same page, which is what keeps an idle task at
  * one page. Slots next to each other (tasks spawned together usually run one after the
  * other) are COLOUR_STEP lines apart: a parked task's hot lines span ~11 lines, and
