@@ -313,8 +313,8 @@ section_echo() {
   echo
   echo "server CPU: the process's utime+stime; CPU 0 busy adds the softirq (loopback TCP) work done"
   echo "on the server's CPU, which the kernel charges to no process. load CPU: echo_load's own"
-  echo "CPU use; near 100% means the client, not the server, was the limit. corio-echo (ring recv):"
-  echo "coroutine mode with --ring-recv (a ring buffer taken only when data arrives). corio-echo (epoll):"
+  echo "CPU use; near 100% means the client, not the server, was the limit. corio-echo (plain recv):"
+  echo "coroutine mode with --plain-recv (a stack buffer, no ring). corio-echo (epoll):"
   echo "corio-echo with \`${CORIO_EPOLL_ENV}\` in its environment; uv_echo: the libuv baseline."
   echo
   echo "| conns | bytes | server | msgs/s | p99 µs | server CPU s | CPU 0 busy s | msgs per server CPU-s | load CPU |"
@@ -324,7 +324,7 @@ section_echo() {
     for s in $SIZES; do
       if [ ${#corio[@]} -gt 0 ]; then
         run_echo corio-echo "$c" "$s" "${corio[@]}"
-        run_echo "corio-echo (ring recv)" "$c" "$s" "${corio[@]}" --ring-recv
+        run_echo "corio-echo (plain recv)" "$c" "$s" "${corio[@]}" --plain-recv
         if [ ${#epoll_env[@]} -gt 0 ]; then
           run_echo "corio-echo (epoll)" "$c" "$s" env "${epoll_env[@]}" "${corio[@]}"
         fi
@@ -335,7 +335,7 @@ section_echo() {
     done
   done
   epoll_notes "corio-echo (epoll)"
-  echo_ratios epoll_echo corio-echo "corio-echo (ring recv)" "corio-echo (epoll)" uring_echo uv_echo
+  echo_ratios epoll_echo corio-echo "corio-echo (plain recv)" "corio-echo (epoll)" uring_echo uv_echo
   [ -z "$uv" ] || [ ${#corio[@]} -eq 0 ] || echo_ratios uv_echo "corio-echo (epoll)" corio-echo
 }
 
