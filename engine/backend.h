@@ -12,6 +12,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <unistd.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -128,6 +129,8 @@ int corio_epoll_queue_cancel(struct corio_epoll *ep, uint64_t user_data);
 int corio_epoll_submit_wait(struct corio_epoll *ep, uint64_t timeout_ns);
 unsigned corio_epoll_deliver(corio_loop_t *loop, struct corio_epoll *ep, unsigned max);
 bool corio_epoll_has_completions(const struct corio_epoll *ep);
+/* Closes fd at once, as its close op would: the ops waiting on it complete with -EBADF. */
+int corio_epoll_close_now(struct corio_epoll *ep, int fd);
 void corio_epoll_stats(const struct corio_epoll *ep, corio_loop_stats_t *stats);
 
 /* ---- dispatch: the loop's backend is loop->ring when it runs on io_uring, else
@@ -160,6 +163,15 @@ static inline unsigned corio_backend_deliver(corio_loop_t *loop, unsigned max)
     if (__builtin_expect(loop->ring != NULL, 1))
         return corio_ring_deliver(loop, loop->ring, max);
     return corio_epoll_deliver(loop, loop->epoll, max);
+}
+
+/* Closes fd at once, without an op: 0 or -errno. On io_uring like close(2) (ops in
+ * flight on it keep the file until they complete); on epoll its waiters get -EBADF. */
+static inline int corio_backend_close_now(corio_loop_t *loop, int fd)
+{
+    if (loop->epoll != NULL)
+        return corio_epoll_close_now(loop->epoll, fd);
+    return close(fd) == 0 || errno == EINTR ? 0 : -errno; /* EINTR: Linux closed it anyway */
 }
 
 static inline bool corio_backend_has_completions(const corio_loop_t *loop)

@@ -961,6 +961,11 @@ unsigned corio_epoll_deliver(corio_loop_t *loop, struct corio_epoll *ep, unsigne
     return n;
 }
 
+int corio_epoll_close_now(struct corio_epoll *ep, int fd)
+{
+    return do_close(ep, fd);
+}
+
 bool corio_epoll_has_completions(const struct corio_epoll *ep)
 {
     return ep->cq_len > 0;

@@ -797,6 +797,13 @@ int corio_openat(int dirfd, const char *path, int flags, mode_t mode)
 
 int corio_close(int fd)
 {
+    if (fd < 0)
+        return -EBADF;
+    /* A cancelled task (or one past its deadline) still owns its fds, and a close that
+     * did not happen would leak one: it closes at once instead of refusing. */
+    int err;
+    if (corio_task_enter_await(&err) == NULL)
+        return err == -EPERM ? err : corio_backend_close_now(corio_this_task->loop, fd);
     AWAIT(describe_fd(op, CORIO_OP_CLOSE, fd));
 }
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -776,6 +777,68 @@ static void test_cancel_while_parked_in_recv_makes_every_await_return_ecanceled(
     assert_int_equal(p.ticks_after, p.ticks_before); /* none of them parked */
     close(client);
     close(server);
+}
+
+/* Cleanup after a cancel (issue 21): a cancelled task's corio_close still closes its fds,
+ * the one its recv was parked on and one it opened, where every other await call refuses;
+ * and so does a task past its deadline. */
+struct closer {
+    int fd, other;
+    ssize_t recv_res;
+    int close_res, other_res, nop_res, late_res;
+};
+
+static void *recv_then_close(void *arg)
+{
+    struct closer *c = arg;
+    char buf[16];
+    c->recv_res = corio_recv(c->fd, buf, sizeof buf, 0);
+    c->nop_res = corio_nop();
+    c->close_res = corio_close(c->fd);
+    c->other_res = corio_close(c->other);
+    return NULL;
+}
+
+static void *cancel_closer_main(void *arg)
+{
+    struct closer *c = arg;
+    corio_task_t *t;
+    assert_int_equal(corio_spawn(NULL, recv_then_close, c, &t), 0);
+    corio_yield();                    /* it parks in recv */
+    assert_int_equal(corio_nop(), 0); /* the recv is now in flight */
+    assert_int_equal(corio_cancel(t), 0);
+    assert_int_equal(corio_join(t, NULL), -ECANCELED);
+    /* past a deadline: the close acts too */
+    int late = dup(STDIN_FILENO);
+    assert_true(late >= 0);
+    assert_int_equal(corio_timeout_begin(1), 0);
+    assert_int_equal(corio_sleep(1000000), -ETIMEDOUT);
+    c->late_res = corio_close(late);
+    corio_timeout_end();
+    assert_int_equal(fcntl(late, F_GETFD), -1);
+    return NULL;
+}
+
+static void test_corio_close_closes_in_a_cancelled_task(void **state)
+{
+    (void)state;
+    int fds_before = support_count_fds();
+    int client, server;
+    support_tcp_pair(&client, &server);
+    struct closer c = {.fd = server, .other = dup(client)};
+    assert_true(c.other >= 0);
+    support_run(cancel_closer_main, &c);
+    assert_int_equal(c.recv_res, -ECANCELED);
+    assert_int_equal(c.nop_res, -ECANCELED); /* other calls refuse */
+    assert_int_equal(c.close_res, 0);
+    assert_int_equal(c.other_res, 0);
+    assert_int_equal(c.late_res, 0);
+    assert_int_equal(fcntl(server, F_GETFD), -1);
+    assert_int_equal(fcntl(c.other, F_GETFD), -1);
+    char b;
+    assert_int_equal(recv(client, &b, 1, 0), 0); /* the peer saw the connection end */
+    close(client);
+    assert_int_equal(support_count_fds(), fds_before);
 }
 
 static int ran;
@@ -1996,6 +2059,7 @@ int main(void)
         cmocka_unit_test(test_sleep_until_wakes_at_the_absolute_time_and_honours_deadlines),
         cmocka_unit_test(test_10000_sleepers_wake_in_deadline_order_without_a_kernel_timer_each),
         cmocka_unit_test(test_cancel_while_parked_in_recv_makes_every_await_return_ecanceled),
+        cmocka_unit_test(test_corio_close_closes_in_a_cancelled_task),
         cmocka_unit_test(test_task_cancelled_before_start_never_runs),
         cmocka_unit_test(test_cancelling_a_finished_or_cancelled_task_is_harmless),
         cmocka_unit_test(test_cancel_while_parked_in_sleep_ends_the_sleep),

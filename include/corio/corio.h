@@ -590,6 +590,10 @@ CORIO_API ssize_t corio_writev(int fd, const struct iovec *iov, int iovcnt, int6
 CORIO_API int corio_fsync(int fd);
 CORIO_API int corio_fdatasync(int fd);
 CORIO_API int corio_openat(int dirfd, const char *path, int flags, mode_t mode);
+/* corio_close always closes fd: in a task that was cancelled or whose deadline has passed
+ * (where every other call here returns -ECANCELED / -ETIMEDOUT without acting) it closes
+ * at once, synchronously, and returns 0 or close's -errno, so cleanup after a cancel
+ * leaks no fd. */
 CORIO_API int corio_close(int fd);
 CORIO_API int corio_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *out);
 CORIO_API int corio_socket(int domain, int type, int protocol);
