@@ -237,6 +237,7 @@ struct corio_task {
     uint64_t park_deadline;
     struct corio_timer deadline_timer;
     uint64_t deadlines[CORIO_MAX_DEADLINES]; /* absolute ns; [ndeadlines-1] is the earliest */
+    unsigned refused_deadlines; /* corio_timeout_begin calls refused (-E2BIG) not yet ended */
 };
 
 #define CORIO_TASK_MAGIC 0xc0210a5bu

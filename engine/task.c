@@ -120,6 +120,7 @@ int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t
     t->joiner = NULL;
     t->next_waiter = NULL;
     t->ndeadlines = 0;
+    t->refused_deadlines = 0;
     t->multishots = 0;
     t->held_mutexes = NULL;
     t->park_deadline = 0;
@@ -379,8 +380,10 @@ int corio_timeout_begin(uint64_t ns)
     struct corio_task *t = corio_this_task;
     if (t == NULL)
         return -EPERM;
-    if (t->ndeadlines == CORIO_MAX_DEADLINES)
+    if (t->ndeadlines == CORIO_MAX_DEADLINES) {
+        t->refused_deadlines++; /* its corio_timeout_end must not end an outer one */
         return -E2BIG;
+    }
     uint64_t now = corio_clock_ns();
     uint64_t deadline = ns > UINT64_MAX - now ? UINT64_MAX : now + ns;
     uint64_t outer = corio_task_deadline(t);
@@ -393,6 +396,10 @@ int corio_timeout_begin(uint64_t ns)
 void corio_timeout_end(void)
 {
     struct corio_task *t = corio_this_task;
-    if (t != NULL && t->ndeadlines > 0)
+    if (t == NULL)
+        return;
+    if (t->refused_deadlines > 0)
+        t->refused_deadlines--;
+    else if (t->ndeadlines > 0)
         t->ndeadlines--;
 }

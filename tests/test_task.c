@@ -1596,6 +1596,31 @@ static void test_seventeen_nested_deadlines_are_refused_with_e2big(void **state)
     support_run(too_many_deadlines_main, NULL);
 }
 
+/* The end that balances a refused begin removes nothing: the innermost deadline (here the
+ * earliest, 20 ms) still holds after it. */
+static void *refused_begin_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 15; i++)
+        assert_int_equal(corio_timeout_begin(10 * SEC), 0);
+    assert_int_equal(corio_timeout_begin(20 * MS), 0);
+    assert_int_equal(corio_timeout_begin(MS), -E2BIG);
+    corio_timeout_end(); /* balances the refused one */
+    assert_int_equal(corio_sleep(2 * SEC), -ETIMEDOUT);
+    for (int i = 0; i < 16; i++)
+        corio_timeout_end();
+    assert_int_equal(corio_sleep(MS), 0); /* none left */
+    return NULL;
+}
+
+static void test_the_end_of_a_refused_timeout_begin_keeps_the_others(void **state)
+{
+    (void)state;
+    uint64_t t0 = support_now_ns();
+    support_run(refused_begin_main, NULL);
+    assert_true(support_now_ns() - t0 < SEC); /* the 20 ms deadline ended the sleep */
+}
+
 /* ---- futures ----------------------------------------------------------------------- */
 
 #define NWAITERS 4
@@ -2077,6 +2102,7 @@ int main(void)
         cmocka_unit_test(test_deadline_on_future_await_times_out_and_the_future_stays_usable),
         cmocka_unit_test(test_expired_deadline_makes_awaits_time_out_at_once),
         cmocka_unit_test(test_seventeen_nested_deadlines_are_refused_with_e2big),
+        cmocka_unit_test(test_the_end_of_a_refused_timeout_begin_keeps_the_others),
         cmocka_unit_test(test_future_resolve_wakes_every_waiter_in_order_with_the_value),
         cmocka_unit_test(test_future_reject_gives_every_waiter_the_error),
         cmocka_unit_test(test_future_settles_once_and_reject_needs_a_negative_errno),

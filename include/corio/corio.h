@@ -532,10 +532,12 @@ CORIO_API int corio_sleep_until(uint64_t when);
  * whose deadline passes returns -ETIMEDOUT: the deadline is a timer in the loop's heap
  * while the call waits, and at expiry the call's I/O is cancelled (and its completion
  * still awaited). No SQE or kernel timer per call. Returns 0, -EPERM outside a task,
- * -E2BIG past 16 nested deadlines. */
+ * -E2BIG past 16 nested deadlines (no deadline is added). Every call made in a task, the
+ * refused ones too, is ended by one corio_timeout_end, so begin/end pairs always balance:
+ * the end of a refused begin removes nothing. */
 CORIO_API int corio_timeout_begin(uint64_t ns);
 
-/* Ends the innermost corio_timeout_begin of the current task. */
+/* Ends the innermost corio_timeout_begin of the current task (outside a task: nothing). */
 CORIO_API void corio_timeout_end(void);
 
 /* A one-shot result that bridges the modes: callback code (on the loop thread) resolves
