@@ -573,7 +573,9 @@ void corio_loop_stop(corio_loop_t *loop)
     if (loop == NULL)
         return;
     atomic_store(&loop->stop, true);
-    if (!loop->has_owner || !pthread_equal(loop->owner, pthread_self()))
+    /* Only the thread running the loop may skip the wake-up, and only it can know that it
+     * runs it (its own thread-local): the owner fields are the loop thread's, unsynchronised. */
+    if (tls_loop != loop)
         wake_loop(loop);
 }
 
