@@ -296,6 +296,7 @@ struct corio_loop {
     struct corio_link *fired_timers; /* fired call_later timers whose handle is still out */
     bool running;
     bool closing;                /* corio_loop_free is draining: no new ops */
+    bool stopping;               /* corio_run is cancelling its tasks: no new ones */
     struct corio_link *bufrings; /* every bufring not yet freed */
     atomic_bool stop;
     bool report_overflow;

@@ -661,7 +661,9 @@ int corio_run(void *(*main)(void *), void *arg, void **result)
     err = corio_spawn(loop, main, arg, &task);
     if (err == 0) {
         err = corio_loop_run(loop);
-        /* Stopped early: cancel what is left and let it unwind. */
+        /* Stopped early: cancel what is left and let it unwind, spawning nothing new (a
+         * task spawned now would not be cancelled, and could wait forever). */
+        loop->stopping = true;
         while (err == 0 && loop->ntasks > 0) {
             corio_task_cancel_all(loop);
             err = corio_loop_run(loop);

@@ -95,7 +95,7 @@ int corio_spawn(corio_loop_t *loop, void *(*fn)(void *), void *arg, corio_task_t
         return -EPERM;
     if (loop == NULL || fn == NULL)
         return -EINVAL;
-    if (loop->closing)
+    if (loop->closing || loop->stopping)
         return -ESHUTDOWN;
     struct corio_stack *s;
     int err = corio_stack_get(&loop->stacks, &s);

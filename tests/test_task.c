@@ -2024,6 +2024,52 @@ static void test_loop_stop_inside_a_task_makes_corio_run_cancel_the_rest(void **
     close(server);
 }
 
+/* A task that, unwinding after the stop, spawns a helper which would wait forever (a
+ * recv on an idle connection): refused with -ESHUTDOWN, so corio_run returns. */
+struct spawn_on_stop {
+    int fd;
+    int sleep_res, spawn_res;
+};
+
+static void *wait_forever_on(void *arg)
+{
+    struct spawn_on_stop *s = arg;
+    char b;
+    (void)corio_recv(s->fd, &b, 1, 0);
+    return NULL;
+}
+
+static void *spawn_when_cancelled(void *arg)
+{
+    struct spawn_on_stop *s = arg;
+    s->sleep_res = corio_sleep(10 * SEC);
+    s->spawn_res = corio_spawn(NULL, wait_forever_on, s, NULL);
+    return NULL;
+}
+
+static void *stop_with_spawner(void *arg)
+{
+    assert_int_equal(corio_spawn(NULL, spawn_when_cancelled, arg, NULL), 0);
+    corio_yield();
+    corio_loop_stop(corio_current_loop());
+    return NULL;
+}
+
+static void test_after_a_stop_corio_run_refuses_new_tasks(void **state)
+{
+    (void)state;
+    support_watchdog(20);
+    int client, server;
+    support_tcp_pair(&client, &server);
+    struct spawn_on_stop s = {.fd = server, .sleep_res = 1, .spawn_res = 1};
+    assert_int_equal(corio_run(stop_with_spawner, &s, NULL), 0);
+    assert_int_equal(s.sleep_res, -ECANCELED);
+    assert_int_equal(s.spawn_res, -ESHUTDOWN);
+    alarm(0);
+    close(client);
+    close(server);
+}
+
 static int stopped_main_join_res;
 
 static void *stop_loop_soon(void *arg)
@@ -2115,6 +2161,7 @@ int main(void)
         cmocka_unit_test(test_deep_recursion_fits_the_default_stack),
         cmocka_unit_test(test_corio_run_returns_main_result),
         cmocka_unit_test(test_loop_stop_inside_a_task_makes_corio_run_cancel_the_rest),
+        cmocka_unit_test(test_after_a_stop_corio_run_refuses_new_tasks),
         cmocka_unit_test(test_loop_stop_while_main_waits_still_delivers_its_result),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,6 +86,7 @@ struct worker {
     struct backend_info backend; /* of the loop, once it serves */
     corio_op_t accept_op;        /* callback mode; freed with the loop */
     struct conn *starved;        /* connections waiting for a ring buffer to come back */
+    struct conn *conns;          /* callback mode: every open connection */
     int exit_code;               /* read by the main thread after joining */
     atomic_bool done;            /* the thread has finished (a failed loop ends it early) */
 };
@@ -274,7 +275,8 @@ struct conn {
     bool done;    /* an error, or eof with everything echoed: close once no op is in flight */
     bool starved; /* on w->starved: the ring ran dry (-ENOBUFS) */
     struct conn *starved_next, *starved_prev;
-    struct chunk *queue; /* ring buffer of chunks, grown on demand */
+    struct conn *next, *prev; /* on w->conns, for the stop */
+    struct chunk *queue;      /* ring buffer of chunks, grown on demand */
     unsigned qhead, qlen, qcap;
     char *own_buf; /* the plain-recv fallback's only buffer */
 };
@@ -332,6 +334,12 @@ static void maybe_finish(struct conn *c)
     set_starved(c, false);
     for (; c->qlen > 0; c->qlen--, c->qhead = (c->qhead + 1) % c->qcap)
         give_back(c, c->queue[c->qhead].buf);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        c->w->conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
     close(c->fd);
     free(c->queue);
     free(c->own_buf);
@@ -480,7 +488,10 @@ static void on_accept(corio_op_t *op, int res)
             close(res);
         } else {
             set_nodelay(res);
-            *c = (struct conn){.w = w, .fd = res, .own_buf = own};
+            *c = (struct conn){.w = w, .fd = res, .own_buf = own, .next = w->conns};
+            if (w->conns != NULL)
+                w->conns->prev = c;
+            w->conns = c;
             c->recv_op.data = c->send_op.data = c;
             resume_reading(c);
             maybe_finish(c);
@@ -495,8 +506,10 @@ static void on_accept(corio_op_t *op, int res)
 }
 
 /* Callback mode still runs under corio_run, in a task that sets things up and then waits
- * to be cancelled: that is how a stop reaches it. corio_loop_free then cancels the
- * connections' ops, and their callbacks free them. */
+ * to be cancelled: that is how a stop reaches it. The connections' ops are callback-mode
+ * ops, which a stop leaves alone (corio.h): the task ends each connection (its recv is
+ * cancelled, a send in flight completes), and corio_run returns once their callbacks have
+ * freed them, idle clients or not. */
 static void *serve_with_callbacks(void *arg)
 {
     struct worker *w = arg;
@@ -521,6 +534,11 @@ static void *serve_with_callbacks(void *arg)
     corio_future_init(&never);
     (void)corio_future_await(&never, NULL); /* -ECANCELED at shutdown */
     (void)corio_op_cancel(w->loop, &w->accept_op);
+    for (struct conn *c = w->conns, *next; c != NULL; c = next) {
+        next = c->next; /* maybe_finish may free c (nothing in flight) */
+        c->done = true;
+        maybe_finish(c);
+    }
     return NULL;
 }
 

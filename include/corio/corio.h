@@ -162,7 +162,13 @@ CORIO_API void corio_loop_free(corio_loop_t *loop);
  * and the loop until everything has finished, then frees it. *result (if not NULL) gets
  * main's return value. Returns 0; -ECANCELED if main was cancelled before it finished
  * (corio_loop_stop() or corio_cancel() while it waited; *result still gets what main
- * returned); -EINVAL if main is NULL; or an error from corio_loop_new. */
+ * returned); -EINVAL if main is NULL; or an error from corio_loop_new.
+ * After corio_loop_stop() it cancels every task and runs the loop while they unwind;
+ * corio_spawn then returns -ESHUTDOWN (a task spawned by one unwinding would not be
+ * cancelled, and could wait forever). Callback-mode ops are the caller's: a stop leaves
+ * them running, and corio_run returns once they have completed, so the code that started
+ * them cancels them when the stop comes (its task sees -ECANCELED: corio-echo's callback
+ * mode does that). */
 CORIO_API int corio_run(void *(*main)(void *), void *arg, void **result);
 
 /* fork(2). To start a program, corio_process_spawn (corio/process.h) is cheaper and
@@ -466,7 +472,8 @@ CORIO_API int corio_recv_multishot_cb(corio_loop_t *loop, corio_op_t *op, int fd
  * detached: its memory is released when fn returns. Otherwise *out is a handle that
  * must be passed to corio_join (or corio_gather) exactly once, which releases it. Loop
  * thread only. Returns 0, -EINVAL (NULL fn, or no loop outside a task), -EPERM (another
- * thread), -ESHUTDOWN (the loop is being freed), or -ENOMEM: no stack could be mapped, and
+ * thread), -ESHUTDOWN (the loop is being freed, or corio_run is cancelling its tasks after
+ * a stop), or -ENOMEM: no stack could be mapped, and
  * corio_spawn_hint() names the limit that was hit (vm.max_map_count, RLIMIT_AS, or memory itself)
  * and what to raise.
  *
