@@ -94,6 +94,9 @@ int corio_ring_init(struct corio_ring **ring, const corio_loop_opts_t *opts);
 void corio_ring_exit(struct corio_ring *ring);
 int corio_ring_queue(struct corio_ring *ring, const corio_op_t *op, uint64_t user_data);
 int corio_ring_queue_cancel(struct corio_ring *ring, uint64_t user_data);
+/* Queues a cancel of every op in flight on fd (Linux 5.19+; older kernels refuse it and
+ * the ops keep waiting), its completion ignored. 0 or -errno (no SQE). */
+int corio_ring_queue_cancel_fd(struct corio_ring *ring, int fd);
 int corio_ring_submit_wait(struct corio_ring *ring, uint64_t timeout_ns);
 unsigned corio_ring_deliver(corio_loop_t *loop, struct corio_ring *ring, unsigned max);
 bool corio_ring_has_completions(const struct corio_ring *ring);
@@ -129,7 +132,8 @@ int corio_epoll_queue_cancel(struct corio_epoll *ep, uint64_t user_data);
 int corio_epoll_submit_wait(struct corio_epoll *ep, uint64_t timeout_ns);
 unsigned corio_epoll_deliver(corio_loop_t *loop, struct corio_epoll *ep, unsigned max);
 bool corio_epoll_has_completions(const struct corio_epoll *ep);
-/* Closes fd at once, as its close op would: the ops waiting on it complete with -EBADF. */
+/* Closes fd at once, as its close op would: the ops waiting on it complete with
+ * -ECANCELED. */
 int corio_epoll_close_now(struct corio_epoll *ep, int fd);
 void corio_epoll_stats(const struct corio_epoll *ep, corio_loop_stats_t *stats);
 
@@ -165,12 +169,13 @@ static inline unsigned corio_backend_deliver(corio_loop_t *loop, unsigned max)
     return corio_epoll_deliver(loop, loop->epoll, max);
 }
 
-/* Closes fd at once, without an op: 0 or -errno. On io_uring like close(2) (ops in
- * flight on it keep the file until they complete); on epoll its waiters get -EBADF. */
+/* Closes fd at once, without an op: 0 or -errno. The ops waiting on it complete with
+ * -ECANCELED (on io_uring through a cancel queued for the next submit). */
 static inline int corio_backend_close_now(corio_loop_t *loop, int fd)
 {
     if (loop->epoll != NULL)
         return corio_epoll_close_now(loop->epoll, fd);
+    (void)corio_ring_queue_cancel_fd(loop->ring, fd);     /* they hold the file: let it go */
     return close(fd) == 0 || errno == EINTR ? 0 : -errno; /* EINTR: Linux closed it anyway */
 }
 

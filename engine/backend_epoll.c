@@ -385,11 +385,11 @@ static int do_poll(struct req *r)
 static void fail_waiters(struct corio_epoll *ep, int fd, int res);
 static int accept_all(struct corio_epoll *ep, struct req *r);
 
-/* What io_uring's close does, plus forgetting the fd: its waiters can never be woken
- * once it is gone, so they complete with -EBADF. */
+/* What corio_close does on io_uring (cancel the fd's ops, then close), plus forgetting
+ * the fd. */
 static int do_close(struct corio_epoll *ep, int fd)
 {
-    fail_waiters(ep, fd, -EBADF);
+    fail_waiters(ep, fd, -ECANCELED);
     (void)epoll_ctl(ep->epfd, EPOLL_CTL_DEL, fd, NULL);
     return close(fd) == 0 || errno == EINTR ? 0 : -errno;
 }

@@ -802,8 +802,14 @@ int corio_close(int fd)
     /* A cancelled task (or one past its deadline) still owns its fds, and a close that
      * did not happen would leak one: it closes at once instead of refusing. */
     int err;
-    if (corio_task_enter_await(&err) == NULL)
+    struct corio_task *t = corio_task_enter_await(&err);
+    if (t == NULL)
         return err == -EPERM ? err : corio_backend_close_now(corio_this_task->loop, fd);
+    /* Ops in flight on fd hold its file, so a bare close would neither wake the tasks
+     * parked on it nor end its connection: they are cancelled first (-ECANCELED), in the
+     * same submission, ahead of the close. epoll's close does the same. */
+    if (t->loop->ring != NULL)
+        (void)corio_ring_queue_cancel_fd(t->loop->ring, fd);
     AWAIT(describe_fd(op, CORIO_OP_CLOSE, fd));
 }
 

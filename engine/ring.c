@@ -314,6 +314,18 @@ int corio_ring_queue_cancel(struct corio_ring *r, uint64_t user_data)
     return 0;
 }
 
+int corio_ring_queue_cancel_fd(struct corio_ring *r, int fd)
+{
+    int err = 0;
+    struct io_uring_sqe *sqe = corio_ring_get_sqe(r, &err);
+    if (sqe == NULL)
+        return err;
+    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, CORIO_UD_IGNORE);
+    r->submitted++;
+    return 0;
+}
+
 int corio_ring_submit_wait(struct corio_ring *r, uint64_t timeout_ns)
 {
     int rc = ensure_enabled(r);

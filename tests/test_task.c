@@ -841,6 +841,45 @@ static void test_corio_close_closes_in_a_cancelled_task(void **state)
     assert_int_equal(support_count_fds(), fds_before);
 }
 
+/* corio_close of an fd a task is parked on in recv: the task returns -ECANCELED and the
+ * connection really ends (a bare close(2) would leave the file to the recv, and the peer
+ * would see nothing). */
+static void *parked_recv(void *arg)
+{
+    struct closer *c = arg;
+    char buf[16];
+    c->recv_res = corio_recv(c->fd, buf, sizeof buf, 0);
+    return NULL;
+}
+
+static void *close_under_parked_main(void *arg)
+{
+    struct closer *c = arg;
+    corio_task_t *t;
+    assert_int_equal(corio_spawn(NULL, parked_recv, c, &t), 0);
+    corio_yield();                    /* it parks in recv */
+    assert_int_equal(corio_nop(), 0); /* the recv is now in flight */
+    c->close_res = corio_close(c->fd);
+    assert_int_equal(corio_join(t, NULL), 0);
+    return NULL;
+}
+
+static void test_corio_close_wakes_the_task_parked_on_the_fd_and_ends_the_connection(void **state)
+{
+    (void)state;
+    int fds_before = support_count_fds();
+    int client, server;
+    support_tcp_pair(&client, &server);
+    struct closer c = {.fd = server, .recv_res = 1, .close_res = 1};
+    support_run(close_under_parked_main, &c);
+    assert_int_equal(c.close_res, 0);
+    assert_int_equal(c.recv_res, -ECANCELED);
+    char b;
+    assert_int_equal(recv(client, &b, 1, 0), 0); /* FIN: the socket is gone */
+    close(client);
+    assert_int_equal(support_count_fds(), fds_before);
+}
+
 static int ran;
 
 /* Sets `ran`: for tasks that must never run, and for one that must. */
@@ -2131,6 +2170,7 @@ int main(void)
         cmocka_unit_test(test_10000_sleepers_wake_in_deadline_order_without_a_kernel_timer_each),
         cmocka_unit_test(test_cancel_while_parked_in_recv_makes_every_await_return_ecanceled),
         cmocka_unit_test(test_corio_close_closes_in_a_cancelled_task),
+        cmocka_unit_test(test_corio_close_wakes_the_task_parked_on_the_fd_and_ends_the_connection),
         cmocka_unit_test(test_task_cancelled_before_start_never_runs),
         cmocka_unit_test(test_cancelling_a_finished_or_cancelled_task_is_harmless),
         cmocka_unit_test(test_cancel_while_parked_in_sleep_ends_the_sleep),

@@ -86,10 +86,11 @@ enum {
  *             the same cancellation guarantee, except: buffer rings and multishot recv
  *             are io_uring only (-EOPNOTSUPP); a listening socket an accept runs on is
  *             switched to O_NONBLOCK and left so (a connect's socket is switched for the
- *             connect and back); corio_close of an fd completes the ops waiting on it
- *             with -EBADF (on io_uring they keep waiting on the file), and so does the
- *             next wait on an fd number that close(2) closed while ops waited on it (until
- *             then they wait: cancel them first). */
+ *             connect and back); corio_close_cb of an fd completes the ops waiting on
+ *             it with -ECANCELED (on io_uring they keep waiting on the file, as after
+ *             close(2)), and the next wait on an fd number that close(2) closed while ops
+ *             waited on it fails them with -EBADF (until then they wait: cancel them
+ *             first). */
 enum {
     CORIO_BACKEND_AUTO = 0,
     CORIO_BACKEND_IO_URING = 1,
@@ -599,10 +600,12 @@ CORIO_API ssize_t corio_writev(int fd, const struct iovec *iov, int iovcnt, int6
 CORIO_API int corio_fsync(int fd);
 CORIO_API int corio_fdatasync(int fd);
 CORIO_API int corio_openat(int dirfd, const char *path, int flags, mode_t mode);
-/* corio_close always closes fd: in a task that was cancelled or whose deadline has passed
- * (where every other call here returns -ECANCELED / -ETIMEDOUT without acting) it closes
- * at once, synchronously, and returns 0 or close's -errno, so cleanup after a cancel
- * leaks no fd. */
+/* corio_close first cancels the ops in flight on fd (the tasks parked on it return
+ * -ECANCELED; Linux 5.19+ on io_uring), then closes it, so its connection really ends:
+ * after a plain close(2) those ops keep the file open and wait on. And it always closes:
+ * in a task that was cancelled or whose deadline has passed (where every other call here
+ * returns -ECANCELED / -ETIMEDOUT without acting) it closes at once, synchronously, and
+ * returns 0 or close's -errno, so cleanup after a cancel leaks no fd. */
 CORIO_API int corio_close(int fd);
 CORIO_API int corio_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *out);
 CORIO_API int corio_socket(int domain, int type, int protocol);
