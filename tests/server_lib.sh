@@ -11,6 +11,25 @@ trap cleanup EXIT
 failures=0
 fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
+# NAME: SIGTERM must end the server started last with 0, within 10 s (else it is killed
+# and the failure says so).
+stop_server_within_10s() {
+  kill -TERM "$pid"
+  local _status
+  for _ in $(seq 200); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    fail "$1: still running 10 s after SIGTERM (killed)"
+    kill -KILL "$pid"
+  fi
+  wait "$pid"
+  _status=$?
+  pid=
+  [ "$_status" -eq 0 ] || fail "$1: exit $_status on SIGTERM: $(cat "$tmp/err")"
+}
+
 # FILE [SCHEME]: prints the port of the first complete listening line in FILE,
 # "listening on [SCHEME://]ADDR:PORT" (examples/serving.h has the format), or of the first
 # one for SCHEME when given; fails while there is none.

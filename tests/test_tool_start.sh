@@ -33,23 +33,7 @@ kv=${4:?$usage}
 # shellcheck source=tests/server_lib.sh
 source "$(dirname "$0")/server_lib.sh"
 
-# NAME: SIGTERM must end the server started last with 0, within 10 s.
-stop_server() {
-  kill -TERM "$pid"
-  local _status
-  for _ in $(seq 200); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    fail "$1: still running 10 s after SIGTERM (killed)"
-    kill -KILL "$pid"
-  fi
-  wait "$pid"
-  _status=$?
-  pid=
-  [ "$_status" -eq 0 ] || fail "$1: exit $_status on SIGTERM: $(cat "$tmp/err")"
-}
+stop_server() { stop_server_within_10s "$@"; }
 
 # NAME PATTERN COMMAND...: COMMAND must exit 1 within 10 s with nothing on stdout (no
 # listening line, nor any other) and PATTERN (grep -E, any case) on stderr.
