@@ -590,7 +590,15 @@ CORIO_API int corio_future_await(corio_future_t *f, void **value);
  * the _cb form, or -errno. Also -EPERM outside a task (argument errors, which need no
  * task to find, are reported first), -ECANCELED once the task is cancelled, -ETIMEDOUT
  * when its deadline has passed. Buffers only need to live for the
- * duration of the call. */
+ * duration of the call.
+ *
+ * What still acts in a cancelled task (or one past its deadline): corio_close (it closes
+ * the fd at once), corio_multishot_stop (it waits for the op's end, which the kernel may
+ * still write into), corio_timeout_end, and the calls that never wait: the sync.h
+ * unlocks, releases, sets and try forms (corio_chan_try_send, corio_mutex_trylock, ...),
+ * corio_spawn, corio_cancel, corio_call_soon.
+ * Every other await call returns -ECANCELED (-ETIMEDOUT) without acting; flush or talk to
+ * a peer before the cancel reaches the task, or close and let the peer see the end. */
 
 CORIO_API int corio_nop(void);
 CORIO_API ssize_t corio_read(int fd, void *buf, size_t len, int64_t off);
