@@ -134,9 +134,10 @@ static size_t colour_of(unsigned n)
 /* ASan keeps the shadow of memory that was unmapped, and of frames a finished task never
  * returned from: in a new mapping at the same address, or a slot used again, they still
  * read as poisoned, and an instrumented function only poisons its redzones as it enters,
- * it does not clear its variables'. So a slot's shadow is cleared before each use: its
- * whole pages given back (they read as zeroes: unpoisoned), the edges unpoisoned. Writing
- * the shadow instead would commit an eighth of every stack. */
+ * it does not clear its variables'. So the shadow is cleared: a new slab's (or stack
+ * mapping's) at once, a slot given back and used again before its reuse. The shadow's
+ * whole pages are given back (they read as zeroes: unpoisoned) and the edges unpoisoned:
+ * writing the shadow instead would commit an eighth of every stack. */
 static void asan_clear(char *p, size_t n)
 {
     size_t scale, offset, page = page_size();
@@ -161,11 +162,7 @@ static struct corio_stack *slot_stack(struct corio_stack_pool *pool, char *slot,
                                       bool own)
 {
     size_t page = page_size();
-    char *top_page = slot + page + pool->size;
-#ifdef CORIO_ASAN
-    asan_clear(slot + page, pool->slot_size - page);
-#endif
-    struct corio_stack *s = (struct corio_stack *)(top_page + colour);
+    struct corio_stack *s = (struct corio_stack *)(slot + page + pool->size + colour);
     _Static_assert(sizeof(struct corio_stack) <= 64, "stack header grew");
     s->lo = slot + page;
     s->size = (size_t)((char *)s - (char *)s->lo);
@@ -256,6 +253,9 @@ static int own_map(struct corio_stack_pool *pool, struct corio_stack **out)
         pool->limit = diagnose(0);
         return -ENOMEM;
     }
+#ifdef CORIO_ASAN
+    asan_clear(slot, pool->slot_size);
+#endif
     *out = slot_stack(pool, slot, colour_of(pool->mapped++), true);
     return 0;
 }
@@ -276,7 +276,7 @@ static int slab_map(struct corio_stack_pool *pool)
     if (slab == NULL)
         return -ENOMEM;
 #ifdef CORIO_ASAN
-    asan_clear(slab, page);
+    asan_clear(slab, page + slots * pool->slot_size); /* once for all its slots */
 #endif
     struct slab_link *link = (struct slab_link *)slab;
     link->next = pool->slab_list;
@@ -355,6 +355,9 @@ int corio_stack_get(struct corio_stack_pool *pool, struct corio_stack **out)
     }
     if (pool->nreleased > 0) {
         struct corio_released_slot r = pool->released[--pool->nreleased];
+#ifdef CORIO_ASAN
+        asan_clear(r.slot, pool->slot_size); /* its last task's frames */
+#endif
         *out = slot_stack(pool, r.slot, r.colour, false);
         return 0;
     }
