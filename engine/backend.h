@@ -170,12 +170,14 @@ static inline unsigned corio_backend_deliver(corio_loop_t *loop, unsigned max)
 }
 
 /* Closes fd at once, without an op: 0 or -errno. The ops waiting on it complete with
- * -ECANCELED (on io_uring through a cancel queued for the next submit). */
+ * -ECANCELED. On io_uring the cancel is submitted before the close: the kernel finds the
+ * file to cancel by the fd number, which the close would take away. */
 static inline int corio_backend_close_now(corio_loop_t *loop, int fd)
 {
     if (loop->epoll != NULL)
         return corio_epoll_close_now(loop->epoll, fd);
-    (void)corio_ring_queue_cancel_fd(loop->ring, fd);     /* they hold the file: let it go */
+    if (corio_ring_queue_cancel_fd(loop->ring, fd) == 0)
+        (void)corio_ring_submit_wait(loop->ring, 0);      /* completions are left to the reap */
     return close(fd) == 0 || errno == EINTR ? 0 : -errno; /* EINTR: Linux closed it anyway */
 }
 

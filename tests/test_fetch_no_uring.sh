@@ -65,23 +65,6 @@ expect_all_ok() {
   expect_eq "$1: bytes" "$(json_get "$out" bytes)" "$3"
 }
 
-# NAME: SIGTERM must end the server with 0, within 10 s.
-stop_httpd() {
-  kill -TERM "$pid"
-  for _ in $(seq 200); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    fail "$1: still running 10 s after SIGTERM (killed)"
-    kill -KILL "$pid"
-  fi
-  wait "$pid"
-  local s=$?
-  pid=
-  [ "$s" -eq 0 ] || fail "$1: exit $s on SIGTERM: $(cat "$tmp/err")"
-}
-
 # ---- the server, outside the filter --------------------------------------------------
 mkdir "$tmp/www" "$tmp/saved"
 head -c 1048576 /dev/urandom >"$tmp/www/big.bin"
@@ -116,7 +99,7 @@ else
 fi
 
 # ---- io_uring blocked ------------------------------------------------------------------
-require_seccomp_filter "$no_uring" "stop_httpd corio-httpd"
+require_seccomp_filter "$no_uring" "stop_server_within_10s corio-httpd"
 
 # NAME: the last run's JSON says epoll, and why.
 expect_epoll() {
@@ -188,6 +171,6 @@ expect_eq "CORIO_BACKEND=bogus: exit" "$status" 1
 [ -z "$out" ] || fail "CORIO_BACKEND=bogus: printed on stdout: $out"
 grep -q 'CORIO_BACKEND=bogus' <<<"$err" || fail "CORIO_BACKEND=bogus: stderr does not name it: $err"
 
-stop_httpd corio-httpd
+stop_server_within_10s corio-httpd
 [ "$failures" -eq 0 ] || { echo "$failures check(s) failed" >&2; exit 1; }
 echo "test_fetch_no_uring: every check passed"

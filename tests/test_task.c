@@ -883,6 +883,61 @@ static void test_corio_close_wakes_the_task_parked_on_the_fd_and_ends_the_connec
     assert_int_equal(support_count_fds(), fds_before);
 }
 
+/* A cancelled task closes an fd another task is parked on: that task wakes with
+ * -ECANCELED and the peer sees the connection end, as with a plain corio_close. */
+struct cancelled_closer {
+    int fd;
+    ssize_t recv_res;
+    int close_res;
+    corio_task_t *reader;
+};
+
+static void *recv_on_shared(void *arg)
+{
+    struct cancelled_closer *c = arg;
+    char buf[16];
+    c->recv_res = corio_recv(c->fd, buf, sizeof buf, 0);
+    return NULL;
+}
+
+static void *close_when_cancelled(void *arg)
+{
+    struct cancelled_closer *c = arg;
+    (void)corio_sleep(10 * SEC); /* -ECANCELED */
+    c->close_res = corio_close(c->fd);
+    return NULL;
+}
+
+static void *cancelled_closer_main(void *arg)
+{
+    struct cancelled_closer *c = arg;
+    corio_task_t *closer;
+    assert_int_equal(corio_spawn(NULL, recv_on_shared, c, &c->reader), 0);
+    assert_int_equal(corio_spawn(NULL, close_when_cancelled, c, &closer), 0);
+    corio_yield();                    /* both park */
+    assert_int_equal(corio_nop(), 0); /* the recv is in flight */
+    assert_int_equal(corio_cancel(closer), 0);
+    assert_int_equal(corio_join(closer, NULL), -ECANCELED);
+    assert_int_equal(corio_join(c->reader, NULL), 0);
+    return NULL;
+}
+
+static void test_a_cancelled_tasks_close_wakes_the_others_parked_on_the_fd(void **state)
+{
+    (void)state;
+    support_watchdog(20);
+    int client, server;
+    support_tcp_pair(&client, &server);
+    struct cancelled_closer c = {.fd = server, .recv_res = 1, .close_res = 1};
+    support_run(cancelled_closer_main, &c);
+    alarm(0);
+    assert_int_equal(c.close_res, 0);
+    assert_int_equal(c.recv_res, -ECANCELED);
+    char b;
+    assert_int_equal(recv(client, &b, 1, 0), 0);
+    close(client);
+}
+
 static int ran;
 
 /* Sets `ran`: for tasks that must never run, and for one that must. */
@@ -2174,6 +2229,7 @@ int main(void)
         cmocka_unit_test(test_cancel_while_parked_in_recv_makes_every_await_return_ecanceled),
         cmocka_unit_test(test_corio_close_closes_in_a_cancelled_task),
         cmocka_unit_test(test_corio_close_wakes_the_task_parked_on_the_fd_and_ends_the_connection),
+        cmocka_unit_test(test_a_cancelled_tasks_close_wakes_the_others_parked_on_the_fd),
         cmocka_unit_test(test_task_cancelled_before_start_never_runs),
         cmocka_unit_test(test_cancelling_a_finished_or_cancelled_task_is_harmless),
         cmocka_unit_test(test_cancel_while_parked_in_sleep_ends_the_sleep),
